@@ -1,0 +1,44 @@
+"""fiberscope: see what a trained neural network cannot tell apart.
+
+Given a network N and an input x0, fiberscope reconstructs the equivalence class
+N^{-1}(N(x0)) through x0 (Benfenati & Marta, arXiv 2112.10583 and 2404.06104).
+
+>>> import fiberscope as fs
+>>> net = fs.load_model("surface_1")            # a bundled paper network
+>>> res = fs.trace(net, [0.25, 0.25], step=0.0125)
+>>> res.closed
+True
+"""
+
+from ._version import __version__
+from .algorithms import TraceResult, TraceStats, trace
+from .errors import (
+    FiberscopeError,
+    InputError,
+    ModelError,
+    ModelLoadError,
+    OutputFileError,
+    SingularPointError,
+)
+from .geometry import jacobian, kernel_basis, oriented_tangent, pullback_metric, value_and_jacobian
+from .models import bundled_networks, load_model
+
+__all__ = [
+    "FiberscopeError",
+    "InputError",
+    "ModelError",
+    "ModelLoadError",
+    "OutputFileError",
+    "SingularPointError",
+    "TraceResult",
+    "TraceStats",
+    "__version__",
+    "bundled_networks",
+    "jacobian",
+    "kernel_basis",
+    "load_model",
+    "oriented_tangent",
+    "pullback_metric",
+    "trace",
+    "value_and_jacobian",
+]

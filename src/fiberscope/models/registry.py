@@ -1,0 +1,142 @@
+"""A small registry of model formats, so new loaders slot in without touching callers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelLoadError
+from .python_spec import is_python_spec, load_python_spec
+
+
+@dataclass(frozen=True)
+class ModelFormat:
+    """One model file format.
+
+    Attributes
+    ----------
+    name : str
+        Short name used with ``format=`` / ``--format``.
+    suffixes : tuple of str
+        File suffixes (lower case, with the dot) that select this format.
+    load : callable
+        ``load(path) -> model``.
+    description : str
+        One line for help texts.
+    """
+
+    name: str
+    suffixes: tuple[str, ...]
+    load: Callable[[Path], Any]
+    description: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+_FORMATS: dict[str, ModelFormat] = {}
+
+
+def register_format(fmt: ModelFormat) -> None:
+    """Add (or replace) a model format in the registry.
+
+    Parameters
+    ----------
+    fmt : ModelFormat
+        The format.
+    """
+    _FORMATS[fmt.name] = fmt
+
+
+def formats() -> dict[str, ModelFormat]:
+    """The registered formats, by name."""
+    return dict(_FORMATS)
+
+
+def bundled_networks() -> dict[str, Path]:
+    """The paper's networks shipped with fiberscope, by short name and file name."""
+    root = resources.files("fiberscope.models.bundled")
+    out: dict[str, Path] = {}
+    for entry in root.iterdir():
+        if entry.name.endswith(".csv"):
+            path = Path(str(entry))
+            out[entry.name] = path
+            out[entry.name.removesuffix(".csv")] = path
+    aliases = {
+        "surface_1": "surface_1_good_weights.csv",
+        "surface_2": "surface_2_good_weights.csv",
+        "thermodynamics": "thermodynamics_weights_addestrata_bene.csv",
+        "thermo_softplus": "weights_softplus_thermo.csv",
+        "binary": "weights_binary.csv",
+    }
+    for alias, name in aliases.items():
+        if name in out:
+            out[alias] = out[name]
+    return out
+
+
+def resolve_path(spec: str) -> Path:
+    """Path of a model file: an existing file, or the name of a bundled network."""
+    path = Path(spec).expanduser()
+    if path.exists():
+        return path
+    bundled = bundled_networks()
+    if spec in bundled:
+        return bundled[spec]
+    names = sorted(k for k in bundled if not k.endswith(".csv"))
+    raise ModelLoadError(
+        f"no such model file: {spec} (bundled networks: {', '.join(names)})"
+    )
+
+
+def load_model(spec: Any, *, format: str | None = None) -> Any:
+    """Load a model from a file, a bundled network name or a Python object spec.
+
+    Parameters
+    ----------
+    spec : str, pathlib.Path, torch.nn.Module or callable
+        - a model object: returned unchanged;
+        - ``"package.module:attr"`` or ``"path/to/file.py:attr"``: a module instance, a model
+          callable, or a class/factory called without arguments;
+        - a file path, loaded by the format registered for its suffix (see :func:`formats`);
+        - the name of a bundled network: ``surface_1``, ``surface_2``, ``thermodynamics``,
+          ``thermo_softplus``, ``binary`` or their file names.
+    format : str, optional
+        Force a registered format instead of choosing by suffix.
+
+    Returns
+    -------
+    callable
+        The model (an ``nn.Module`` for every file format).
+
+    Raises
+    ------
+    ModelLoadError
+        If the file is missing, malformed, of an unknown format, or the spec fails.
+    """
+    if not isinstance(spec, (str, Path)):
+        if callable(spec):
+            return spec
+        raise ModelLoadError(f"cannot load a model from a {type(spec).__name__}")
+    text = str(spec)
+    if format is None and isinstance(spec, str) and is_python_spec(text) and not Path(text).exists():
+        return load_python_spec(text)
+    path = resolve_path(text)
+    if path.is_dir():
+        raise ModelLoadError(f"{path} is a directory, not a model file")
+    if format is not None:
+        if format not in _FORMATS:
+            raise ModelLoadError(
+                f"unknown model format {format!r}; known: {', '.join(sorted(_FORMATS))}"
+            )
+        return _FORMATS[format].load(path)
+    suffix = path.suffix.lower()
+    for fmt in _FORMATS.values():
+        if suffix in fmt.suffixes:
+            return fmt.load(path)
+    known = ", ".join(s for f in _FORMATS.values() for s in f.suffixes)
+    raise ModelLoadError(
+        f"don't know how to load {path.name}: unknown suffix {suffix or '(none)'!r} "
+        f"(known: {known}, or a Python spec module:attr)"
+    )
