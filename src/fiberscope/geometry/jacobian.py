@@ -171,6 +171,7 @@ class ModelFunction:
             self._mlp = _mlp_layers(model, self.device)
         self.batched = batched
         x0f = x0.detach().to(device=self.device, dtype=_DTYPE).reshape(-1)
+        self._x0f = x0f
         y0 = self._validated_value(x0f)
         self.m = int(y0.numel())
         self.output_shape = tuple(y0.shape)
@@ -293,14 +294,15 @@ class ModelFunction:
             jac = torch.stack([torch.zeros_like(x) if r is None else r for r in rows])
             return y.detach(), jac.detach()
 
-        probe = torch.zeros(self.n, dtype=_DTYPE, device=self.device)
         try:
-            via_func(probe)
-            return via_func
+            _, jac = via_func(self._x0f)
         except ModelError:
             raise
         except Exception:
             return via_autograd
+        if not bool(jac.any()):
+            via_autograd(self._x0f)  # raises if the output is detached from the input
+        return via_func
 
 
 def as_model_function(
