@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import ModelLoadError
+from ..errors import InputError, ModelLoadError
 
 ACTIVATIONS: dict[str, str] = {
     "FC_LAYER_SG": "sigmoid",
@@ -173,26 +173,39 @@ def load_paper_csv(path: Path | str) -> nn.Sequential:
 
 
 def save_paper_csv(model: nn.Sequential, path: Path | str) -> None:
-    """Write a Linear/activation ``nn.Sequential`` in the paper's weights-CSV format.
+    """Write a network in the paper's weights-CSV format.
+
+    Floats are written with ``repr`` so they read back exactly.
 
     Parameters
     ----------
     model : torch.nn.Sequential
-        Alternating ``nn.Linear`` and sigmoid/softplus/SiLU/softmax modules.
+        Alternating ``nn.Linear`` and activation modules (``nn.Sigmoid``, ``nn.Softplus`` with
+        ``beta=1``, ``nn.SiLU``, ``nn.Softmax``), every layer activated.
     path : pathlib.Path or str
-        Destination.
+        Destination file (overwritten).
+
+    Raises
+    ------
+    InputError
+        If the model is not a sequence of Linear/activation pairs the format can express.
     """
     kinds = {nn.Sigmoid: "sigmoid", nn.Softplus: "softplus", nn.SiLU: "silu", nn.Softmax: "softmax"}
     children = list(model)
-    if len(children) % 2 or not children:
-        raise ModelLoadError("only Linear/activation pairs can be saved in the paper format")
+    if not children or len(children) % 2:
+        raise InputError("the paper format needs Linear/activation pairs (every layer activated)")
     out = [str(len(children) // 2)]
     for lin, act in zip(children[::2], children[1::2], strict=True):
         if type(lin) is not nn.Linear or type(act) not in kinds:
-            raise ModelLoadError("only Linear/activation pairs can be saved in the paper format")
+            raise InputError(
+                "the paper format needs Linear/activation pairs with sigmoid, softplus, SiLU or "
+                f"softmax activations; found {type(lin).__name__}, {type(act).__name__}"
+            )
+        if isinstance(act, nn.Softplus) and act.beta != 1:
+            raise InputError("the paper format's softplus is log(1 + e^z); beta must be 1")
         rows, cols = lin.weight.shape
         out.append(f"{rows}\t{cols}\t{rows}\t{cols}\t{_TYPE_OF[kinds[type(act)]]}")
         out.append("\t".join(repr(float(v)) for v in lin.weight.detach().reshape(-1)))
         bias = lin.bias.detach() if lin.bias is not None else torch.zeros(rows)
         out.append("\t".join(repr(float(v)) for v in bias))
-    Path(path).write_text("\n".join(out) + "\n")
+    Path(path).write_text("\n".join(out) + "\n", encoding="utf-8")
