@@ -22,8 +22,21 @@ def test_demo_writes_csv_json_png(tmp_path: Path, capsys) -> None:
 
 def test_trace_command_writes_everything(tmp_path: Path) -> None:
     out = tmp_path / "t.csv"
-    code = main(["trace", "surface_2", "--at", "0.25,0.25", "--bounds=-1,1", "--step", "0.02",
-                 "-o", str(out), "--plot", str(tmp_path / "t.png")])
+    code = main(
+        [
+            "trace",
+            "surface_2",
+            "--at",
+            "0.25,0.25",
+            "--bounds=-1,1",
+            "--step",
+            "0.02",
+            "-o",
+            str(out),
+            "--plot",
+            str(tmp_path / "t.png"),
+        ]
+    )
     assert code == 0
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["stop_reasons"] == {"forward": "boundary", "backward": "boundary"}
@@ -32,16 +45,47 @@ def test_trace_command_writes_everything(tmp_path: Path) -> None:
     assert (tmp_path / "t.png").stat().st_size > 1000
     # existing output: refused without --force, accepted with it
     assert main(["trace", "surface_2", "--at", "0.25,0.25", "-o", str(out)]) == 2
-    assert main(["trace", "surface_2", "--at", "0.25,0.25", "-o", str(out), "--force",
-                 "--method", "paper", "--max-steps", "50", "--direction", "forward"]) == 0
+    assert (
+        main(
+            [
+                "trace",
+                "surface_2",
+                "--at",
+                "0.25,0.25",
+                "-o",
+                str(out),
+                "--force",
+                "--method",
+                "paper",
+                "--max-steps",
+                "50",
+                "--direction",
+                "forward",
+            ]
+        )
+        == 0
+    )
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["method"] == "paper" and meta["points"] == 51
 
 
 def test_per_axis_bounds(tmp_path: Path) -> None:
     out = tmp_path / "t.csv"
-    assert main(["trace", "surface_2", "--at", "0.25,0.25", "--bounds=-1,1", "--bounds=-0.5,0.5",
-                 "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "trace",
+                "surface_2",
+                "--at",
+                "0.25,0.25",
+                "--bounds=-1,1",
+                "--bounds=-0.5,0.5",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["parameters"]["bounds"] == [[-1.0, -0.5], [1.0, 0.5]]
 

@@ -41,7 +41,9 @@ def test_mlp_closed_form_matches_autograd_and_fd(act: nn.Module, softmax: bool) 
     ref = torch.autograd.functional.jacobian(lambda z: net(z), x)
     torch.testing.assert_close(y, net(x).detach(), rtol=1e-13, atol=1e-14)
     torch.testing.assert_close(jac, ref, rtol=1e-12, atol=1e-13)
-    torch.testing.assert_close(jac, _fd_jacobian(lambda z: net(z).detach(), x), atol=1e-7, rtol=1e-6)
+    torch.testing.assert_close(
+        jac, _fd_jacobian(lambda z: net(z).detach(), x), atol=1e-7, rtol=1e-6
+    )
 
 
 def test_torch_func_path_matches_closed_form() -> None:

@@ -164,7 +164,10 @@ class ModelFunction:
         if isinstance(model, nn.Module):
             self._params = {
                 k: (v.detach().to(device=self.device, dtype=_DTYPE) if v.is_floating_point() else v)
-                for k, v in {**dict(model.named_parameters()), **dict(model.named_buffers())}.items()
+                for k, v in {
+                    **dict(model.named_parameters()),
+                    **dict(model.named_buffers()),
+                }.items()
             }
         self._mlp = None
         if output is None and len(self.input_shape) == 1 and isinstance(model, nn.Module):
@@ -288,7 +291,9 @@ class ModelFunction:
                         "(is the input detached, converted to NumPy, or rounded inside?)"
                     )
                 rows = [
-                    torch.autograd.grad(y[i], x, retain_graph=i + 1 < y.numel(), allow_unused=True)[0]
+                    torch.autograd.grad(y[i], x, retain_graph=i + 1 < y.numel(), allow_unused=True)[
+                        0
+                    ]
                     for i in range(y.numel())
                 ]
             jac = torch.stack([torch.zeros_like(x) if r is None else r for r in rows])

@@ -12,7 +12,9 @@ from ..errors import InputError
 from .jacobian import OutputMap, value_and_jacobian
 
 
-def check_output_metric(metric: Any, m: int, *, device: torch.device | None = None) -> Tensor | None:
+def check_output_metric(
+    metric: Any, m: int, *, device: torch.device | None = None
+) -> Tensor | None:
     """Validate a user-given output metric and return it as a float64 tensor.
 
     Parameters

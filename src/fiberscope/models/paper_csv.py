@@ -1,8 +1,8 @@
 """The paper's weights-CSV format (Benfenati & Marta's simec-1d-test-code).
 
 Tab-separated text. Line 1: number of layers L. Then three lines per layer: a header
-``rows cols rows cols TYPE`` (rows = outputs, cols = inputs), the ``rows x cols`` weight matrix in row-major order, and the
-``rows`` biases. Layer i computes ``act(W x + b)``.
+``rows cols rows cols TYPE`` (rows = outputs, cols = inputs), the ``rows x cols`` weight
+matrix in row-major order, and the ``rows`` biases. Layer i computes ``act(W x + b)``.
 """
 
 from __future__ import annotations

@@ -60,7 +60,9 @@ def load_python_spec(spec: str) -> Any:
             module_spec.loader.exec_module(module)
         except Exception as exc:
             sys.modules.pop(name, None)
-            raise ModelLoadError(f"importing {target} raised {exc.__class__.__name__}: {exc}") from None
+            raise ModelLoadError(
+                f"importing {target} raised {exc.__class__.__name__}: {exc}"
+            ) from None
     else:
         try:
             module = importlib.import_module(target)
@@ -77,7 +79,9 @@ def load_python_spec(spec: str) -> Any:
         try:
             built = obj()
         except Exception as exc:
-            raise ModelLoadError(f"calling {spec}() raised {exc.__class__.__name__}: {exc}") from None
+            raise ModelLoadError(
+                f"calling {spec}() raised {exc.__class__.__name__}: {exc}"
+            ) from None
         if not callable(built):
             raise ModelLoadError(f"{spec}() returned {type(built).__name__}, not a model")
         return built

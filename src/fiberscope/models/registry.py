@@ -85,9 +85,7 @@ def resolve_path(spec: str) -> Path:
     if spec in bundled:
         return bundled[spec]
     names = sorted(k for k in bundled if not k.endswith(".csv"))
-    raise ModelLoadError(
-        f"no such model file: {spec} (bundled networks: {', '.join(names)})"
-    )
+    raise ModelLoadError(f"no such model file: {spec} (bundled networks: {', '.join(names)})")
 
 
 def load_model(spec: Any, *, format: str | None = None) -> Any:
@@ -120,7 +118,12 @@ def load_model(spec: Any, *, format: str | None = None) -> Any:
             return spec
         raise ModelLoadError(f"cannot load a model from a {type(spec).__name__}")
     text = str(spec)
-    if format is None and isinstance(spec, str) and is_python_spec(text) and not Path(text).exists():
+    if (
+        format is None
+        and isinstance(spec, str)
+        and is_python_spec(text)
+        and not Path(text).exists()
+    ):
         return load_python_spec(text)
     path = resolve_path(text)
     if path.is_dir():
