@@ -33,3 +33,68 @@ class SingularPointError(FiberscopeError):
 
 class OutputFileError(FiberscopeError):
     """An output file cannot be written (exists without ``--force``, or is not writable)."""
+
+
+class TargetNotReachedError(FiberscopeError):
+    """A walk across classes stopped before it reached the requested output level.
+
+    Attributes
+    ----------
+    closest_output : list of float
+        The output closest to the target that the walk reached.
+    closest_point : list of float
+        Where (flat input coordinates).
+    reason : str
+        ``"boundary"`` (the walk left the box), ``"singular"`` (the gradient vanished: a
+        local extremum or a saddle of the output), or ``"max_steps"``.
+    result : object or None
+        The partial result (e.g. an :class:`~fiberscope.ExploreResult`) for inspection.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        closest_output: list[float] | None = None,
+        closest_point: list[float] | None = None,
+        reason: str = "",
+        result: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.closest_output = closest_output
+        self.closest_point = closest_point
+        self.reason = reason
+        self.result = result
+
+
+class UnsafeModelError(ModelLoadError):
+    """A model file would need unpickling arbitrary Python objects (or native code) to load."""
+
+
+class CheckpointError(FiberscopeError):
+    """A checkpoint is missing, corrupt, or was written for a different run."""
+
+
+class TraceInterrupted(KeyboardInterrupt):
+    """A trace was stopped (Ctrl-C, SIGTERM or a stop flag) before it finished.
+
+    It is a :class:`KeyboardInterrupt`, so code that does not care still stops; code that
+    does can keep what was done.
+
+    Attributes
+    ----------
+    result : TraceResult
+        The points traced up to the last completed step (``result.complete`` is False).
+    snapshot : TraceSnapshot
+        Everything needed to continue exactly: pass it as ``fiberscope.trace(...,
+        resume=snapshot)``.
+    """
+
+    def __init__(self, result: object, snapshot: object) -> None:
+        super().__init__("the trace was interrupted")
+        self.result = result
+        self.snapshot = snapshot
+
+
+class OutputSelectionError(InputError, ModelError):
+    """An ``--output`` / ``output=`` selection is malformed or does not fit the model's output."""

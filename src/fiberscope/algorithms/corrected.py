@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -198,6 +199,343 @@ def locate_box_exit(
     return None
 
 
+@dataclass
+class BranchState:
+    """Everything needed to continue a branch exactly where it stopped.
+
+    The state is replaced as a whole after every accepted step (the commit point), so a
+    snapshot taken at any moment is consistent: the branch's first ``n_points`` points belong
+    to it and the next step starts from ``x`` with tangent ``t`` and step ``h``.
+
+    Attributes
+    ----------
+    k : int
+        Accepted steps so far (the loop counter).
+    x, t : torch.Tensor
+        Current point and unit tangent (flat).
+    t0 : torch.Tensor
+        Tangent at the start (loop-closure test).
+    curv : torch.Tensor or None
+        Curvature estimate of the second-order predictor (None before the first step).
+    h : float
+        Current step.
+    s_min, s_max : float
+        Extreme singular values of J at ``x``.
+    s_ref : float
+        ``s_min`` at the start (singularity test).
+    left_start : bool
+        Whether the branch has moved away from the start (loop-closure test).
+    n_points : int
+        Points of the branch committed so far.
+    stats : dict
+        Solver counters at the commit.
+    """
+
+    k: int
+    x: Tensor
+    t: Tensor
+    t0: Tensor
+    curv: Tensor | None
+    h: float
+    s_min: float
+    s_max: float
+    s_ref: float
+    left_start: bool
+    n_points: int
+    stats: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The state as JSON-ready plain values (floats survive ``repr`` exactly)."""
+        return {
+            "k": self.k,
+            "x": self.x.tolist(),
+            "t": self.t.tolist(),
+            "t0": self.t0.tolist(),
+            "curv": None if self.curv is None else self.curv.tolist(),
+            "h": self.h,
+            "s_min": self.s_min,
+            "s_max": self.s_max,
+            "s_ref": self.s_ref,
+            "left_start": self.left_start,
+            "n_points": self.n_points,
+            "stats": dict(self.stats),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], device: torch.device) -> BranchState:
+        """Rebuild a state written by :meth:`to_dict` on ``device``.
+
+        Parameters
+        ----------
+        data : dict
+            Output of :meth:`to_dict`.
+        device : torch.device
+            Device of the problem.
+
+        Returns
+        -------
+        BranchState
+            The state.
+        """
+
+        def vec(v: Any) -> Tensor:
+            return torch.tensor(v, dtype=torch.float64, device=device)
+
+        return cls(
+            k=int(data["k"]),
+            x=vec(data["x"]),
+            t=vec(data["t"]),
+            t0=vec(data["t0"]),
+            curv=None if data["curv"] is None else vec(data["curv"]),
+            h=float(data["h"]),
+            s_min=float(data["s_min"]),
+            s_max=float(data["s_max"]),
+            s_ref=float(data["s_ref"]),
+            left_start=bool(data["left_start"]),
+            n_points=int(data["n_points"]),
+            stats={str(k): int(v) for k, v in data["stats"].items()},
+        )
+
+
+def stats_counters(stats: TraceStats) -> dict[str, int]:
+    """The integer counters of ``stats`` (everything but the wall time)."""
+    return {
+        "steps": stats.steps,
+        "rejected": stats.rejected,
+        "newton_iterations": stats.newton_iterations,
+        "jacobian_evals": stats.jacobian_evals,
+    }
+
+
+def restore_counters(stats: TraceStats, counters: dict[str, int]) -> None:
+    """Set the integer counters of ``stats`` from :func:`stats_counters` output."""
+    for key, value in counters.items():
+        setattr(stats, key, int(value))
+
+
+class BranchTracer:
+    """One branch of the corrected tracer, advanced one accepted step at a time.
+
+    Parameters
+    ----------
+    problem : Problem
+        Validated model, start and box.
+    sign : int
+        ``+1`` along the oriented tangent (``det[J; t] > 0``), ``-1`` against it.
+    opts : CorrectedOptions
+        Step, tolerances and caps.
+    stats : TraceStats
+        Counters to update.
+    state : BranchState, optional
+        Continue from this state (from a checkpoint) instead of the start.
+    branch : Branch, optional
+        The points the branch had when ``state`` was taken.
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        sign: int,
+        opts: CorrectedOptions,
+        stats: TraceStats,
+        *,
+        state: BranchState | None = None,
+        branch: Branch | None = None,
+    ) -> None:
+        self.problem = problem
+        self.sign = sign
+        self.opts = opts
+        self.stats = stats
+        self.tol = max(opts.tol, 64 * EPS * max(1.0, float(problem.y0.abs().max())))
+        self.cos_max = math.cos(opts.max_angle)
+        self.cos_grow = math.cos(opts.max_angle / 3)
+        self.h_min = opts.min_step if opts.min_step > 0 else opts.step * 1e-9
+        self.branch = branch if branch is not None else Branch()
+        self.finished = False
+        if state is None:
+            t, s_min, s_max = oriented_tangent(problem.J0)
+            t = t * sign
+            state = BranchState(
+                k=0,
+                x=problem.x0,
+                t=t,
+                t0=t,
+                curv=None,
+                h=opts.step,
+                s_min=s_min,
+                s_max=s_max,
+                s_ref=s_min,
+                left_start=False,
+                n_points=0,
+                stats=stats_counters(stats),
+            )
+        self.state = state
+
+    def step(self) -> bool:
+        """Take one accepted step, or stop the branch.
+
+        Returns
+        -------
+        bool
+            True while the branch goes on; False once it has stopped (``branch.reason``
+            says why).
+        """
+        if self.finished:
+            return False
+        fn, x0, y0, box = self.problem.fn, self.problem.x0, self.problem.y0, self.problem.box
+        opts, stats, out, sign, tol = self.opts, self.stats, self.branch, self.sign, self.tol
+        st = self.state
+        k = st.k
+        if k >= opts.max_steps:
+            out.stop_point = st.x
+            out.message = f"stopped after max_steps={opts.max_steps} steps"
+            self.finished = True
+            return False
+        x, t, t0, h, curv = st.x, st.t, st.t0, st.h, st.curv
+        s_min, s_max = st.s_min, st.s_max
+        while True:
+            # Second-order predictor: the tangent's rate of turn from the last step estimates
+            # the curvature vector, so the corrector usually converges in one iteration.
+            xp = x + h * t if curv is None else x + h * t + (0.5 * h * h) * curv
+            res = newton_to_level(fn, xp, y0, tol, opts.max_newton, stats)
+            if res is not None:
+                xc, yc, jc, iters = res
+                tc, s_min, s_max = oriented_tangent(jc)
+                tc = tc * sign
+                cos = float(tc @ t)
+                moved = float(torch.linalg.vector_norm(xc - xp))
+                if cos >= self.cos_max and moved <= h and s_max > 0:
+                    break
+            stats.rejected += 1
+            h *= 0.5
+            if h < self.h_min:
+                out.reason = "singular"
+                out.stop_point = x
+                out.message = (
+                    f"the step fell below {self.h_min:.3g} without staying on the class near "
+                    f"{_fmt(x)} (s_min={s_min:.3g}): a singular point, a crossing or a cusp"
+                )
+                self.finished = True
+                return False
+        stats.steps += 1
+        h_used = h
+        if box is not None and _outside(xc, box):
+            exit_ = locate_box_exit(fn, x, xc, y0, box, tol, stats)
+            out.reason = "boundary"
+            if exit_ is None:
+                out.stop_point = x
+                out.message = "left the box; the exit point could not be located exactly"
+                self.finished = True
+                return False
+            xe, ye = exit_
+            if float(torch.linalg.vector_norm(xe - x)) > 0:
+                out.points.append(xe)
+                out.outputs.append(ye)
+                out.conditioning.append(_cond(s_min, s_max, fn.m))
+            out.stop_point = xe
+            out.message = f"left the box at {_fmt(xe)}"
+            self.finished = True
+            return False
+        left_start = st.left_start
+        if left_start:
+            a = float((x - x0) @ t0)
+            b = float((xc - x0) @ t0)
+            if a < 0.0 <= b:
+                seg = xc - x
+                u = min(1.0, max(0.0, -float((x - x0) @ seg) / max(float(seg @ seg), 1e-300)))
+                dist = float(torch.linalg.vector_norm(x - x0 + u * seg))
+                if dist <= 2.0 * h_used:
+                    out.reason = "closed"
+                    out.stop_point = x0
+                    out.message = f"returned to the start after {k} steps"
+                    self.finished = True
+                    return False
+        elif float(torch.linalg.vector_norm(xc - x0)) > 4.0 * h_used:
+            left_start = True
+        out.points.append(xc)
+        out.outputs.append(yc)
+        out.conditioning.append(_cond(s_min, s_max, fn.m))
+        curv = (tc - t) / float(torch.linalg.vector_norm(xc - x))
+        x, t = xc, tc
+        if s_min < opts.sing_tol * s_max or s_min < opts.sing_tol * st.s_ref:
+            out.reason = "singular"
+            out.stop_point = xc
+            out.message = (
+                f"the Jacobian lost rank at {_fmt(xc)} (s_min={s_min:.3g}, s_max={s_max:.3g})"
+            )
+            self.finished = True
+            return False
+        if iters <= 2 and cos >= self.cos_grow and h < opts.step:
+            h = min(opts.step, 1.5 * h)
+        # Commit: one assignment replaces the state, so an interruption sees either the old or
+        # the new state, never a mixture.
+        self.state = BranchState(
+            k=k + 1,
+            x=x,
+            t=t,
+            t0=t0,
+            curv=curv,
+            h=h,
+            s_min=s_min,
+            s_max=s_max,
+            s_ref=st.s_ref,
+            left_start=left_start,
+            n_points=len(out.points),
+            stats=stats_counters(stats),
+        )
+        return True
+
+    def committed_branch(self) -> Branch:
+        """The branch as of the last commit (points of an interrupted step dropped)."""
+        if self.finished:
+            return self.branch
+        n = self.state.n_points
+        br = self.branch
+        return Branch(
+            points=br.points[:n],
+            outputs=br.outputs[:n],
+            conditioning=br.conditioning[:n],
+            reason="interrupted",
+            message=f"interrupted after {self.state.k} steps",
+            stop_point=self.state.x,
+        )
+
+    def run(
+        self,
+        progress: Callable[[int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        on_commit: Callable[[BranchTracer], None] | None = None,
+    ) -> Branch:
+        """Step until the branch stops.
+
+        Parameters
+        ----------
+        progress : callable, optional
+            Called with the number of accepted steps every 64 steps.
+        should_stop : callable, optional
+            Polled before every step; when it returns True the run raises
+            :class:`KeyboardInterrupt` with the state intact at the last commit.
+        on_commit : callable, optional
+            Called with the tracer after every accepted step (checkpoints).
+
+        Returns
+        -------
+        Branch
+            Accepted points (start excluded) and the stop reason.
+        """
+        max_steps = self.opts.max_steps
+        while True:
+            k = self.state.k
+            if progress is not None and k % 64 == 0 and k and k < max_steps:
+                progress(k)
+            if should_stop is not None and should_stop():
+                raise KeyboardInterrupt
+            if not self.step():
+                return self.branch
+            if on_commit is not None:
+                on_commit(self)
+
+
 def trace_branch(
     problem: Problem,
     sign: int,
@@ -225,94 +563,7 @@ def trace_branch(
     Branch
         Accepted points (start excluded) and the stop reason.
     """
-    fn, x0, y0, box = problem.fn, problem.x0, problem.y0, problem.box
-    tol = max(opts.tol, 64 * EPS * max(1.0, float(y0.abs().max())))
-    x, jac = x0, problem.J0
-    t, s_min, s_max = oriented_tangent(jac)
-    t = t * sign
-    t0 = t
-    s_ref = s_min
-    cos_max = math.cos(opts.max_angle)
-    cos_grow = math.cos(opts.max_angle / 3)
-    h = opts.step
-    h_min = opts.min_step if opts.min_step > 0 else opts.step * 1e-9
-    out = Branch()
-    left_start = False
-    curv: Tensor | None = None
-    for k in range(opts.max_steps):
-        if progress is not None and k % 64 == 0 and k:
-            progress(k)
-        while True:
-            # Second-order predictor: the tangent's rate of turn from the last step estimates
-            # the curvature vector, so the corrector usually converges in one iteration.
-            xp = x + h * t if curv is None else x + h * t + (0.5 * h * h) * curv
-            res = newton_to_level(fn, xp, y0, tol, opts.max_newton, stats)
-            if res is not None:
-                xc, yc, jc, iters = res
-                tc, s_min, s_max = oriented_tangent(jc)
-                tc = tc * sign
-                cos = float(tc @ t)
-                moved = float(torch.linalg.vector_norm(xc - xp))
-                if cos >= cos_max and moved <= h and s_max > 0:
-                    break
-            stats.rejected += 1
-            h *= 0.5
-            if h < h_min:
-                out.reason = "singular"
-                out.stop_point = x
-                out.message = (
-                    f"the step fell below {h_min:.3g} without staying on the class near "
-                    f"{_fmt(x)} (s_min={s_min:.3g}): a singular point, a crossing or a cusp"
-                )
-                return out
-        stats.steps += 1
-        h_used = h
-        if box is not None and _outside(xc, box):
-            exit_ = locate_box_exit(fn, x, xc, y0, box, tol, stats)
-            out.reason = "boundary"
-            if exit_ is None:
-                out.stop_point = x
-                out.message = "left the box; the exit point could not be located exactly"
-                return out
-            xe, ye = exit_
-            if float(torch.linalg.vector_norm(xe - x)) > 0:
-                out.points.append(xe)
-                out.outputs.append(ye)
-                out.conditioning.append(_cond(s_min, s_max, fn.m))
-            out.stop_point = xe
-            out.message = f"left the box at {_fmt(xe)}"
-            return out
-        if left_start:
-            a = float((x - x0) @ t0)
-            b = float((xc - x0) @ t0)
-            if a < 0.0 <= b:
-                seg = xc - x
-                u = min(1.0, max(0.0, -float((x - x0) @ seg) / max(float(seg @ seg), 1e-300)))
-                dist = float(torch.linalg.vector_norm(x - x0 + u * seg))
-                if dist <= 2.0 * h_used:
-                    out.reason = "closed"
-                    out.stop_point = x0
-                    out.message = f"returned to the start after {k} steps"
-                    return out
-        elif float(torch.linalg.vector_norm(xc - x0)) > 4.0 * h_used:
-            left_start = True
-        out.points.append(xc)
-        out.outputs.append(yc)
-        out.conditioning.append(_cond(s_min, s_max, fn.m))
-        curv = (tc - t) / float(torch.linalg.vector_norm(xc - x))
-        x, t = xc, tc
-        if s_min < opts.sing_tol * s_max or s_min < opts.sing_tol * s_ref:
-            out.reason = "singular"
-            out.stop_point = xc
-            out.message = (
-                f"the Jacobian lost rank at {_fmt(xc)} (s_min={s_min:.3g}, s_max={s_max:.3g})"
-            )
-            return out
-        if iters <= 2 and cos >= cos_grow and h < opts.step:
-            h = min(opts.step, 1.5 * h)
-    out.stop_point = x
-    out.message = f"stopped after max_steps={opts.max_steps} steps"
-    return out
+    return BranchTracer(problem, sign, opts, stats).run(progress)
 
 
 def _cond(s_min: float, s_max: float, m: int) -> float:

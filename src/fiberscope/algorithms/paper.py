@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -43,6 +44,227 @@ def _eig_vector(g: Tensor, lowest: bool) -> Tensor:
     """Eigenvector of the lowest/highest eigenvalue of a symmetric matrix (LAPACK ``syevd``)."""
     _, vecs = torch.linalg.eigh(g)
     return vecs[:, 0] if lowest else vecs[:, -1]
+
+
+@dataclass
+class PaperState:
+    """Everything needed to continue a SiMEC-1D run exactly (replaced after every step).
+
+    Attributes
+    ----------
+    k : int
+        Steps taken.
+    x : torch.Tensor
+        Current point (flat).
+    v_prev : torch.Tensor
+        Last direction (zero before the first step).
+    energy : float
+        Accumulated energy.
+    n_points : int
+        Points recorded so far.
+    stats : dict
+        Solver counters at the commit.
+    """
+
+    k: int
+    x: Tensor
+    v_prev: Tensor
+    energy: float
+    n_points: int
+    stats: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The state as JSON-ready plain values."""
+        return {
+            "k": self.k,
+            "x": self.x.tolist(),
+            "v_prev": self.v_prev.tolist(),
+            "energy": self.energy,
+            "n_points": self.n_points,
+            "stats": dict(self.stats),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], device: torch.device) -> PaperState:
+        """Rebuild a state written by :meth:`to_dict` on ``device``.
+
+        Parameters
+        ----------
+        data : dict
+            Output of :meth:`to_dict`.
+        device : torch.device
+            Device of the problem.
+
+        Returns
+        -------
+        PaperState
+            The state.
+        """
+        return cls(
+            k=int(data["k"]),
+            x=torch.tensor(data["x"], dtype=torch.float64, device=device),
+            v_prev=torch.tensor(data["v_prev"], dtype=torch.float64, device=device),
+            energy=float(data["energy"]),
+            n_points=int(data["n_points"]),
+            stats={str(k): int(v) for k, v in data["stats"].items()},
+        )
+
+
+def _counters(stats: TraceStats) -> dict[str, int]:
+    return {
+        "steps": stats.steps,
+        "rejected": stats.rejected,
+        "newton_iterations": stats.newton_iterations,
+        "jacobian_evals": stats.jacobian_evals,
+    }
+
+
+class SimecTracer:
+    """The authors' SiMEC-1D, advanced one step at a time (see :func:`simec_1d`).
+
+    Parameters
+    ----------
+    fn : ModelFunction
+        The model.
+    x0 : torch.Tensor
+        Flat start point (not recorded).
+    step, n_steps, invert, metric, box, variant
+        As in :func:`simec_1d`.
+    stats : TraceStats
+        Counters to update.
+    state : PaperState, optional
+        Continue from this state (the Jacobian at ``state.x`` is recomputed, uncounted).
+    run : PaperRun, optional
+        The points recorded when ``state`` was taken.
+    """
+
+    def __init__(
+        self,
+        fn: ModelFunction,
+        x0: Tensor,
+        *,
+        step: float,
+        n_steps: int,
+        invert: bool = False,
+        metric: Tensor | None = None,
+        box: tuple[Tensor, Tensor] | None = None,
+        variant: str | None = None,
+        stats: TraceStats,
+        state: PaperState | None = None,
+        run: PaperRun | None = None,
+    ) -> None:
+        self.fn, self.step_size, self.n_steps = fn, step, n_steps
+        self.sgn = -1.0 if invert else 1.0
+        self.metric, self.box, self.variant = metric, box, variant
+        self.stats = stats
+        self.run_ = run if run is not None else PaperRun()
+        self.finished = False
+        if state is None:
+            _, self.jac = fn.value_and_jacobian(x0.clone())
+            stats.jacobian_evals += 1
+            state = PaperState(
+                k=0,
+                x=x0.clone(),
+                v_prev=torch.zeros_like(x0),
+                energy=0.0,
+                n_points=0,
+                stats=_counters(stats),
+            )
+        else:
+            _, self.jac = fn.value_and_jacobian(state.x)
+        self.state = state
+
+    def step(self) -> bool:
+        """Take one step; returns False once the run has stopped."""
+        if self.finished:
+            return False
+        st, run, stats, step = self.state, self.run_, self.stats, self.step_size
+        if st.k >= self.n_steps:
+            run.energy = st.energy
+            run.last_direction = st.v_prev
+            self.finished = True
+            return False
+        g = metric_from_jacobian(self.jac, self.metric)
+        v = _eig_vector(g, lowest=True)
+        if float(v @ st.v_prev) < 0:
+            v = -v
+        energy = st.energy + step * float(v @ (g @ v))
+        x = st.x + self.sgn * step * v
+        stop = False
+        if self.box is not None and self.variant in ("clamp", "stop"):
+            lo, hi = self.box
+            if self.variant == "stop" and bool(((x < lo) | (x > hi)).any()):
+                stop = True
+            x = torch.minimum(torch.maximum(x, lo), hi)
+        stats.steps += 1
+        y, jac = self.fn.value_and_jacobian(x)
+        stats.jacobian_evals += 1
+        run.points.append(x)
+        run.outputs.append(y)
+        self.jac = jac
+        self.state = PaperState(
+            k=st.k + 1,
+            x=x,
+            v_prev=v,
+            energy=energy,
+            n_points=len(run.points),
+            stats=_counters(stats),
+        )
+        run.energy = energy
+        if stop:
+            run.reason = "boundary"
+            run.message = "reached the box (stop-at-boundary variant)"
+            run.last_direction = v
+            self.finished = True
+            return False
+        return True
+
+    def committed_run(self) -> PaperRun:
+        """The run as of the last commit, marked interrupted unless it had finished."""
+        if self.finished:
+            return self.run_
+        n = self.state.n_points
+        return PaperRun(
+            points=self.run_.points[:n],
+            outputs=self.run_.outputs[:n],
+            energy=self.state.energy,
+            reason="interrupted",
+            message=f"interrupted after {self.state.k} steps",
+            last_direction=self.state.v_prev,
+        )
+
+    def run(
+        self,
+        progress: Callable[[int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        on_commit: Callable[[SimecTracer], None] | None = None,
+    ) -> PaperRun:
+        """Step until the run stops (``should_stop`` raises KeyboardInterrupt between steps).
+
+        Parameters
+        ----------
+        progress : callable, optional
+            Called with the step count every 256 steps.
+        should_stop : callable, optional
+            Polled before every step; True raises :class:`KeyboardInterrupt`.
+        on_commit : callable, optional
+            Called with the tracer after every step.
+
+        Returns
+        -------
+        PaperRun
+            Recorded points and outputs, energy and stop reason.
+        """
+        while True:
+            k = self.state.k
+            if progress is not None and k % 256 == 0 and k and k < self.n_steps:
+                progress(k)
+            if should_stop is not None and should_stop():
+                raise KeyboardInterrupt
+            if not self.step():
+                return self.run_
+            if on_commit is not None:
+                on_commit(self)
 
 
 def simec_1d(
@@ -89,39 +311,18 @@ def simec_1d(
         Recorded points and outputs, energy and stop reason.
     """
     stats = stats if stats is not None else TraceStats()
-    run = PaperRun()
-    x = x0.clone()
-    v_prev = torch.zeros_like(x0)
-    sgn = -1.0 if invert else 1.0
-    y, jac = fn.value_and_jacobian(x)
-    stats.jacobian_evals += 1
-    for k in range(n_steps):
-        if progress is not None and k % 256 == 0 and k:
-            progress(k)
-        g = metric_from_jacobian(jac, metric)
-        v = _eig_vector(g, lowest=True)
-        if float(v @ v_prev) < 0:
-            v = -v
-        run.energy += step * float(v @ (g @ v))
-        x = x + sgn * step * v
-        v_prev = v
-        stop = False
-        if box is not None and variant in ("clamp", "stop"):
-            lo, hi = box
-            if variant == "stop" and bool(((x < lo) | (x > hi)).any()):
-                stop = True
-            x = torch.minimum(torch.maximum(x, lo), hi)
-        stats.steps += 1
-        y, jac = fn.value_and_jacobian(x)
-        stats.jacobian_evals += 1
-        run.points.append(x)
-        run.outputs.append(y)
-        if stop:
-            run.reason = "boundary"
-            run.message = "reached the box (stop-at-boundary variant)"
-            break
-    run.last_direction = v_prev
-    return run
+    tracer = SimecTracer(
+        fn,
+        x0,
+        step=step,
+        n_steps=n_steps,
+        invert=invert,
+        metric=metric,
+        box=box,
+        variant=variant,
+        stats=stats,
+    )
+    return tracer.run(progress)
 
 
 def simexp_1d(

@@ -195,8 +195,9 @@ def prepare(
         ``(lo, hi)`` box; must contain ``x0``.
     metric : array-like, optional
         SPD output metric.
-    output : callable, optional
-        Output map.
+    output : callable or str, optional
+        Output map, or a selection string such as ``"logits[3]"`` (see
+        :func:`fiberscope.models.output_map`).
     require_m : callable, optional
         ``require_m(n, m)`` returns an error message when the output dimension is not one the
         calling algorithm supports.
@@ -221,6 +222,10 @@ def prepare(
             stacklevel=3,
         )
         model.eval()
+    if isinstance(output, str):
+        from ..models.outputs import output_map
+
+        output = output_map(output)
     fn = as_model_function(model, x, output=output)
     if fn.input_shape != tuple(x.shape):
         raise InputError(
@@ -236,8 +241,36 @@ def prepare(
     y0, j0 = fn.value_and_jacobian(xf)
     if not torch.isfinite(j0).all():
         raise ModelError("the model's Jacobian at the start contains NaN or inf")
+    check_deterministic(fn, xf)
     g = check_output_metric(metric, fn.m, device=xf.device)
     return Problem(fn=fn, x0=xf, y0=y0, J0=j0, box=box, metric=g)
+
+
+def check_deterministic(fn: ModelFunction, x: Tensor, rtol: float = 1e-6) -> None:
+    """Refuse a model whose output changes between two evaluations at the same point.
+
+    Parameters
+    ----------
+    fn : ModelFunction
+        The model.
+    x : torch.Tensor
+        Flat point.
+    rtol : float
+        Allowed difference relative to ``1 + max |y|`` (room for nondeterministic GPU sums).
+
+    Raises
+    ------
+    ModelError
+        If the two outputs differ by more than that (dropout or noise active in ``forward``).
+    """
+    a, b = fn.value(x), fn.value(x)
+    diff = float((a - b).abs().max())
+    if not diff <= rtol * (1.0 + float(a.abs().max())):
+        raise ModelError(
+            f"the model is not deterministic: two evaluations at the start differ by {diff:.3g} "
+            "(dropout or noise active in forward?); fiberscope needs a fixed function: call "
+            "model.eval() or remove the randomness"
+        )
 
 
 def _has_stochastic_layers(model: nn.Module) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-STOP_REASONS = ("closed", "boundary", "singular", "max_steps")
+STOP_REASONS = ("closed", "boundary", "singular", "max_steps", "interrupted")
 
 
 @dataclass
@@ -65,7 +65,7 @@ class TraceResult:
         polygon (the last point connects back to the first).
     stop_reasons : dict
         Why each branch stopped: ``"closed"``, ``"boundary"``, ``"singular"``,
-        ``"max_steps"``.
+        ``"max_steps"``, or ``"interrupted"`` (partial result of a stopped trace).
     stop_points : dict
         Where each branch stopped (flat list of floats).
     messages : dict
@@ -82,6 +82,9 @@ class TraceResult:
         Paper mode only: the authors' "energy" per branch.
     conditioning : torch.Tensor or None
         ``(K,)`` ``s_min / s_max`` of J (for ``m = 1``: ``|grad N|``) at each point.
+    complete : bool
+        False for the partial result of an interrupted trace (a branch then has the stop
+        reason ``"interrupted"``).
     """
 
     points: Tensor
@@ -100,6 +103,7 @@ class TraceResult:
     messages: dict[str, str] = field(default_factory=dict)
     energy: dict[str, float] = field(default_factory=dict)
     conditioning: Tensor | None = None
+    complete: bool = True
 
     @property
     def length(self) -> float:

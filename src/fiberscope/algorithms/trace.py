@@ -10,12 +10,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..errors import InputError
+from ..errors import CheckpointError, InputError, TraceInterrupted
 from ..geometry.jacobian import OutputMap
 from ..geometry.kernel import oriented_tangent
 from . import corrected, paper
 from .problem import Problem, check_positive, check_regular, one_dimensional_classes, prepare
 from .result import TraceResult, TraceStats
+from .snapshot import BranchRecord, TraceSnapshot
 
 METHODS = ("corrected", "paper")
 DIRECTIONS = ("both", "forward", "backward")
@@ -46,6 +47,10 @@ def trace(
     max_angle: float = 0.3,
     sing_tol: float = 1e-8,
     progress: Callable[[int, int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    checkpoint: Callable[[TraceSnapshot], None] | None = None,
+    checkpoint_every: int = 1000,
+    resume: TraceSnapshot | None = None,
 ) -> TraceResult:
     """Trace the equivalence class ``N^{-1}(N(x0))`` through ``x0`` (a curve).
 
@@ -88,6 +93,17 @@ def trace(
         Relative threshold on the singular values of J for a singular point.
     progress : callable, optional
         ``progress(done, total)`` called now and then with accepted steps.
+    stop : callable, optional
+        Polled between steps; when it returns True the trace stops and raises
+        :class:`~fiberscope.errors.TraceInterrupted` (so does Ctrl-C).
+    checkpoint : callable, optional
+        ``checkpoint(snapshot)`` is called every ``checkpoint_every`` steps of a branch and
+        when a branch ends, with a :class:`~fiberscope.algorithms.snapshot.TraceSnapshot`
+        (see :class:`fiberscope.io.checkpoint.CheckpointWriter`).
+    checkpoint_every : int
+        Steps between checkpoints (only used with ``checkpoint``).
+    resume : TraceSnapshot, optional
+        Continue an interrupted trace exactly where it stopped (same model and options).
 
     Returns
     -------
@@ -103,6 +119,10 @@ def trace(
         The model raises, returns a non-tensor or has ``m != n - 1`` outputs.
     SingularPointError
         The start is a singular point.
+    CheckpointError
+        ``resume`` was taken with other options or another model.
+    TraceInterrupted
+        Ctrl-C or ``stop``: carries the partial result and a snapshot to resume from.
 
     Examples
     --------
@@ -137,7 +157,31 @@ def trace(
     if method == "corrected":
         check_regular(problem, s_min, s_max, sing_tol)
 
+    options = {
+        "method": method,
+        "step": step,
+        "max_steps": max_steps,
+        "direction": direction,
+        "bounds": None
+        if problem.box is None
+        else [problem.box[0].tolist(), problem.box[1].tolist()],
+        "tol": tol,
+        "metric": None if problem.metric is None else problem.metric.tolist(),
+        "output": None if output is None else getattr(output, "__name__", repr(output)),
+        "paper_box": paper_box if method == "paper" else None,
+        "max_angle": max_angle,
+        "sing_tol": sing_tol,
+        "x0": problem.x0.tolist(),
+        "input_shape": list(problem.fn.input_shape),
+    }
+    if checkpoint is not None:
+        checkpoint_every = check_positive(checkpoint_every, "checkpoint_every", integer=True)
     stats = TraceStats()
+    resumed: dict[str, BranchRecord] = {}
+    if resume is not None:
+        check_resume(resume, options, problem.y0)
+        corrected.restore_counters(stats, resume.stats)
+        resumed = {b.name: b for b in resume.branches}
     total = max_steps * (2 if direction == "both" else 1)
     done = [0]
 
@@ -146,76 +190,239 @@ def trace(
             progress(done[0] + k, total)
 
     t_start = time.perf_counter()
-    branches: dict[str, tuple[list[Tensor], list[Tensor], list[float]]] = {}
-    reasons: dict[str, str] = {}
-    stop_points: dict[str, list[float]] = {}
-    messages: dict[str, str] = {}
-    energy: dict[str, float] = {}
+    records: list[BranchRecord] = []
+    live: list[Any] = []  # [name, sign, tracer] of the branch in progress
     closed = False
+
+    def snapshot() -> TraceSnapshot:
+        branches = list(records)
+        counters = corrected.stats_counters(stats)
+        if live:
+            name, sign, tracer = live
+            branches.append(_live_record(name, sign, tracer))
+            counters = dict(tracer.state.stats)
+        return TraceSnapshot(
+            method=method,
+            options=options,
+            y0=problem.y0.tolist(),
+            branches=branches,
+            stats=counters,
+            closed=closed,
+        )
+
+    def on_commit(tracer: Any) -> None:
+        if checkpoint is not None and tracer.state.k % checkpoint_every == 0:
+            checkpoint(snapshot())
+
     for name, sign in _branch_signs(direction):
-        if method == "corrected":
-            opts = corrected.CorrectedOptions(
-                step=step, max_steps=max_steps, tol=tol, max_angle=max_angle, sing_tol=sing_tol
-            )
-            br = corrected.trace_branch(problem, sign, opts, stats, progress=tick)
-            branches[name] = (br.points, br.outputs, br.conditioning)
-            reasons[name] = br.reason
-            messages[name] = br.message
-            stop = br.stop_point if br.stop_point is not None else problem.x0
-            stop_points[name] = stop.tolist()
-            if br.reason == "closed":
+        prior = resumed.get(name)
+        if prior is not None and prior.finished:
+            records.append(prior)
+            done[0] += max_steps
+            if prior.reason == "closed":
                 closed = True
                 break
-        else:
-            variant = None if problem.box is None else paper_box
-            run = paper.simec_1d(
-                problem.fn,
-                problem.x0,
-                step=step,
-                n_steps=max_steps,
-                invert=sign < 0,
-                metric=problem.metric,
-                box=problem.box,
-                variant=variant,
-                stats=stats,
+            continue
+        tracer = _make_tracer(problem, method, name, sign, prior, stats, options)
+        live[:] = [name, sign, tracer]
+        try:
+            tracer.run(
                 progress=tick,
+                should_stop=stop,
+                on_commit=on_commit if checkpoint is not None else None,
             )
-            branches[name] = (run.points, run.outputs, [])
-            reasons[name] = run.reason
-            messages[name] = run.message
-            energy[name] = run.energy
-            stop_points[name] = (run.points[-1] if run.points else problem.x0).tolist()
+        except KeyboardInterrupt:
+            snap = snapshot()
+            stats.wall_time = time.perf_counter() - t_start
+            partial = _result_from_records(problem, snap.branches, closed, stats, method, options)
+            partial.complete = False
+            raise TraceInterrupted(partial, snap) from None
+        live.clear()
+        rec = _finished_record(name, sign, tracer)
+        records.append(rec)
+        if rec.reason == "closed":
+            closed = True
+        if checkpoint is not None:
+            checkpoint(snapshot())
+        if closed:
+            break
         done[0] += max_steps
     stats.wall_time = time.perf_counter() - t_start
     if progress is not None:
         progress(total, total)
+    return _result_from_records(problem, records, closed, stats, method, options)
+
+
+def check_resume(snapshot: TraceSnapshot, options: dict[str, Any], y0: Tensor) -> None:
+    """Refuse to resume ``snapshot`` with other options or a model with another output.
+
+    Parameters
+    ----------
+    snapshot : TraceSnapshot
+        The snapshot to continue.
+    options : dict
+        Options of the new call.
+    y0 : torch.Tensor
+        Output of the new call's model at the start.
+
+    Raises
+    ------
+    CheckpointError
+        On any difference.
+    """
+    if not isinstance(snapshot, TraceSnapshot):
+        raise CheckpointError(f"resume= takes a TraceSnapshot, got {type(snapshot).__name__}")
+    for key in sorted(set(options) | set(snapshot.options)):
+        new, old = options.get(key), snapshot.options.get(key)
+        if _plain(new) != _plain(old):
+            raise CheckpointError(
+                f"the checkpoint was written with {key}={_short(old)}, this run has "
+                f"{key}={_short(new)}; resume with the same options"
+            )
+    if [float(v) for v in snapshot.y0] != y0.reshape(-1).tolist():
+        raise CheckpointError(
+            "the model's output at the start differs from the checkpoint's "
+            f"({_short(snapshot.y0)} vs {_short(y0.tolist())}): is it the same model?"
+        )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _make_tracer(
+    problem: Problem,
+    method: str,
+    name: str,
+    sign: int,
+    prior: BranchRecord | None,
+    stats: TraceStats,
+    options: dict[str, Any],
+) -> Any:
+    """A branch tracer, fresh or continuing ``prior`` (a branch in progress)."""
+    device = problem.x0.device
+    if method == "corrected":
+        opts = corrected.CorrectedOptions(
+            step=options["step"],
+            max_steps=options["max_steps"],
+            tol=options["tol"],
+            max_angle=options["max_angle"],
+            sing_tol=options["sing_tol"],
+        )
+        if prior is None or prior.state is None:
+            return corrected.BranchTracer(problem, sign, opts, stats)
+        state = corrected.BranchState.from_dict(prior.state, device)
+        branch = corrected.Branch(
+            points=list(prior.points),
+            outputs=list(prior.outputs),
+            conditioning=list(prior.conditioning),
+        )
+        return corrected.BranchTracer(problem, sign, opts, stats, state=state, branch=branch)
+    variant = None if problem.box is None else options["paper_box"]
+    kwargs = dict(
+        step=options["step"],
+        n_steps=options["max_steps"],
+        invert=sign < 0,
+        metric=problem.metric,
+        box=problem.box,
+        variant=variant,
+        stats=stats,
+    )
+    if prior is None or prior.state is None:
+        return paper.SimecTracer(problem.fn, problem.x0, **kwargs)
+    state = paper.PaperState.from_dict(prior.state, device)
+    run = paper.PaperRun(points=list(prior.points), outputs=list(prior.outputs))
+    return paper.SimecTracer(problem.fn, problem.x0, state=state, run=run, **kwargs)
+
+
+def _live_record(name: str, sign: int, tracer: Any) -> BranchRecord:
+    """Record of a branch in progress, as of its last commit."""
+    if tracer.finished:
+        return _finished_record(name, sign, tracer)
+    n = tracer.state.n_points
+    if isinstance(tracer, corrected.BranchTracer):
+        br = tracer.branch
+        pts, outs, conds, energy = br.points[:n], br.outputs[:n], br.conditioning[:n], 0.0
+    else:
+        run = tracer.run_
+        pts, outs, conds, energy = run.points[:n], run.outputs[:n], [], tracer.state.energy
+    return BranchRecord(
+        name=name,
+        sign=sign,
+        points=list(pts),
+        outputs=list(outs),
+        conditioning=list(conds),
+        finished=False,
+        reason="interrupted",
+        message=f"interrupted after {tracer.state.k} steps",
+        stop_point=tracer.state.x.tolist(),
+        energy=energy,
+        state=tracer.state.to_dict(),
+    )
+
+
+def _finished_record(name: str, sign: int, tracer: Any) -> BranchRecord:
+    """Record of a branch that has stopped."""
+    if isinstance(tracer, corrected.BranchTracer):
+        br = tracer.branch
+        stop = br.stop_point if br.stop_point is not None else tracer.problem.x0
+        return BranchRecord(
+            name=name,
+            sign=sign,
+            points=list(br.points),
+            outputs=list(br.outputs),
+            conditioning=list(br.conditioning),
+            finished=True,
+            reason=br.reason,
+            message=br.message,
+            stop_point=stop.tolist(),
+        )
+    run = tracer.run_
+    stop = run.points[-1] if run.points else tracer.state.x
+    return BranchRecord(
+        name=name,
+        sign=sign,
+        points=list(run.points),
+        outputs=list(run.outputs),
+        finished=True,
+        reason=run.reason,
+        message=run.message,
+        stop_point=stop.tolist(),
+        energy=run.energy,
+    )
+
+
+def _result_from_records(
+    problem: Problem,
+    records: list[BranchRecord],
+    closed: bool,
+    stats: TraceStats,
+    method: str,
+    options: dict[str, Any],
+) -> TraceResult:
+    branches = {r.name: (r.points, r.outputs, r.conditioning) for r in records}
     return _assemble(
         problem,
         branches,
         closed=closed,
-        reasons=reasons,
-        stop_points=stop_points,
-        messages=messages,
-        energy=energy,
+        reasons={r.name: r.reason for r in records},
+        stop_points={r.name: r.stop_point or problem.x0.tolist() for r in records},
+        messages={r.name: r.message for r in records},
+        energy={r.name: r.energy for r in records} if method == "paper" else {},
         stats=stats,
         method=method,
-        options={
-            "method": method,
-            "step": step,
-            "max_steps": max_steps,
-            "direction": direction,
-            "bounds": None
-            if problem.box is None
-            else [problem.box[0].tolist(), problem.box[1].tolist()],
-            "tol": tol,
-            "metric": None if problem.metric is None else problem.metric.tolist(),
-            "output": None if output is None else getattr(output, "__name__", repr(output)),
-            "paper_box": paper_box if method == "paper" else None,
-            "max_angle": max_angle,
-            "sing_tol": sing_tol,
-            "x0": problem.x0.tolist(),
-            "input_shape": list(problem.fn.input_shape),
-        },
+        options=options,
     )
 
 

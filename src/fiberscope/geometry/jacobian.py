@@ -161,13 +161,18 @@ class ModelFunction:
         self.device = x0.device
         self.n = int(math.prod(self.input_shape)) if self.input_shape else 1
         self._params: dict[str, Tensor] | None = None
-        if isinstance(model, nn.Module):
+        # TorchScript modules cannot be called with swapped parameters (torch.func's stateless
+        # API); they are called as they are (fiberscope's loaders return them in float64).
+        if isinstance(model, nn.Module) and not isinstance(model, torch.jit.ScriptModule):
+            tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+            if any(v.is_meta for v in tensors.values()):
+                raise ModelError(
+                    "the model's weights are on the meta device (never materialised); load "
+                    "real weights, e.g. with load_state_dict(..., assign=True)"
+                )
             self._params = {
                 k: (v.detach().to(device=self.device, dtype=_DTYPE) if v.is_floating_point() else v)
-                for k, v in {
-                    **dict(model.named_parameters()),
-                    **dict(model.named_buffers()),
-                }.items()
+                for k, v in tensors.items()
             }
         self._mlp = None
         if output is None and len(self.input_shape) == 1 and isinstance(model, nn.Module):

@@ -37,7 +37,7 @@ def trace_metadata(result: TraceResult, extra: dict[str, Any] | None = None) -> 
     meta = {
         "fiberscope_version": __version__,
         "kind": "trace",
-        "complete": True,
+        "complete": bool(getattr(result, "complete", True)),
         **result.summary(),
         "y0": result.y0.tolist(),
         "start_index": result.start_index,
