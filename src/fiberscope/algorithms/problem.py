@@ -263,7 +263,7 @@ def check_deterministic(fn: ModelFunction, x: Tensor, rtol: float = 1e-6) -> Non
     ModelError
         If the two outputs differ by more than that (dropout or noise active in ``forward``).
     """
-    a, b = fn.value(x), fn.value(x)
+    a, b = fn.value(x).detach(), fn.value(x).detach()
     diff = float((a - b).abs().max())
     if not diff <= rtol * (1.0 + float(a.abs().max())):
         raise ModelError(

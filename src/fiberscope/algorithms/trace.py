@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -181,7 +182,15 @@ def trace(
     if resume is not None:
         check_resume(resume, options, problem.y0)
         corrected.restore_counters(stats, resume.stats)
-        resumed = {b.name: b for b in resume.branches}
+        device = problem.x0.device
+        resumed = {
+            b.name: replace(
+                b,
+                points=[p.to(device) for p in b.points],
+                outputs=[o.to(device) for o in b.outputs],
+            )
+            for b in resume.branches
+        }
     total = max_steps * (2 if direction == "both" else 1)
     done = [0]
 
@@ -311,7 +320,6 @@ def _make_tracer(
     options: dict[str, Any],
 ) -> Any:
     """A branch tracer, fresh or continuing ``prior`` (a branch in progress)."""
-    device = problem.x0.device
     if method == "corrected":
         opts = corrected.CorrectedOptions(
             step=options["step"],
@@ -322,7 +330,7 @@ def _make_tracer(
         )
         if prior is None or prior.state is None:
             return corrected.BranchTracer(problem, sign, opts, stats)
-        state = corrected.BranchState.from_dict(prior.state, device)
+        state = _restore_state(corrected.BranchState, prior, problem)
         branch = corrected.Branch(
             points=list(prior.points),
             outputs=list(prior.outputs),
@@ -341,9 +349,27 @@ def _make_tracer(
     )
     if prior is None or prior.state is None:
         return paper.SimecTracer(problem.fn, problem.x0, **kwargs)
-    state = paper.PaperState.from_dict(prior.state, device)
+    state = _restore_state(paper.PaperState, prior, problem)
     run = paper.PaperRun(points=list(prior.points), outputs=list(prior.outputs))
     return paper.SimecTracer(problem.fn, problem.x0, state=state, run=run, **kwargs)
+
+
+def _restore_state(kind: Any, prior: BranchRecord, problem: Problem) -> Any:
+    """Rebuild a tracer state from a snapshot, refusing one that does not fit the problem."""
+    try:
+        state = kind.from_dict(prior.state, problem.x0.device)
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"the checkpoint's state of the {prior.name} branch is malformed ({exc})"
+        ) from None
+    n = problem.x0.numel()
+    vectors = [v for v in vars(state).values() if isinstance(v, Tensor)]
+    if any(v.shape != (n,) for v in vectors) or state.n_points != len(prior.points):
+        raise CheckpointError(
+            f"the checkpoint's state of the {prior.name} branch does not fit this problem "
+            f"({n} coordinates, {len(prior.points)} points)"
+        )
+    return state
 
 
 def _live_record(name: str, sign: int, tracer: Any) -> BranchRecord:

@@ -140,24 +140,59 @@ def trace_cmd(
     paper_box: Annotated[str, typer.Option(help="Paper mode box variant: stop | clamp")] = "stop",
     plot: Annotated[Path | None, typer.Option(help="PNG plot to write.")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            help="Which model outputs define the class: 'logits[3]', '[0:2]', 'softmax[1]', "
+            "'logit-diff 3 5', 'sum', ... (docs/outputs.md). Not the file: that is -o/--out.",
+        ),
+    ] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option(
+            help="Architecture for a weights file (.safetensors, state_dict .pt): "
+            "package.module:Factory or file.py:Factory (imported: only name code you trust)."
+        ),
+    ] = None,
+    model_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="Force the model format: paper-csv, onnx, pt2, torch, safetensors.",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue an interrupted run from its checkpoint OUT.ckpt.")
+    ] = False,
+    checkpoint_every: Annotated[
+        int,
+        typer.Option(help="Steps between checkpoints (0: only when interrupted)."),
+    ] = 1000,
 ) -> None:
-    """Trace the 1-D equivalence class of a point and write it as CSV (+ JSON sidecar)."""
+    """Trace the 1-D equivalence class of a point and write it as CSV (+ JSON sidecar).
+
+    Long runs checkpoint every --checkpoint-every steps; Ctrl-C or SIGTERM saves the points so
+    far (marked incomplete) and a checkpoint, and --resume continues exactly where it stopped.
+    """
     from ..algorithms.trace import trace
-    from ..io.atomic import check_writable
     from ..io.results import save_trace, sidecar_path
-    from ..models import load_model
+    from ..models import load_model, output_map
     from ..viz.plots import plot_trace, save_figure
+    from .durable import DurableRun, model_identity
 
     x0 = parse_floats(at, "--at")
     box = parse_bounds(bounds, len(x0))
-    check_writable(out, force=force)
-    check_writable(sidecar_path(out), force=force)
-    if plot is not None:
-        check_writable(plot, force=force)
-    net = load_model(model)
+    durable = DurableRun(
+        out, plot=plot, force=force, resume=resume, checkpoint_every=checkpoint_every
+    )
+    selection = output_map(output) if output is not None else None
+    net = load_model(model, format=model_format, arch=arch)
+    durable.check_model(model_identity(model, arch, model_format, output))
     res = with_progress(
         f"tracing ({method})",
-        lambda cb: trace(
+        lambda cb: durable.trace(
+            trace,
             net,
             x0,
             step=step,
@@ -167,13 +202,16 @@ def trace_cmd(
             method=method,
             tol=tol,
             paper_box=paper_box,
+            output=selection,
             progress=cb,
         ),
     )
-    fig = plot_trace(res, model=net if len(x0) == 2 else None) if plot is not None else None
-    save_trace(res, out, force=force, extra={"model": model})
+    plot_net = net if len(x0) == 2 and selection is None else None
+    fig = plot_trace(res, model=plot_net) if plot is not None else None
+    save_trace(res, out, force=True, extra=durable.identity)
+    durable.finish()
     if fig is not None:
-        save_figure(fig, plot, force=force)
+        save_figure(fig, plot, force=True)
     out_console.print(summary_table(f"fiberscope trace {model}", _trace_rows(res)))
     written = [str(out), str(sidecar_path(out))] + ([str(plot)] if plot else [])
     out_console.print("wrote " + ", ".join(written))
@@ -240,6 +278,13 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _show_warning(message: Any, category: Any, *_args: Any, **_kwargs: Any) -> None:
+    """Print a warning as one line on stderr (no source line, no file name)."""
+    name = getattr(category, "__name__", "Warning")
+    kind = "warning" if name in ("UserWarning", "RuntimeWarning") else name
+    err_console.print(f"[yellow]{kind}:[/yellow] {_one_line(str(message))}", highlight=False)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (without the program name); return the exit code.
 
@@ -257,7 +302,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
-            app(args=args, prog_name="fiberscope", standalone_mode=False)
+            warnings.showwarning = _show_warning
+            # without standalone mode click returns (not raises) the code of typer.Exit
+            code = app(args=args, prog_name="fiberscope", standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool) and code:
+            return code
     except FiberscopeError as exc:
         err_console.print(f"[red]error:[/red] {_one_line(str(exc))}", highlight=False)
         return 2

@@ -40,6 +40,19 @@ def check_writable(path: str | Path, *, force: bool) -> Path:
     return p
 
 
+def _umask() -> int:
+    """The process umask (read without changing it where /proc allows)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
     """Open a temporary file next to ``path``; rename it over ``path`` only on success.
@@ -61,6 +74,11 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
     except OSError as exc:
         raise OutputFileError(f"cannot write {p}: {exc.strerror or exc}") from None
+    try:
+        # mkstemp creates 0600; give the file the permissions a plain open() would
+        os.fchmod(fd, 0o666 & ~_umask())
+    except OSError:
+        pass
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh

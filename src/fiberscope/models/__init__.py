@@ -1,5 +1,15 @@
-"""Model loading: a registry of formats, the paper's weights-CSV format, Python specs."""
+"""Model loading: a registry of formats (paper CSV, ONNX, torch.export, TorchScript,
+safetensors; pickles refused), Python specs, and output selection."""
 
+from .formats import (
+    load_onnx,
+    load_pt2,
+    load_safetensors,
+    load_torch_file,
+    refuse_pickle,
+    save_model,
+)
+from .outputs import OutputSelection, output_map
 from .paper_csv import load_paper_csv, parse_paper_csv, save_paper_csv
 from .registry import (
     ModelFormat,
@@ -18,13 +28,64 @@ register_format(
     )
 )
 
+register_format(
+    ModelFormat(
+        name="onnx",
+        suffixes=(".onnx",),
+        load=load_onnx,
+        description="ONNX graph, converted with onnx2torch (pip install 'fiberscope[onnx]')",
+    )
+)
+register_format(
+    ModelFormat(
+        name="pt2",
+        suffixes=(".pt2",),
+        load=load_pt2,
+        description="torch.export program (torch.export.save); pickled members refused",
+    )
+)
+register_format(
+    ModelFormat(
+        name="torch",
+        suffixes=(".pt", ".ts", ".pth", ".bin"),
+        load=load_torch_file,
+        description="TorchScript archive (torch.jit.save), or a state_dict with --arch",
+        options={"arch": True},
+    )
+)
+register_format(
+    ModelFormat(
+        name="safetensors",
+        suffixes=(".safetensors",),
+        load=load_safetensors,
+        description="safetensors weights; the architecture comes from --arch",
+        options={"arch": True},
+    )
+)
+register_format(
+    ModelFormat(
+        name="pickle",
+        suffixes=(".pkl", ".pickle", ".joblib", ".dill", ".sav"),
+        load=refuse_pickle,
+        description="Python pickles: always refused (they run code when loaded)",
+    )
+)
+
 __all__ = [
     "ModelFormat",
+    "OutputSelection",
     "bundled_networks",
     "formats",
     "load_model",
+    "load_onnx",
     "load_paper_csv",
+    "load_pt2",
+    "load_safetensors",
+    "load_torch_file",
+    "output_map",
     "parse_paper_csv",
+    "refuse_pickle",
     "register_format",
+    "save_model",
     "save_paper_csv",
 ]

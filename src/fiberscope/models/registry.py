@@ -88,7 +88,19 @@ def resolve_path(spec: str) -> Path:
     raise ModelLoadError(f"no such model file: {spec} (bundled networks: {', '.join(names)})")
 
 
-def load_model(spec: Any, *, format: str | None = None) -> Any:
+def _load_with(fmt: ModelFormat, path: Path, arch: Any) -> Any:
+    """Call a format's loader, passing ``arch`` only to formats that take one."""
+    if arch is None:
+        return fmt.load(path)
+    if not fmt.options.get("arch"):
+        raise ModelLoadError(
+            f"--arch is only used with weights files (safetensors, state_dict); {path.name} is "
+            f"a complete model ({fmt.name})"
+        )
+    return fmt.load(path, arch=arch)
+
+
+def load_model(spec: Any, *, format: str | None = None, arch: Any = None) -> Any:
     """Load a model from a file, a bundled network name or a Python object spec.
 
     Parameters
@@ -102,6 +114,11 @@ def load_model(spec: Any, *, format: str | None = None) -> Any:
           ``thermo_softplus``, ``binary`` or their file names.
     format : str, optional
         Force a registered format instead of choosing by suffix.
+    arch : str, class, callable or torch.nn.Module, optional
+        Architecture for weights-only files (safetensors, a ``state_dict`` saved with
+        ``torch.save``): ``"package.module:Factory"``, ``"file.py:Factory"``, a class or
+        factory called without arguments, or a module to fill. Importing it runs that
+        Python code, so it is never taken from the weights file itself.
 
     Returns
     -------
@@ -114,6 +131,8 @@ def load_model(spec: Any, *, format: str | None = None) -> Any:
         If the file is missing, malformed, of an unknown format, or the spec fails.
     """
     if not isinstance(spec, (str, Path)):
+        if arch is not None:
+            raise ModelLoadError("arch= is only used with weights files (safetensors, state_dict)")
         if callable(spec):
             return spec
         raise ModelLoadError(f"cannot load a model from a {type(spec).__name__}")
@@ -124,6 +143,11 @@ def load_model(spec: Any, *, format: str | None = None) -> Any:
         and is_python_spec(text)
         and not Path(text).exists()
     ):
+        if arch is not None:
+            raise ModelLoadError(
+                f"--arch is only used with weights files (safetensors, state_dict); {text} is "
+                "already a complete Python model"
+            )
         return load_python_spec(text)
     path = resolve_path(text)
     if path.is_dir():
@@ -133,11 +157,11 @@ def load_model(spec: Any, *, format: str | None = None) -> Any:
             raise ModelLoadError(
                 f"unknown model format {format!r}; known: {', '.join(sorted(_FORMATS))}"
             )
-        return _FORMATS[format].load(path)
+        return _load_with(_FORMATS[format], path, arch)
     suffix = path.suffix.lower()
     for fmt in _FORMATS.values():
         if suffix in fmt.suffixes:
-            return fmt.load(path)
+            return _load_with(fmt, path, arch)
     known = ", ".join(s for f in _FORMATS.values() for s in f.suffixes)
     raise ModelLoadError(
         f"don't know how to load {path.name}: unknown suffix {suffix or '(none)'!r} "

@@ -1,0 +1,266 @@
+"""Durable ``fiberscope trace`` runs: checkpoints, ``--resume``, and clean Ctrl-C / SIGTERM.
+
+The library raises :class:`~fiberscope.errors.TraceInterrupted` (a ``KeyboardInterrupt``)
+when its ``stop`` flag is set; this module owns the signal handlers that set the flag, and on
+an interruption saves what was done: the checkpoint (to resume exactly) and the partial
+result, marked ``"complete": false`` in its JSON sidecar. The exit code is ``128 + signal``
+(130 for SIGINT, 143 for SIGTERM).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import CheckpointError, FiberscopeError, InputError, OutputFileError, TraceInterrupted
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM; polled by the tracer between steps.
+
+    The first signal asks the run to stop after the current step; a second SIGINT while the
+    run is still tracing raises :class:`KeyboardInterrupt` at once (the tracer still keeps
+    everything up to its last completed step). While results are being saved, signals are
+    only recorded, so the files are always completed.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.saving = False
+
+    def __call__(self) -> bool:
+        """True once a stop was requested."""
+        return self.signum is not None
+
+    def handle(self, signum: int, _frame: Any) -> None:
+        """Signal handler."""
+        again = self.signum is not None
+        if self.signum is None:
+            self.signum = signum
+        if again and signum == signal.SIGINT and not self.saving:
+            raise KeyboardInterrupt
+
+    @property
+    def name(self) -> str:
+        """Name of the signal received (SIGINT when none was)."""
+        return signal.Signals(self.signum or signal.SIGINT).name
+
+    @property
+    def exit_code(self) -> int:
+        """``128 + signal number``."""
+        return 128 + int(self.signum or signal.SIGINT)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[StopFlag]:
+    """Install SIGINT/SIGTERM handlers that set a :class:`StopFlag` (main thread only).
+
+    Yields
+    ------
+    StopFlag
+        The flag; the previous handlers are restored on exit.
+    """
+    flag = StopFlag()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in previous:
+        signal.signal(s, flag.handle)
+    try:
+        yield flag
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file (model identity for ``--resume``)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_identity(spec: str, arch: str | None, fmt: str | None, output: str | None) -> dict:
+    """What identifies the model of a run: spec, architecture, format, output, file hash."""
+    from ..models.python_spec import is_python_spec
+    from ..models.registry import resolve_path
+
+    ident: dict[str, Any] = {"model": spec, "arch": arch, "format": fmt, "output": output}
+    path = Path(spec).expanduser()
+    try:
+        if not (is_python_spec(spec) and not path.exists()):
+            path = resolve_path(spec)
+            if path.is_file():
+                ident["model_sha256"] = file_sha256(path)
+    except (FiberscopeError, OSError):
+        pass
+    return ident
+
+
+class DurableRun:
+    """Output checks, checkpoints and interruption handling for one ``trace`` command.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        Result CSV.
+    plot : pathlib.Path or None
+        Optional PNG.
+    force : bool
+        Overwrite existing outputs (and discard an old checkpoint).
+    resume : bool
+        Continue from the checkpoint of ``out``.
+    checkpoint_every : int
+        Steps between checkpoints; 0 writes one only when interrupted.
+    """
+
+    def __init__(
+        self, out: Path, *, plot: Path | None, force: bool, resume: bool, checkpoint_every: int
+    ) -> None:
+        from ..io.atomic import check_writable
+        from ..io.checkpoint import checkpoint_paths, load_checkpoint
+        from ..io.results import sidecar_path
+
+        if resume and force:
+            raise InputError(
+                "--resume continues an interrupted run and --force starts it over; give one"
+            )
+        if isinstance(checkpoint_every, bool) or checkpoint_every < 0:
+            raise InputError(
+                f"--checkpoint-every must be 0 (only when interrupted) or a positive number of "
+                f"steps, got {checkpoint_every}"
+            )
+        self.out, self.plot, self.force = out, plot, force
+        self.every = checkpoint_every
+        self.ckpt_path, self.stream_path = checkpoint_paths(out)
+        self.loaded = None
+        if resume:
+            check_writable(self.ckpt_path, force=True)
+            self.loaded = load_checkpoint(out)
+            for p in (out, sidecar_path(out)):
+                check_writable(p, force=True)
+                if p.exists() and not self._is_incomplete_result():
+                    raise OutputFileError(
+                        f"{p} exists and is not the incomplete result of this run; move it away "
+                        "before --resume"
+                    )
+            if plot is not None:
+                check_writable(plot, force=False)
+        else:
+            if self.ckpt_path.exists() and not force:
+                raise CheckpointError(
+                    f"{self.ckpt_path} holds an interrupted run of this output; add --resume to "
+                    "continue it or --force to start over"
+                )
+            check_writable(out, force=force)
+            check_writable(sidecar_path(out), force=force)
+            check_writable(self.ckpt_path, force=True)
+            if plot is not None:
+                check_writable(plot, force=force)
+        self.identity: dict[str, Any] = {}
+
+    def _is_incomplete_result(self) -> bool:
+        from ..io.results import sidecar_path
+
+        try:
+            meta = json.loads(sidecar_path(self.out).read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(meta, dict) and meta.get("complete") is False
+
+    def check_model(self, identity: dict[str, Any]) -> None:
+        """Refuse to resume with a model other than the checkpoint's (spec, arch, file hash)."""
+        self.identity = identity
+        if self.loaded is None:
+            return
+        old = self.loaded.meta.get("model_identity", {})
+        for key in ("model", "arch", "format", "output", "model_sha256"):
+            if old.get(key) != identity.get(key):
+                what = "the model file changed" if key == "model_sha256" else f"{key} differs"
+                raise CheckpointError(
+                    f"cannot resume: {what} since the checkpoint was written "
+                    f"({old.get(key)!r} then, {identity.get(key)!r} now)"
+                )
+
+    def trace(self, trace_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``trace_fn`` with checkpoints, resume and signal handling.
+
+        On SIGINT/SIGTERM the checkpoint and the partial result are written and
+        ``typer.Exit(128 + signal)`` is raised. On an error during the run of a fresh
+        (not resumed) run its checkpoint files are removed.
+
+        Parameters
+        ----------
+        trace_fn : callable
+            :func:`fiberscope.trace`.
+        *args, **kwargs
+            Its arguments (``stop``, ``checkpoint``, ``resume`` are added here).
+
+        Returns
+        -------
+        TraceResult
+            The complete result.
+        """
+        import typer
+
+        from ..io.checkpoint import CheckpointWriter
+        from ..io.results import save_trace
+
+        meta = {"model_identity": self.identity}
+        if self.loaded is not None:
+            writer = CheckpointWriter.continuing(self.out, self.loaded, meta=meta)
+        else:
+            writer = CheckpointWriter(self.out, meta=meta)
+        with stop_on_signals() as flag:
+            try:
+                return trace_fn(
+                    *args,
+                    stop=flag,
+                    checkpoint=writer if self.every else None,
+                    checkpoint_every=self.every or 1,
+                    resume=None if self.loaded is None else self.loaded.snapshot,
+                    **kwargs,
+                )
+            except TraceInterrupted as exc:
+                flag.saving = True
+                writer.save(exc.snapshot)  # type: ignore[arg-type]
+                partial = exc.result
+                save_trace(
+                    partial,  # type: ignore[arg-type]
+                    self.out,
+                    force=True,
+                    extra={
+                        **self.identity,
+                        "complete": False,
+                        "interrupted_by": flag.name,
+                        "checkpoint": str(self.ckpt_path),
+                    },
+                )
+                from .main import err_console
+
+                err_console.print(
+                    f"interrupted by {flag.name} after {exc.snapshot.steps} steps: wrote "  # type: ignore[attr-defined]
+                    f"{len(partial)} points to {self.out} (marked incomplete) and checkpoint "  # type: ignore[arg-type]
+                    f"{self.ckpt_path}; run the same command with --resume to continue",
+                    highlight=False,
+                )
+                raise typer.Exit(code=flag.exit_code) from None
+            except FiberscopeError:
+                if self.loaded is None:
+                    writer.remove()
+                raise
+
+    def finish(self) -> None:
+        """Remove the checkpoint files once the complete result is written."""
+        from ..io.checkpoint import remove_checkpoint
+
+        remove_checkpoint(self.out)
