@@ -12,6 +12,18 @@ True
 
 from ._version import __version__
 from .algorithms import TraceResult, TraceStats, trace
+from .algorithms.boundary import BoundaryWalkResult, boundary_walk
+from .algorithms.explore import ExploreResult, explore
+from .algorithms.output_maps import (
+    BinaryScore,
+    ClassMargin,
+    ClassProbability,
+    LogitDifference,
+    OutputComponent,
+    Softmax,
+)
+from .algorithms.preimage import BandRegion, PreimageResult, preimage
+from .algorithms.sampling import SampleResult, sample_class
 from .errors import (
     FiberscopeError,
     InputError,
@@ -19,6 +31,7 @@ from .errors import (
     ModelLoadError,
     OutputFileError,
     SingularPointError,
+    TargetNotReachedError,
 )
 from .geometry import jacobian, kernel_basis, oriented_tangent, pullback_metric, value_and_jacobian
 from .models import bundled_networks, load_model
@@ -41,4 +54,24 @@ __all__ = [
     "pullback_metric",
     "trace",
     "value_and_jacobian",
+]
+
+# Walks across classes (explore, preimage, classifier boundary walks, class sampling).
+__all__ += [
+    "BandRegion",
+    "BinaryScore",
+    "BoundaryWalkResult",
+    "ClassMargin",
+    "ClassProbability",
+    "ExploreResult",
+    "LogitDifference",
+    "OutputComponent",
+    "PreimageResult",
+    "SampleResult",
+    "Softmax",
+    "TargetNotReachedError",
+    "boundary_walk",
+    "explore",
+    "preimage",
+    "sample_class",
 ]

@@ -333,3 +333,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run() -> None:
     """Console-script entry point."""
     sys.exit(main())
+
+
+from . import across as _across  # noqa: E402,F401  (registers explore, preimage, sample)

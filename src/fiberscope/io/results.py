@@ -119,3 +119,211 @@ def load_trace_csv(path: str | Path) -> dict[str, Any]:
         rows = [[float(v) for v in row] for row in reader]
     meta = json.loads(sidecar_path(p).read_text()) if sidecar_path(p).exists() else {}
     return {"header": header, "rows": rows, "meta": meta}
+
+
+# ---------------------------------------------------------------- walks across classes
+if TYPE_CHECKING:
+    from ..algorithms.boundary import BoundaryWalkResult
+    from ..algorithms.explore import ExploreResult
+    from ..algorithms.preimage import PreimageResult
+    from ..algorithms.sampling import SampleResult
+
+
+def _write_table(
+    path: str | Path,
+    header: list[str],
+    rows: list[list[Any]],
+    meta: dict[str, Any],
+    *,
+    force: bool,
+) -> tuple[Path, Path]:
+    """Write a CSV table and its JSON sidecar atomically (both checked before either is written)."""
+    csv_path = check_writable(path, force=force)
+    json_path = check_writable(sidecar_path(csv_path), force=force)
+    meta = _jsonable({"fiberscope_version": __version__, "complete": True, **meta})
+    text = json.dumps(meta, indent=2) + "\n"
+    with atomic_write(csv_path) as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(header)
+        for row in rows:
+            w.writerow([v if isinstance(v, (int, str)) else repr(float(v)) for v in row])
+    with atomic_write(json_path) as fh:
+        fh.write(text)
+    return csv_path, json_path
+
+
+def _columns(n: int, m: int) -> list[str]:
+    return [f"x{i}" for i in range(n)] + [f"y{i}" for i in range(m)]
+
+
+def save_explore(
+    result: ExploreResult,
+    path: str | Path,
+    *,
+    force: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> tuple[Path, Path]:
+    """Write an exploration path: CSV ``x.., y.., arclength`` plus a JSON sidecar.
+
+    Parameters
+    ----------
+    result : ExploreResult
+        The path.
+    path : str or pathlib.Path
+        CSV destination.
+    force : bool
+        Overwrite existing files.
+    extra : dict, optional
+        More metadata (e.g. the model spec).
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The CSV and JSON paths.
+    """
+    pts = result.points.reshape(len(result), -1).cpu().tolist()
+    outs = result.outputs.cpu().tolist()
+    arc = result.arclength.cpu().tolist()
+    rows = [[*p, *o, a] for p, o, a in zip(pts, outs, arc, strict=True)]
+    meta = {
+        "kind": "explore",
+        **result.summary(),
+        "message": result.message,
+        "energy": result.energy,
+        "parameters": result.options,
+        **(extra or {}),
+    }
+    return _write_table(
+        path, [*_columns(len(pts[0]), len(outs[0])), "arclength"], rows, meta, force=force
+    )
+
+
+def save_boundary_walk(
+    result: BoundaryWalkResult,
+    path: str | Path,
+    *,
+    force: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> tuple[Path, Path]:
+    """Write a decision-boundary walk: CSV ``x.., y.., arclength, phase`` plus JSON.
+
+    ``phase`` is 0 up to the boundary point (included) and 1 after it.
+
+    Parameters
+    ----------
+    result : BoundaryWalkResult
+        The walk.
+    path : str or pathlib.Path
+        CSV destination.
+    force : bool
+        Overwrite existing files.
+    extra : dict, optional
+        More metadata.
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The CSV and JSON paths.
+    """
+    p = result.path
+    pts = p.points.reshape(len(p), -1).cpu().tolist()
+    outs = p.outputs.cpu().tolist()
+    arc = p.arclength.cpu().tolist()
+    rows = [
+        [*x, *o, a, 0 if i <= result.boundary_index else 1]
+        for i, (x, o, a) in enumerate(zip(pts, outs, arc, strict=True))
+    ]
+    meta = {**result.summary(), "parameters": result.options, **(extra or {})}
+    header = [*_columns(len(pts[0]), len(outs[0])), "arclength", "phase"]
+    return _write_table(path, header, rows, meta, force=force)
+
+
+def save_preimage(
+    result: PreimageResult,
+    path: str | Path,
+    *,
+    force: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> tuple[Path, Path]:
+    """Write a preimage: every traced point with its level, plus a JSON sidecar.
+
+    Columns: ``x..``, ``y..``, ``level`` (index into ``levels`` in the sidecar), ``target``
+    (the level's first output), ``arclength`` and ``branch`` (as in a trace). The sidecar holds
+    the levels, their stop reasons, the exploration path and (2-D) the region's areas and
+    boundary distances.
+
+    Parameters
+    ----------
+    result : PreimageResult
+        The preimage.
+    path : str or pathlib.Path
+        CSV destination.
+    force : bool
+        Overwrite existing files.
+    extra : dict, optional
+        More metadata.
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The CSV and JSON paths.
+    """
+    rows: list[list[Any]] = []
+    n = m = 0
+    for k, tr in enumerate(result.traces):
+        pts = tr.points.reshape(len(tr), -1).cpu().tolist()
+        outs = tr.outputs.cpu().tolist()
+        n, m = len(pts[0]), len(outs[0])
+        level = float(result.levels[k, 0])
+        for p, o, a, b in zip(pts, outs, tr.arclength.tolist(), tr.branch.tolist(), strict=True):
+            rows.append([*p, *o, k, level, a, int(b)])
+    meta = {
+        **result.summary(),
+        "path": result.path.reshape(result.path.shape[0], -1).tolist(),
+        "path_outputs": result.path_outputs.tolist(),
+        "starts": result.starts.reshape(result.starts.shape[0], -1).tolist(),
+        "parameters": result.options,
+        **(extra or {}),
+    }
+    if result.final_points is not None:
+        meta["final_points"] = result.final_points.reshape(2, -1).tolist()
+    if not rows:
+        n = result.starts.reshape(max(1, result.starts.shape[0]), -1).shape[1]
+        m = result.y0.numel()
+    header = [*_columns(n, m), "level", "target", "arclength", "branch"]
+    return _write_table(path, header, rows, meta, force=force)
+
+
+def save_samples(
+    result: SampleResult,
+    path: str | Path,
+    *,
+    force: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> tuple[Path, Path]:
+    """Write class samples: CSV ``x.., y.., arclength`` plus a JSON sidecar.
+
+    Parameters
+    ----------
+    result : SampleResult
+        The samples.
+    path : str or pathlib.Path
+        CSV destination.
+    force : bool
+        Overwrite existing files.
+    extra : dict, optional
+        More metadata.
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The CSV and JSON paths.
+    """
+    pts = result.points.reshape(len(result), -1).cpu().tolist()
+    outs = result.outputs.cpu().tolist()
+    arc = result.arclength.cpu().tolist()
+    rows = [[*p, *o, a] for p, o, a in zip(pts, outs, arc, strict=True)]
+    meta = {**result.summary(), "parameters": result.options, **(extra or {})}
+    return _write_table(
+        path, [*_columns(len(pts[0]), len(outs[0])), "arclength"], rows, meta, force=force
+    )
