@@ -232,6 +232,14 @@ def test_more_outputs_than_inputs_is_refused() -> None:
         fs.explore(lambda x: torch.cat([x, x]), [0.1, 0.2], target=[0, 0, 0, 0])
 
 
+def test_image_shaped_inputs_keep_their_shape() -> None:
+    x0 = torch.tensor([[0.1, 0.2], [0.3, -0.1]], dtype=torch.float64)
+    res = fs.explore(lambda x: (x**2).sum().reshape(1), x0, target=0.5, step=0.05)
+    assert res.points.shape[1:] == (2, 2) and torch.equal(res.start, x0)
+    # the gradient of |x|^2 is radial: the end is x0 scaled to |x|^2 = 0.5
+    assert torch.allclose(res.end, x0 * math.sqrt(0.5 / float((x0**2).sum())), atol=1e-12)
+
+
 def test_save_and_plot(net1, tmp_path) -> None:
     res = fs.explore(net1, [0.25, 0.25], target=0.16, step=0.01, bounds=BOX)
     csv_path, json_path = res.save(tmp_path / "e.csv")

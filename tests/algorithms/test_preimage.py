@@ -180,6 +180,15 @@ def test_vector_outputs_with_levels_along_an_output_segment() -> None:
         fs.preimage(fn, x0, ([0.0, 0.0], [1.0, 0.5]), bounds=([-1] * 3, [1] * 3))
 
 
+def test_a_level_equal_to_the_start_output_starts_at_x0(net1) -> None:
+    y0 = float(net1(torch.tensor([[0.2, 0.2]], dtype=torch.float64)).detach())
+    res = fs.preimage(
+        net1, [0.2, 0.2], (y0 - 0.003, y0 + 0.003), levels=3, bounds=BOX, step=0.02, region=False
+    )
+    assert torch.equal(res.starts[1], torch.tensor([0.2, 0.2], dtype=torch.float64))
+    assert res.traces[1].points[res.traces[1].start_index].tolist() == [0.2, 0.2]
+
+
 def test_unreachable_level_raises_or_is_listed_with_partial(net1) -> None:
     y0 = float(net1(torch.tensor([[0.2, 0.2]], dtype=torch.float64)).detach())
     small = ([-0.3, -0.3], [0.3, 0.3])

@@ -639,7 +639,25 @@ def parse_target(target: Any, m: int, device: torch.device) -> Tensor:
 
 
 def check_start_gradient(problem: Problem, what: str = "explore") -> tuple[float, float]:
-    """Refuse a start where the Jacobian has no full row rank (no direction to move in)."""
+    """Refuse a start where the Jacobian has no full row rank (no direction to move in).
+
+    Parameters
+    ----------
+    problem : Problem
+        The validated problem.
+    what : str
+        The command, for the message.
+
+    Returns
+    -------
+    tuple of float
+        Smallest and largest singular values of J at the start.
+
+    Raises
+    ------
+    SingularPointError
+        If ``s_min(J) <= 1e-12 s_max(J)``.
+    """
     s = torch.linalg.svdvals(problem.J0)
     s_min, s_max = float(s[-1]), float(s[0])
     if s_max == 0.0 or s_min <= 1e-12 * s_max or s_min <= 1e-300:
@@ -872,7 +890,22 @@ def explore(
 
 
 def raise_not_reached(res: ExploreResult, tgt: Tensor | None, epsilon: float | None) -> None:
-    """Raise :class:`TargetNotReachedError` for an unfinished walk, naming the closest output."""
+    """Raise :class:`TargetNotReachedError` for an unfinished walk, naming the closest output.
+
+    Parameters
+    ----------
+    res : ExploreResult
+        The partial walk (attached to the error as ``.result``).
+    tgt : torch.Tensor or None
+        The target output; None for an ``epsilon`` walk with several outputs.
+    epsilon : float or None
+        The requested output change (when there is no target).
+
+    Raises
+    ------
+    TargetNotReachedError
+        Always; the message names the closest output reached, where, and why the walk stopped.
+    """
     y0 = res.y0
     if tgt is not None:
         gap = (res.outputs - tgt).abs().max(dim=1).values
@@ -975,7 +1008,20 @@ def paper_invert_for(problem: Problem, direction: str) -> bool:
 
 
 def require_scalar(problem: Problem, what: str) -> None:
-    """Refuse a vector-output model for a scalar-only command (one-line fix in the message)."""
+    """Refuse a vector-output model for a scalar-only command (one-line fix in the message).
+
+    Parameters
+    ----------
+    problem : Problem
+        The validated problem.
+    what : str
+        The command, for the message.
+
+    Raises
+    ------
+    ModelError
+        If the model (after its output map) has more than one output.
+    """
     if problem.m != 1:
         raise ModelError(
             f"{what} needs one scalar output, but the model has {problem.m} outputs; choose one "
