@@ -1002,7 +1002,7 @@ def paper_invert_for(problem: Problem, direction: str) -> bool:
     if direction in ("forward", "backward"):
         return direction == "backward"
     g = metric_from_jacobian(problem.J0, problem.metric)
-    v = torch.linalg.eigh(g)[1][:, -1]
+    v = paper.eigenvector(g, lowest=False)  # the very vector the first SiMExp step uses
     rises = float((problem.J0 @ v)[0]) > 0
     return rises != (direction == "up")
 

@@ -16,6 +16,7 @@ are not the default.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,8 +41,96 @@ class PaperRun:
     last_direction: Tensor | None = None
 
 
-def _eig_vector(g: Tensor, lowest: bool) -> Tensor:
-    """Eigenvector of the lowest/highest eigenvalue of a symmetric matrix (LAPACK ``syevd``)."""
+_EPS = float(torch.finfo(torch.float64).eps)
+_TINY = float(torch.finfo(torch.float64).tiny)
+
+
+def _givens(p: float, q: float) -> tuple[float, float]:
+    """Givens rotation ``(c, s)`` with the sign conventions of Eigen's ``makeGivens``."""
+    if q == 0.0:
+        return (-1.0 if p < 0 else 1.0), 0.0
+    if p == 0.0:
+        return 0.0, (1.0 if q < 0 else -1.0)
+    if abs(p) > abs(q):
+        t = q / p
+        u = math.copysign(math.sqrt(1.0 + t * t), p)
+        c = 1.0 / u
+        return c, -t * c
+    t = p / q
+    u = math.copysign(math.sqrt(1.0 + t * t), q)
+    sn = -1.0 / u
+    return -t * sn, sn
+
+
+def eigen2x2(a: float, b: float, c: float) -> tuple[list[float], list[list[float]]]:
+    """Eigen-decomposition of ``[[a, b], [b, c]]`` as the authors' solver computes it.
+
+    The authors used Eigen's iterative ``SelfAdjointEigenSolver`` (dynamic size): scale by the
+    largest entry, Wilkinson-shifted implicit QR sweeps with Givens rotations accumulated from
+    the identity, deflation when ``(e / eps)^2 <= |d0| + |d1|``, eigenvalues sorted ascending.
+    The *signs* of its eigenvectors decide the first SiMEC step and every SiMExp step, and
+    LAPACK's ``syevd`` (``torch.linalg.eigh``) does not follow them, so paper mode emulates the
+    solver operation by operation (see ``docs/paper-mode-spec.md``).
+
+    Parameters
+    ----------
+    a, b, c : float
+        Entries ``g00``, ``g10`` and ``g11`` of the symmetric matrix.
+
+    Returns
+    -------
+    values : list of float
+        Eigenvalues, ascending.
+    vectors : list of list of float
+        ``vectors[j]`` is the unit eigenvector of ``values[j]``.
+    """
+    scale = max(abs(a), abs(b), abs(c)) or 1.0
+    d0, d1, e = a / scale, c / scale, b / scale
+    q00, q01, q10, q11 = 1.0, 0.0, 0.0, 1.0  # Q = [[q00, q01], [q10, q11]], columns = vectors
+    for _ in range(60):
+        if abs(e) < _TINY or (e / _EPS) ** 2 <= abs(d0) + abs(d1):
+            break
+        td, mu = 0.5 * (d0 - d1), d1
+        if td == 0.0:
+            mu -= abs(e)
+        else:
+            hi, lo = max(abs(td), abs(e)), min(abs(td), abs(e))
+            h = hi * math.sqrt(1.0 + (lo / hi) * (lo / hi))
+            mu -= e * e / (td + (h if td > 0 else -h))
+        cs, sn = _givens(d0 - mu, e)
+        sdk, dk1 = sn * d0 + cs * e, sn * e + cs * d1
+        d0 = cs * (cs * d0 - sn * e) - sn * (cs * e - sn * d1)
+        d1, e = sn * sdk + cs * dk1, cs * sdk - sn * dk1
+        q00, q01 = cs * q00 - sn * q01, sn * q00 + cs * q01
+        q10, q11 = cs * q10 - sn * q11, sn * q10 + cs * q11
+    if d1 < d0:
+        return [d1 * scale, d0 * scale], [[q01, q11], [q00, q10]]
+    return [d0 * scale, d1 * scale], [[q00, q10], [q01, q11]]
+
+
+def eigenvector(g: Tensor, lowest: bool) -> Tensor:
+    """Eigenvector of the lowest or highest eigenvalue of a symmetric matrix, authors' signs.
+
+    For 2x2 matrices (every experiment of paper II) the authors' Eigen solver is emulated
+    exactly (:func:`eigen2x2`); larger matrices use LAPACK (``torch.linalg.eigh``), whose
+    signs may differ from the authors' Householder path.
+
+    Parameters
+    ----------
+    g : torch.Tensor
+        Symmetric ``(n, n)`` matrix.
+    lowest : bool
+        Eigenvector of the lowest (True) or highest (False) eigenvalue.
+
+    Returns
+    -------
+    torch.Tensor
+        Unit eigenvector ``(n,)``.
+    """
+    if g.shape == (2, 2):
+        a, b, _, c = g.reshape(-1).tolist()
+        _, vecs = eigen2x2(a, b, c)
+        return torch.tensor(vecs[0] if lowest else vecs[1], dtype=g.dtype, device=g.device)
     _, vecs = torch.linalg.eigh(g)
     return vecs[:, 0] if lowest else vecs[:, -1]
 
@@ -185,7 +274,7 @@ class SimecTracer:
             self.finished = True
             return False
         g = metric_from_jacobian(self.jac, self.metric)
-        v = _eig_vector(g, lowest=True)
+        v = eigenvector(g, lowest=True)
         if float(v @ st.v_prev) < 0:
             v = -v
         energy = st.energy + step * float(v @ (g @ v))
@@ -374,7 +463,7 @@ def simexp_1d(
     stats.jacobian_evals += 1
     for _ in range(max_steps):
         g = metric_from_jacobian(jac, metric)
-        v = _eig_vector(g, lowest=False)
+        v = eigenvector(g, lowest=False)
         run.energy += step * float(v @ (g @ v))
         x = x + sgn * step * v
         stats.steps += 1
