@@ -25,7 +25,7 @@ def _authors_rows(name: str) -> list[list[str]]:
     "fixture, weights, step, steps, direction",
     [
         ("surface_1_bad_simec_out.excerpt.csv", "surface_1", 0.0125, 200, "backward"),
-        ("surface_2_simec_out_left.excerpt.csv", "weights_surface_2.csv", 1e-5, 150_000, "forward"),
+        ("surface_2_simec_out_left.excerpt.csv", "W2", 1e-5, 150_000, "forward"),
         (
             "surface_2_simec_out_right.excerpt.csv",
             "weights_surface_2.csv",
