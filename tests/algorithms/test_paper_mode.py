@@ -34,7 +34,6 @@ def test_reproduces_the_authors_files_to_print_precision(
 ) -> None:
     # W2: the surface-2 network behind the authors' files (not surface_2_good_weights.csv)
     model = fs.load_model(str(DATA / "weights_surface_2.csv") if weights == "W2" else weights)
-    )
     res = fs.trace(
         model, [0.25, 0.25], step=step, max_steps=steps, method="paper", direction=direction
     )
