@@ -133,6 +133,73 @@ def newton_to_level(
     return None
 
 
+def chord_to_level(
+    fn: ModelFunction,
+    x: Tensor,
+    y0: Tensor,
+    tol: float,
+    max_iter: int,
+    stats: TraceStats,
+) -> tuple[Tensor, Tensor, Tensor, int] | None:
+    """Chord-Newton projection of a predicted point onto the level ``N = y0``.
+
+    The Jacobian is evaluated once, at the predicted point; the corrections reuse it and each
+    iteration costs only an output evaluation. Near the level (a good predictor) the chord
+    iteration contracts by a factor of order the correction itself, so one output evaluation
+    usually confirms the tolerance. When it contracts slowly the Jacobian is refreshed (full
+    Newton). The Jacobian returned is the last one evaluated, at most one correction away from
+    the converged point; it serves as the next predictor's.
+
+    Parameters
+    ----------
+    fn : ModelFunction
+        The model.
+    x : torch.Tensor
+        Predicted point (flat).
+    y0 : torch.Tensor
+        Target output.
+    tol : float
+        Residual tolerance (max-abs).
+    max_iter : int
+        Correction cap.
+    stats : TraceStats
+        Counters to update.
+
+    Returns
+    -------
+    tuple or None
+        ``(x, y, J, corrections)`` or None when the iteration does not converge.
+    """
+    y, jac = fn.value_and_jacobian(x)
+    stats.jacobian_evals += 1
+    r = y - y0
+    prev = float(r.abs().max())
+    if not math.isfinite(prev):
+        return None
+    if prev <= tol:
+        return x, y, jac, 0
+    for it in range(1, max_iter + 1):
+        stats.newton_iterations += 1
+        try:
+            dx = _min_norm_correction(jac, r)
+        except RuntimeError:
+            return None
+        x = x - dx
+        y = fn.value(x)
+        stats.value_evals += 1
+        r = y - y0
+        rn = float(r.abs().max())
+        if not math.isfinite(rn) or rn >= prev:
+            return None
+        if rn <= tol:
+            return x, y, jac, it
+        if rn > 0.25 * prev:  # slow contraction: refresh the Jacobian (full Newton)
+            _, jac = fn.value_and_jacobian(x)
+            stats.jacobian_evals += 1
+        prev = rn
+    return None
+
+
 def _outside(x: Tensor, box: tuple[Tensor, Tensor] | None) -> bool:
     if box is None:
         return False
@@ -299,18 +366,12 @@ class BranchState:
 
 def stats_counters(stats: TraceStats) -> dict[str, int]:
     """The integer counters of ``stats`` (everything but the wall time)."""
-    return {
-        "steps": stats.steps,
-        "rejected": stats.rejected,
-        "newton_iterations": stats.newton_iterations,
-        "jacobian_evals": stats.jacobian_evals,
-    }
+    return stats.counters()
 
 
 def restore_counters(stats: TraceStats, counters: dict[str, int]) -> None:
     """Set the integer counters of ``stats`` from :func:`stats_counters` output."""
-    for key, value in counters.items():
-        setattr(stats, key, int(value))
+    stats.restore(counters)
 
 
 class BranchTracer:
@@ -397,7 +458,7 @@ class BranchTracer:
             # Second-order predictor: the tangent's rate of turn from the last step estimates
             # the curvature vector, so the corrector usually converges in one iteration.
             xp = x + h * t if curv is None else x + h * t + (0.5 * h * h) * curv
-            res = newton_to_level(fn, xp, y0, tol, opts.max_newton, stats)
+            res = chord_to_level(fn, xp, y0, tol, opts.max_newton, stats)
             if res is not None:
                 xc, yc, jc, iters = res
                 tc, s_min, s_max = oriented_tangent(jc)

@@ -199,15 +199,6 @@ class PaperState:
         )
 
 
-def _counters(stats: TraceStats) -> dict[str, int]:
-    return {
-        "steps": stats.steps,
-        "rejected": stats.rejected,
-        "newton_iterations": stats.newton_iterations,
-        "jacobian_evals": stats.jacobian_evals,
-    }
-
-
 class SimecTracer:
     """The authors' SiMEC-1D, advanced one step at a time (see :func:`simec_1d`).
 
@@ -257,7 +248,7 @@ class SimecTracer:
                 v_prev=torch.zeros_like(x0),
                 energy=0.0,
                 n_points=0,
-                stats=_counters(stats),
+                stats=stats.counters(),
             )
         else:
             _, self.jac = fn.value_and_jacobian(state.x)
@@ -297,7 +288,7 @@ class SimecTracer:
             v_prev=v,
             energy=energy,
             n_points=len(run.points),
-            stats=_counters(stats),
+            stats=stats.counters(),
         )
         run.energy = energy
         if stop:

@@ -26,6 +26,8 @@ class TraceStats:
         Corrector iterations.
     jacobian_evals : int
         Evaluations of the model's Jacobian (each also gives the output).
+    value_evals : int
+        Evaluations of the output alone (the corrector's residual checks).
     wall_time : float
         Seconds spent in the algorithm.
     """
@@ -34,7 +36,17 @@ class TraceStats:
     rejected: int = 0
     newton_iterations: int = 0
     jacobian_evals: int = 0
+    value_evals: int = 0
     wall_time: float = 0.0
+
+    def counters(self) -> dict[str, int]:
+        """The integer counters (everything but the wall time), e.g. for a checkpoint."""
+        return {k: int(v) for k, v in self.__dict__.items() if k != "wall_time"}
+
+    def restore(self, counters: dict[str, int]) -> None:
+        """Set the integer counters from :meth:`counters` output."""
+        for key, value in counters.items():
+            setattr(self, key, int(value))
 
     def as_dict(self) -> dict[str, Any]:
         """The statistics as a plain dict."""

@@ -76,6 +76,28 @@ def _mlp_layers(module: Any, device: torch.device) -> list[_Layer] | None:
     return layers
 
 
+def _mlp_value(layers: list[_Layer], x: Tensor) -> Tensor:
+    """Forward pass of a plain MLP at one flat point (no Jacobian)."""
+    h = x
+    for layer in layers:
+        kind = layer.kind
+        if kind == "linear":
+            h = layer.weight @ h if layer.bias is None else torch.addmv(layer.bias, layer.weight, h)
+        elif kind == "sigmoid":
+            h = torch.sigmoid(h)
+        elif kind == "tanh":
+            h = torch.tanh(h)
+        elif kind == "silu":
+            h = torch.nn.functional.silu(h)
+        elif kind == "softplus":
+            h = torch.nn.functional.softplus(h, threshold=layer.param)
+        elif kind == "relu":
+            h = torch.relu(h)
+        elif kind == "softmax":
+            h = torch.softmax(h, dim=0)
+    return h
+
+
 def _mlp_value_and_jacobian(layers: list[_Layer], x: Tensor) -> tuple[Tensor, Tensor]:
     """Forward pass and Jacobian of a plain MLP at one flat point ``x`` (shape ``(n,)``)."""
     h = x
@@ -83,18 +105,16 @@ def _mlp_value_and_jacobian(layers: list[_Layer], x: Tensor) -> tuple[Tensor, Te
     for layer in layers:
         kind = layer.kind
         if kind == "linear":
-            h = layer.weight @ h
-            if layer.bias is not None:
-                h = h + layer.bias
+            h = layer.weight @ h if layer.bias is None else torch.addmv(layer.bias, layer.weight, h)
             jac = layer.weight if jac is None else layer.weight @ jac
             continue
         assert jac is not None
         if kind == "sigmoid":
             h = torch.sigmoid(h)
-            jac = (h * (1.0 - h)).unsqueeze(1) * jac
+            jac = (h - h * h).unsqueeze(1) * jac
         elif kind == "tanh":
             h = torch.tanh(h)
-            jac = (1.0 - h * h).unsqueeze(1) * jac
+            jac = torch.addcmul(jac, (h * h).unsqueeze(1), jac, value=-1.0)
         elif kind == "silu":
             s = torch.sigmoid(h)
             d = s * (1.0 + h * (1.0 - s))
@@ -250,9 +270,9 @@ class ModelFunction:
 
     def value(self, xf: Tensor) -> Tensor:
         """Output at a flat float64 point, flattened to shape ``(m,)``."""
+        if self._mlp is not None:  # detached weights: no autograd graph to switch off
+            return _mlp_value(self._mlp, xf)
         with torch.no_grad():
-            if self._mlp is not None:
-                return _mlp_value_and_jacobian(self._mlp, xf)[0]
             return self._call_flat(xf).reshape(-1).to(_DTYPE)
 
     def value_and_jacobian(self, xf: Tensor) -> tuple[Tensor, Tensor]:
