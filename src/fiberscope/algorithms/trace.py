@@ -22,6 +22,9 @@ from .snapshot import BranchRecord, TraceSnapshot
 METHODS = ("corrected", "paper")
 DIRECTIONS = ("both", "forward", "backward")
 PAPER_BOX = ("stop", "clamp")
+#: Largest step, relative to ``max(1, max |x0|)``, that the corrected tracer can shrink to a
+#: usable size (it halves down to ``step * 1e-9`` at most).
+MAX_STEP_RATIO = 1e6
 
 
 def _branch_signs(direction: str) -> list[tuple[str, int]]:
@@ -43,7 +46,7 @@ def trace(
     method: str = "corrected",
     metric: Any = None,
     tol: float = 1e-12,
-    output: OutputMap | None = None,
+    output: OutputMap | str | None = None,
     paper_box: str = "stop",
     max_angle: float = 0.3,
     sing_tol: float = 1e-8,
@@ -83,8 +86,10 @@ def trace(
     tol : float
         Corrector tolerance on ``max |N(x) - N(x0)|`` (raised to a few ulps of ``|N(x0)|``
         when that is larger).
-    output : callable, optional
-        Output map applied to the model's output (which outputs define "the same").
+    output : callable or str, optional
+        Output map applied to the model's output (which outputs define "the same"), or a
+        selection such as ``"logits[3]"`` or ``"logit-diff 3 5"`` (see
+        :func:`fiberscope.models.output_map`).
     paper_box : {"stop", "clamp"}
         Paper mode with ``bounds``: stop at the boundary (record the clamped point and stop)
         or clamp every step and continue.
@@ -144,6 +149,10 @@ def trace(
     tol = check_positive(tol, "tol")
     max_angle = check_positive(max_angle, "max_angle")
     sing_tol = check_positive(sing_tol, "sing_tol")
+    if isinstance(output, str):
+        from ..models.outputs import output_map
+
+        output = output_map(output)
     problem = prepare(
         model, x0, bounds=bounds, metric=metric, output=output, require_m=one_dimensional_classes
     )
@@ -154,6 +163,15 @@ def trace(
                 f"step {step:g} is larger than the box ({span:g} on its narrowest axis); "
                 "use a smaller step"
             )
+    scale = max(1.0, float(problem.x0.abs().max()))
+    if step > MAX_STEP_RATIO * scale:
+        # the step adapts down by at most 1e9 before a branch gives up as "singular", so a
+        # step this far above the input's scale would end every branch with a false stop
+        raise InputError(
+            f"step {step:g} is huge for inputs of size {scale:g} (at most "
+            f"{MAX_STEP_RATIO * scale:g}); give a step near the size of the features you "
+            "want to see"
+        )
     _, s_min, s_max = oriented_tangent(problem.J0)
     if method == "corrected":
         check_regular(problem, s_min, s_max, sing_tol)

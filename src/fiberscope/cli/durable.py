@@ -97,10 +97,14 @@ def model_identity(spec: str, arch: str | None, fmt: str | None, output: str | N
     ident: dict[str, Any] = {"model": spec, "arch": arch, "format": fmt, "output": output}
     path = Path(spec).expanduser()
     try:
-        if not (is_python_spec(spec) and not path.exists()):
+        if is_python_spec(spec) and not path.exists():
+            path = Path(spec.rpartition(":")[0])  # file.py:attr -> the code; module:attr -> none
+        else:
             path = resolve_path(spec)
-            if path.is_file():
-                ident["model_sha256"] = file_sha256(path)
+        if path.suffix and path.is_file():
+            ident["model_sha256"] = file_sha256(path)
+        if arch and is_python_spec(arch) and Path(arch.rpartition(":")[0]).is_file():
+            ident["arch_sha256"] = file_sha256(Path(arch.rpartition(":")[0]))
     except (FiberscopeError, OSError):
         pass
     return ident
@@ -183,9 +187,12 @@ class DurableRun:
         if self.loaded is None:
             return
         old = self.loaded.meta.get("model_identity", {})
-        for key in ("model", "arch", "format", "output", "model_sha256"):
+        for key in ("model", "arch", "format", "output", "model_sha256", "arch_sha256"):
             if old.get(key) != identity.get(key):
-                what = "the model file changed" if key == "model_sha256" else f"{key} differs"
+                what = {
+                    "model_sha256": "the model file changed",
+                    "arch_sha256": "the architecture file changed",
+                }.get(key, f"{key} differs")
                 raise CheckpointError(
                     f"cannot resume: {what} since the checkpoint was written "
                     f"({old.get(key)!r} then, {identity.get(key)!r} now)"

@@ -148,6 +148,13 @@ def _zip_kind(names: list[str]) -> str:
 
 def _open_zip(data: bytes, path: Path) -> zipfile.ZipFile:
     """Open and fully verify a zip archive (CRC of every member, size sanity)."""
+    # The end-of-archive record must end the file: in a truncated archive zipfile would
+    # otherwise find the record of a zip stored *inside* it and open that one instead.
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65557))
+    if end < 0 or end + 22 + int.from_bytes(data[end + 20 : end + 22], "little") != len(data):
+        raise ModelLoadError(
+            f"{path.name} is a truncated or corrupt zip archive (its end record is missing)"
+        )
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
@@ -213,14 +220,35 @@ def pickle_globals(data: bytes) -> list[str]:
     return found
 
 
-def _foreign_globals(data: bytes) -> list[str]:
-    return [g for g in pickle_globals(data) if not g.startswith(_TORCH_PICKLE_PREFIXES)]
+#: Globals that ``torch.save`` writes for plain tensors and containers.
+_WEIGHT_GLOBALS = (
+    "torch._utils._rebuild_",
+    "torch._tensor._rebuild_",
+    "torch.serialization._get_layout",
+    "collections.OrderedDict",
+    "torch.Size",
+    "torch.device",
+    "builtins.set",
+    "__builtin__.set",
+    "builtins.frozenset",
+)
+
+
+def _foreign_globals(data: bytes, allowed: tuple[str, ...] = _TORCH_PICKLE_PREFIXES) -> list[str]:
+    found = pickle_globals(data)
+    return [
+        g
+        for g in found
+        if not g.startswith(allowed) and not (g.startswith("torch.") and g.endswith("Storage"))
+    ]
 
 
 def _weights_only_load(data: bytes, path: Path, what: str) -> Any:
     """``torch.load(weights_only=True)`` from memory, refusing anything that needs more."""
     try:
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4"
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:
         text = " ".join(str(exc).split())
         if "weights_only" in text or "Unsupported global" in text or "Unpickl" in text:
@@ -237,7 +265,7 @@ def _pickle_refusal(path: Path, what: str, data: bytes | None = None) -> str:
                 zf = zipfile.ZipFile(io.BytesIO(data))
                 pkl = next(n for n in zf.namelist() if n.endswith("data.pkl"))
                 inner = zf.read(pkl)
-        names = _foreign_globals(inner)
+        names = _foreign_globals(inner, _WEIGHT_GLOBALS)
     refs = f" (it refers to {', '.join(dict.fromkeys(names).keys())})" if names else ""
     refs = refs if len(refs) < 160 else refs[:157] + "...)"
     return (
