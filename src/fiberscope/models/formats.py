@@ -372,7 +372,7 @@ def apply_state_dict(model: nn.Module, tensors: dict[str, Any], source: str) -> 
     except Exception as exc:
         first = " ".join(str(exc).split())[:200]
         raise ModelLoadError(f"{source}: loading the weights failed ({first})") from None
-    return model.to(torch.float64).eval()
+    return _finish(model)
 
 
 # --------------------------------------------------------------------------- safetensors
@@ -498,7 +498,7 @@ def load_torch_file(path: Path | str, *, arch: Any = None) -> nn.Module:
                     raise ModelLoadError(
                         f"{path.name} is not a loadable TorchScript archive ({first})"
                     ) from None
-            return module.to(torch.float64).eval()
+            return _finish(module)
         if zkind in ("pt2", "pt2-legacy"):
             raise ModelLoadError(
                 f"{path.name} is a torch.export archive, not TorchScript: name it .pt2 or pass "
@@ -659,7 +659,7 @@ def load_pt2(path: Path | str) -> nn.Module:
         raise ModelLoadError(
             f"{path.name} is not a loadable torch.export program ({type(exc).__name__}: {first})"
         ) from None
-    return _eval_mode(module.to(torch.float64))
+    return _finish(module)
 
 
 # --------------------------------------------------------------------------- ONNX
@@ -820,11 +820,17 @@ def load_onnx(path: Path | str) -> nn.Module:
         raise ModelLoadError(
             f"{path.name}: converting the ONNX graph failed ({type(exc).__name__}: {first})"
         ) from None
-    return module.to(torch.float64).eval()
+    return _finish(module)
 
 
-def _eval_mode(module: nn.Module) -> nn.Module:
-    """``module.eval()``, except for exported programs, whose mode is fixed at export."""
+def _finish(module: nn.Module) -> nn.Module:
+    """float64, eval mode, frozen weights (fiberscope differentiates inputs only).
+
+    Exported programs cannot switch mode (it is fixed at export); they are left as they are.
+    """
+    module = module.to(torch.float64)
+    for param in module.parameters():
+        param.requires_grad_(False)
     try:
         return module.eval()
     except NotImplementedError:
