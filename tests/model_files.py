@@ -221,3 +221,22 @@ def write(path: Path, data: bytes | str) -> Path:
 def marker_paths(folder: Path) -> list[Path]:
     """Marker files that a hostile payload would have created under ``folder``."""
     return [Path(root) / f for root, _, files in os.walk(folder) for f in files if "PWNED" in f]
+
+
+FUZZ_BASES = Path(__file__).parent / "data" / "fuzz"
+
+
+def fuzz_base(name: str) -> bytes:
+    """A committed base file for the fuzz run (``small_net.pt``, ``small_net.pt2``).
+
+    TorchScript names classes with a per-process counter, so files built at test time differ
+    with test order; the fuzz cases must not. Rebuild with ``python tests/model_files.py``.
+    """
+    return (FUZZ_BASES / name).read_bytes()
+
+
+if __name__ == "__main__":  # rebuild the fuzz bases in a fresh process
+    FUZZ_BASES.mkdir(parents=True, exist_ok=True)
+    (FUZZ_BASES / "small_net.pt").write_bytes(torchscript_bytes())
+    (FUZZ_BASES / "small_net.pt2").write_bytes(pt2_bytes())
+    print("wrote", sorted(p.name for p in FUZZ_BASES.iterdir()))

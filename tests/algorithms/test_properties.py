@@ -196,3 +196,23 @@ def test_interrupt_and_resume_is_exact(case, cut, method) -> None:
     assert torch.equal(res.outputs, ref.outputs)
     assert res.stop_reasons == ref.stop_reasons
     assert res.stats.counters() == ref.stats.counters()
+
+
+class NanLeft(nn.Module):
+    """Circles exp(|x|^2 - 2), but NaN for x < 0: a model with a hole in its domain."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.exp((x**2).sum(-1, keepdim=True) - 2.0)
+        return torch.where(x[..., :1] < 0, torch.full_like(y, float("nan")), y)
+
+
+@settings(max_examples=10, **SETTINGS)
+@given(st.floats(0.1, 0.6), st.floats(-0.6, 0.6), st.sampled_from(["corrected", "paper"]))
+def test_a_nan_region_stops_the_trace_honestly(a, b, method) -> None:
+    res = fs.trace(NanLeft(), [a, b], step=0.01, max_steps=2000, method=method)
+    assert sorted(res.stop_reasons.values()) == ["nonfinite", "nonfinite"]
+    assert all("NaN or inf" in m for m in res.messages.values())
+    assert bool(torch.isfinite(res.points).all()) and bool(torch.isfinite(res.outputs).all())
+    assert float(res.points[:, 0].min()) >= 0.0  # nothing recorded inside the hole
+    if method == "corrected":
+        assert res.drift <= 1e-9

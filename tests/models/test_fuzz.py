@@ -32,8 +32,15 @@ SUITES = {
     "csv-tokens": (".csv", _csv, fz.mutate_csv_text, 2, 1000, [0.25, 0.25]),
     "onnx-bytes": (".onnx", mf.onnx_bytes, fz.mutate_bytes, 3, 800, mf.X0),
     "onnx-graph": (".onnx", mf.onnx_bytes, fz.mutate_onnx_graph, 4, 400, mf.X0),
-    "pt2-bytes": (".pt2", mf.pt2_bytes, fz.mutate_bytes, 5, 300, mf.X0),
-    "torchscript-bytes": (".pt", mf.torchscript_bytes, fz.mutate_bytes, 6, 300, mf.X0),
+    "pt2-bytes": (".pt2", lambda: mf.fuzz_base("small_net.pt2"), fz.mutate_bytes, 5, 300, mf.X0),
+    "torchscript-bytes": (
+        ".pt",
+        lambda: mf.fuzz_base("small_net.pt"),
+        fz.mutate_bytes,
+        6,
+        300,
+        mf.X0,
+    ),
     "safetensors-bytes": (".safetensors", mf.safetensors_bytes, fz.mutate_bytes, 7, 300, mf.X0),
 }
 TOTAL_CASES = 4100
@@ -41,6 +48,13 @@ TOTAL_CASES = 4100
 
 def test_the_fuzz_run_has_the_documented_size() -> None:
     assert sum(s[4] for s in SUITES.values()) == TOTAL_CASES
+
+
+@pytest.mark.parametrize("name", ["small_net.pt", "small_net.pt2"])
+def test_the_committed_fuzz_bases_still_load(tmp_path: Path, name: str) -> None:
+    """If a new torch cannot read them, rebuild them: python tests/model_files.py"""
+    model = load_model(mf.write(tmp_path / name, mf.fuzz_base(name)))
+    assert float((model(mf.example()) - mf.small_net()(mf.example())).abs().max()) == 0.0
 
 
 @pytest.mark.parametrize("suite", sorted(SUITES))

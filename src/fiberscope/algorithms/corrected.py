@@ -470,12 +470,22 @@ class BranchTracer:
             stats.rejected += 1
             h *= 0.5
             if h < self.h_min:
-                out.reason = "singular"
                 out.stop_point = x
-                out.message = (
-                    f"the step fell below {self.h_min:.3g} without staying on the class near "
-                    f"{_fmt(x)} (s_min={s_min:.3g}): a singular point, a crossing or a cusp"
-                )
+                ahead = fn.value(xp)
+                stats.value_evals += 1
+                if not bool(torch.isfinite(ahead).all()):
+                    out.reason = "nonfinite"
+                    out.message = (
+                        f"the model returns NaN or inf just ahead of {_fmt(x)} (at {_fmt(xp)}); "
+                        "the class cannot be followed into that region"
+                    )
+                else:
+                    out.reason = "singular"
+                    out.message = (
+                        f"the step fell below {self.h_min:.3g} without staying on the class "
+                        f"near {_fmt(x)} (s_min={s_min:.3g}): a singular point, a crossing or "
+                        "a cusp"
+                    )
                 self.finished = True
                 return False
         stats.steps += 1

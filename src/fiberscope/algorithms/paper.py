@@ -279,6 +279,17 @@ class SimecTracer:
         stats.steps += 1
         y, jac = self.fn.value_and_jacobian(x)
         stats.jacobian_evals += 1
+        if not (bool(torch.isfinite(y).all()) and bool(torch.isfinite(jac).all())):
+            # the original marches on with NaN directions; stop before recording garbage
+            run.reason = "nonfinite"
+            run.message = (
+                f"the model returns NaN or inf at step {st.k + 1} "
+                f"({', '.join(f'{v:.6g}' for v in x.reshape(-1)[:6].tolist())}); stopped there"
+            )
+            run.energy = st.energy
+            run.last_direction = st.v_prev
+            self.finished = True
+            return False
         run.points.append(x)
         run.outputs.append(y)
         self.jac = jac

@@ -280,7 +280,13 @@ def _has_stochastic_layers(model: nn.Module) -> bool:
 
 def check_regular(problem: Problem, s_min: float, s_max: float, sing_tol: float) -> None:
     """Refuse to start at a singular point (rank J < m)."""
-    if s_max == 0.0 or s_min <= sing_tol * s_max or s_min <= 1e-300:
+    if s_max == 0.0:
+        raise SingularPointError(
+            "the start is a singular point of the network: its Jacobian is zero there (the "
+            "bottom of a bowl, a flat region, or a model that rounds or thresholds its input); "
+            "start at a nearby point"
+        )
+    if s_min <= sing_tol * s_max or s_min <= 1e-300:
         ratio = 0.0 if s_max == 0 else s_min / s_max
         raise SingularPointError(
             "the start is a singular point of the network (Jacobian rank below "

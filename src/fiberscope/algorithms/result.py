@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-STOP_REASONS = ("closed", "boundary", "singular", "max_steps", "interrupted")
+STOP_REASONS = ("closed", "boundary", "singular", "nonfinite", "max_steps", "interrupted")
 
 
 @dataclass
@@ -77,7 +77,8 @@ class TraceResult:
         polygon (the last point connects back to the first).
     stop_reasons : dict
         Why each branch stopped: ``"closed"``, ``"boundary"``, ``"singular"``,
-        ``"max_steps"``, or ``"interrupted"`` (partial result of a stopped trace).
+        ``"max_steps"``, ``"nonfinite"`` (the model returns NaN/inf just ahead), or
+        ``"interrupted"`` (partial result of a stopped trace).
     stop_points : dict
         Where each branch stopped (flat list of floats).
     messages : dict

@@ -35,8 +35,18 @@ def check_writable(path: str | Path, *, force: bool) -> Path:
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.exists():
         raise OutputFileError(f"cannot write {p}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise OutputFileError(f"cannot write {p}: folder {parent} is not writable")
+    if not parent.is_dir():
+        raise OutputFileError(f"cannot write {p}: {parent} is a file, not a folder")
+    # Try it: os.access says yes to root on read-only mounts and /sys, and a run that finds out
+    # only when it saves has lost its work.
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".probe", dir=parent)
+    except OSError as exc:
+        raise OutputFileError(
+            f"cannot write {p}: folder {parent} is not writable ({exc.strerror or exc})"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
     return p
 
 

@@ -157,8 +157,10 @@ def _open_zip(data: bytes, path: Path) -> zipfile.ZipFile:
         )
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise ModelLoadError(f"{path.name} is a truncated or corrupt zip archive ({exc})") from None
+    except Exception as exc:  # BadZipFile, NotImplementedError("zip file version"), ...
+        raise ModelLoadError(
+            f"{path.name} is a truncated or corrupt zip archive ({type(exc).__name__}: {exc})"
+        ) from None
     infos = zf.infolist()
     declared = sum(i.file_size for i in infos)
     if declared > 64 * len(data) + 2**20:

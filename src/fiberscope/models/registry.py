@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelLoadError
+from ..errors import FiberscopeError, ModelLoadError
 from .python_spec import is_python_spec, load_python_spec
 
 
@@ -89,15 +89,26 @@ def resolve_path(spec: str) -> Path:
 
 
 def _load_with(fmt: ModelFormat, path: Path, arch: Any) -> Any:
-    """Call a format's loader, passing ``arch`` only to formats that take one."""
-    if arch is None:
-        return fmt.load(path)
-    if not fmt.options.get("arch"):
+    """Call a format's loader, passing ``arch`` only to formats that take one.
+
+    A loader reports bad files as :class:`ModelLoadError`; anything else a parser raises on a
+    malformed file (third-party parsers raise what they like) becomes one too, so a bad file
+    never ends in a traceback.
+    """
+    if arch is not None and not fmt.options.get("arch"):
         raise ModelLoadError(
             f"--arch is only used with weights files (safetensors, state_dict); {path.name} is "
             f"a complete model ({fmt.name})"
         )
-    return fmt.load(path, arch=arch)
+    try:
+        return fmt.load(path) if arch is None else fmt.load(path, arch=arch)
+    except FiberscopeError:
+        raise
+    except (Exception, RecursionError) as exc:
+        first = " ".join(str(exc).split())[:160]
+        raise ModelLoadError(
+            f"cannot load {path.name} as {fmt.name}: {type(exc).__name__}: {first}"
+        ) from None
 
 
 def load_model(spec: Any, *, format: str | None = None, arch: Any = None) -> Any:
