@@ -284,6 +284,17 @@ class ModelFunction:
         except ModelError:
             raise
         except Exception as exc:
+            try:  # does the plain forward pass fail too? then the model raised, say where
+                with torch.no_grad():
+                    self._call_flat(xf)
+            except ModelError:
+                raise
+            except Exception as plain:
+                where = ", ".join(f"{v:.6g}" for v in xf.reshape(-1)[:6].tolist())
+                more = ", ..." if xf.numel() > 6 else ""
+                raise ModelError(
+                    f"the model raised {_describe(plain)} at ({where}{more})"
+                ) from None
             raise ModelError(
                 f"could not differentiate the model ({_describe(exc)}); fiberscope needs a "
                 "model that is differentiable with torch.func or torch.autograd"

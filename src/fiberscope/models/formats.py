@@ -345,7 +345,7 @@ def apply_state_dict(model: nn.Module, tensors: dict[str, Any], source: str) -> 
         return next((alt for alt in group if alt in tensors), None)
 
     missing = [n for n in expected if n not in tensors and partner(n) is None]
-    unexpected = [n for n in tensors if n not in expected]
+    unexpected = sorted(n for n in tensors if n not in expected)
     if missing or unexpected:
         parts = []
         if missing:
@@ -356,8 +356,10 @@ def apply_state_dict(model: nn.Module, tensors: dict[str, Any], source: str) -> 
             f"{source} does not fit the architecture: {'; '.join(parts)} "
             f"(the architecture has {len(expected)} tensors, the file {len(tensors)})"
         )
-    for name, value in tensors.items():
-        want = expected[name]
+    for name, want in expected.items():  # the architecture's order: reproducible messages
+        if name not in tensors:
+            continue
+        value = tensors[name]
         if tuple(value.shape) != tuple(want.shape):
             raise ModelLoadError(
                 f"{source}: weight {name} has shape {tuple(value.shape)} but the architecture "

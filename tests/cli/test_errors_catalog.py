@@ -1,0 +1,1146 @@
+"""The validation catalog: every bad input we could think of, its one-line error and exit code.
+
+The cases live in ``CASES``. ``docs/errors.md`` is generated from them by running each one
+(``python tests/cli/test_errors_catalog.py --write``), and this test runs every row again and
+checks that the CLI still prints exactly the documented line with the documented exit code,
+no traceback, and leaves no output file (warning rows: the run completes). A case without a
+row in the document, or a row without a case, fails the test, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import model_files as mf
+from fiberscope.cli.main import main
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
+
+MODELS_PY = """
+import torch
+from torch import nn
+
+def radial(x):
+    return torch.exp((x ** 2).sum(-1, keepdim=True) - 2.0)
+
+def wide(x):
+    return torch.cat([x, x], -1)
+
+def boom(x):
+    return 1 / 0
+
+def notensor(x):
+    return 3.0
+
+def nan(x):
+    return torch.full(x.shape[:-1] + (1,), float("nan"), dtype=x.dtype)
+
+def intout(x):
+    return (x > 0).long().sum(-1, keepdim=True)
+
+def complexout(x):
+    return torch.complex(x, x).sum(-1, keepdim=True)
+
+def empty(x):
+    return x[..., :0]
+
+def detached(x):
+    return torch.exp(x.detach().sum(-1, keepdim=True))
+
+def numpyish(x):
+    return torch.tensor(x.detach().numpy().sum(-1, keepdims=True))
+
+def rounded(x):
+    return torch.round(x * 10).sum(-1, keepdim=True)
+
+_calls = [0]
+
+def noisy(x):
+    # stands for dropout/noise in forward; alternating offsets keep the message reproducible
+    _calls[0] += 1
+    return x.sum(-1, keepdim=True) + 1e-3 * (_calls[0] % 2)
+
+def f32(x):
+    return (x.float() ** 2).sum(-1, keepdim=True)
+
+def meta():
+    return nn.Linear(2, 1, device="meta")
+
+def embedding():
+    return nn.Embedding(10, 1)
+
+def Drop():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Dropout(0.5), nn.Linear(8, 1)).double()
+
+def midway(x):
+    if float(x.detach().reshape(-1)[0]) < 0:
+        raise RuntimeError("negative x[0] is not supported")
+    return torch.exp((x ** 2).sum(-1, keepdim=True) - 2.0)
+
+def clf():
+    torch.manual_seed(3)
+    return nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 4)).double()
+
+def wider_arch():
+    return nn.Sequential(nn.Linear(2, 7), nn.Tanh(), nn.Linear(7, 1))
+"""
+
+
+def build_files(folder: Path) -> Path:
+    """Write every model file the catalog refers to into ``folder``."""
+    import io as _io
+
+    import torch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    w = lambda name, data: mf.write(folder / name, data)  # noqa: E731
+    w("models.py", MODELS_PY)
+    w("broken.py", "raise ImportError('this module needs a package that is not installed')\n")
+    w("bad.csv", "1\n1\t2\t1\t2\tFC_LAYER_SG\n0.1 oops\n0.0\n")
+    w("truncated.csv", "2\n5\t2\t5\t2\tFC_LAYER_SG\n" + "\t".join(["0.1"] * 10) + "\n")
+    w("empty.csv", "")
+    w("nan.csv", "1\n1\t2\t1\t2\tFC_LAYER_SG\n0.1\tnan\n0.0\n")
+    w("binary.csv", mf.onnx_bytes())
+    w("model.weights", mf.onnx_bytes())
+    (folder / "adir.onnx").mkdir(exist_ok=True)
+    w("empty.onnx", b"")
+    w("truncated.onnx", mf.onnx_bytes()[:120])
+    w("garbage.onnx", bytes((i * 37 + 11) % 256 for i in range(2048)))
+    w("zip.onnx", mf.fuzz_base("small_net.pt2"))
+    w("csv.onnx", "1\n1\t2\t1\t2\tFC_LAYER_SG\n0.1\t0.2\n0.0\n")
+    w("custom.onnx", mf.onnx_bytes(op="Custom"))
+    w("two_outputs.onnx", mf.onnx_bytes(outputs=2))
+    w("two_inputs.onnx", mf.onnx_bytes(inputs=2))
+    w("traversal.onnx", mf.onnx_external_bytes("../../etc/passwd"))
+    w("good.onnx", mf.onnx_bytes())
+    w("truncated.pt2", mf.fuzz_base("small_net.pt2")[:-400])
+    w("torchscript.pt2", mf.fuzz_base("small_net.pt"))
+    w("evil.pt2", mf.evil_pt2(folder / "PWNED-pt2"))
+    w("aoti.pt2", mf.aoti_pt2())
+    buf = _io.BytesIO()
+    torch.save(mf.small_net(), buf)
+    w("pickled_module.pt", buf.getvalue())
+    w("evil.pt", mf.evil_torch_zip(folder / "PWNED-pt"))
+    w("evil_raw.pth", mf.evil_pickle(folder / "PWNED-pth"))
+    w("state_dict.pt", mf.state_dict_bytes())
+    w("text.pt", "this is not a model\n")
+    w("evil_torchscript.pt", mf.evil_torchscript(folder / "PWNED-ts"))
+    w("crc.pt", _flip_member(mf.fuzz_base("small_net.pt"), "data.pkl"))
+    w("bomb.pt", mf.zip_bomb())
+    w("model.pkl", mf.evil_pickle(folder / "PWNED-pkl"))
+    w("weights.safetensors", mf.safetensors_bytes("mypkg.nets:Small"))
+    w("truncated.safetensors", mf.safetensors_bytes()[:-40])
+    w("header.safetensors", b"\x08\x00\x00\x00\x00\x00\x00\x00{oops!!}")
+    sd = mf.small_net().state_dict()
+    sd["0.bias"][1] = float("nan")
+    from safetensors.torch import save
+
+    w("nan.safetensors", save({k: v.contiguous() for k, v in sd.items()}))
+    return folder
+
+
+def _flip_member(data: bytes, member: str) -> bytes:
+    import struct
+    import zipfile
+
+    info = next(
+        i for i in zipfile.ZipFile(io.BytesIO(data)).infolist() if i.filename.endswith(member)
+    )
+    head = data[info.header_offset + 26 : info.header_offset + 30]
+    name_len, extra_len = struct.unpack("<HH", head)
+    at = info.header_offset + 30 + name_len + extra_len + info.file_size // 2
+    b = bytearray(data)
+    b[at] ^= 0xFF
+    return bytes(b)
+
+
+def _existing(name: str, text: str = "old contents\n") -> Callable[[Path, Path], None]:
+    def setup(out: Path, files: Path) -> None:
+        (out / name).write_text(text)
+
+    return setup
+
+
+def _afile(out: Path, files: Path) -> None:
+    (out / "afile").write_text("x")
+
+
+def _checkpoint_with_other_step(out: Path, files: Path) -> None:
+    import fiberscope as fs
+    from fiberscope.cli.durable import model_identity
+    from fiberscope.errors import TraceInterrupted
+    from fiberscope.io.checkpoint import CheckpointWriter
+
+    calls = iter(range(10**6))
+    try:
+        fs.trace(
+            fs.load_model("surface_1"),
+            [0.25, 0.25],
+            step=0.0125,
+            stop=lambda: next(calls) >= 20,
+        )
+    except TraceInterrupted as exc:
+        meta = {"model_identity": model_identity("surface_1", None, None, None)}
+        CheckpointWriter(out / "t.csv", meta=meta).save(exc.snapshot)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One catalog row: a CLI call with one thing wrong."""
+
+    id: str
+    category: str
+    what: str
+    args: tuple[str, ...]
+    expect: str
+    code: int = 2
+    setup: Callable[[Path, Path], None] | None = None
+    out: str | None = "{out}/t.csv"
+
+
+def C(id, category, what, args, expect, code=2, setup=None, out="{out}/t.csv") -> Case:  # noqa: N802
+    return Case(id, category, what, tuple(args.split("\x1f") if isinstance(args, str) else args),
+                expect, code, setup, out)  # fmt: skip
+
+
+S1 = ["trace", "surface_1", "--at", "0.25,0.25"]
+M = "{files}/models.py:"
+
+
+def T(model: str, *rest: str, at: str = "0.25,0.25") -> list[str]:  # noqa: N802
+    return ["trace", model, "--at", at, *rest]
+
+
+CASES: list[Case] = [
+    # ---------------------------------------------------------------- start point
+    C(
+        "start-too-few",
+        "start point",
+        "fewer coordinates than the model has inputs",
+        T("surface_1", at="0.25"),
+        r"1 coordinates but the model takes 2 inputs",
+    ),
+    C(
+        "start-too-many",
+        "start point",
+        "more coordinates than the model has inputs",
+        T("surface_1", at="0.25,0.25,0.1"),
+        r"3 coordinates but the model takes 2",
+    ),
+    C(
+        "start-nan",
+        "start point",
+        "a NaN coordinate",
+        T("surface_1", at="0.25,nan"),
+        r"non-finite coordinate \(nan at index 1\)",
+    ),
+    C(
+        "start-inf",
+        "start point",
+        "an infinite coordinate",
+        T("surface_1", at="-inf,0.25"),
+        r"non-finite coordinate \(-inf at index 0\)",
+    ),
+    C(
+        "start-not-a-number",
+        "start point",
+        "a coordinate that is not a number",
+        T("surface_1", at="0.25,abc"),
+        r"'abc' is not a number",
+    ),
+    C(
+        "start-empty",
+        "start point",
+        "an empty --at",
+        T("surface_1", at=""),
+        r"expected comma-separated numbers",
+    ),
+    C(
+        "start-missing",
+        "start point",
+        "no --at at all",
+        ["trace", "surface_1"],
+        r"Missing option '--at'",
+    ),
+    C(
+        "start-singular",
+        "start point",
+        "a singular start (rank J < m, here grad N = 0)",
+        T(M + "radial", at="0,0"),
+        r"singular point of the network: its Jacobian is zero",
+    ),
+    # ---------------------------------------------------------------- bounds
+    C(
+        "bounds-outside",
+        "bounds",
+        "the start lies outside the box",
+        [*S1, "--bounds=0.3,1"],
+        r"outside the bounds on axis 0",
+    ),
+    C(
+        "bounds-empty-box",
+        "bounds",
+        "lower bound above the upper bound",
+        [*S1, "--bounds=1,-1"],
+        r"empty box on axis 0",
+    ),
+    C(
+        "bounds-zero-width",
+        "bounds",
+        "lower bound equal to the upper bound",
+        [*S1, "--bounds=0.25,0.25"],
+        r"empty box on axis 0",
+    ),
+    C(
+        "bounds-three-numbers",
+        "bounds",
+        "three numbers for one axis",
+        [*S1, "--bounds=-1,1,2"],
+        r"LO,HI for one axis, got 3 numbers",
+    ),
+    C(
+        "bounds-wrong-count",
+        "bounds",
+        "--bounds given once per axis, but for 3 axes",
+        [*S1, "--bounds=-1,1", "--bounds=-1,1", "--bounds=-1,1"],
+        r"given 3 times but the point has 2 coordinates",
+    ),
+    C(
+        "bounds-nan",
+        "bounds",
+        "a NaN bound",
+        [*S1, "--bounds=nan,1"],
+        r"the lower bound contains NaN",
+    ),
+    # ---------------------------------------------------------------- step and options
+    C(
+        "step-zero",
+        "step and options",
+        "zero step",
+        [*S1, "--step", "0"],
+        r"step must be a positive finite number, got 0",
+    ),
+    C(
+        "step-negative",
+        "step and options",
+        "negative step",
+        [*S1, "--step", "-0.01"],
+        r"step must be a positive finite number",
+    ),
+    C(
+        "step-nan",
+        "step and options",
+        "NaN step",
+        [*S1, "--step", "nan"],
+        r"step must be a positive finite number, got nan",
+    ),
+    C(
+        "step-inf",
+        "step and options",
+        "infinite step",
+        [*S1, "--step", "inf"],
+        r"step must be a positive finite number, got inf",
+    ),
+    C(
+        "step-larger-than-box",
+        "step and options",
+        "a step larger than the box",
+        [*S1, "--step", "5", "--bounds=-1,1"],
+        r"step 5 is larger than the box",
+    ),
+    C(
+        "step-huge",
+        "step and options",
+        "a huge step and no box (would end as a false singular stop)",
+        [*S1, "--step", "1e9"],
+        r"step 1e\+09 is huge for inputs of size 1",
+    ),
+    C(
+        "max-steps-zero",
+        "step and options",
+        "max_steps 0",
+        [*S1, "--max-steps", "0"],
+        r"max_steps must be a positive integer, got 0",
+    ),
+    C(
+        "max-steps-negative",
+        "step and options",
+        "negative max_steps",
+        [*S1, "--max-steps", "-5"],
+        r"max_steps must be a positive integer, got -5",
+    ),
+    C(
+        "max-steps-fraction",
+        "step and options",
+        "a fractional max_steps",
+        [*S1, "--max-steps", "1.5"],
+        r"Invalid value for '--max-steps'",
+    ),
+    C(
+        "tol-zero",
+        "step and options",
+        "zero tolerance",
+        [*S1, "--tol", "0"],
+        r"tol must be a positive finite number",
+    ),
+    C(
+        "method-unknown",
+        "step and options",
+        "an unknown method",
+        [*S1, "--method", "rk4"],
+        r"unknown method 'rk4'",
+    ),
+    C(
+        "direction-unknown",
+        "step and options",
+        "an unknown direction",
+        [*S1, "--direction", "up"],
+        r"unknown direction 'up'",
+    ),
+    C(
+        "paper-box-unknown",
+        "step and options",
+        "an unknown paper-mode box variant",
+        [*S1, "--method", "paper", "--paper-box", "wrap"],
+        r"unknown paper_box 'wrap'",
+    ),
+    C(
+        "option-unknown",
+        "step and options",
+        "a misspelt option",
+        [*S1, "--stepp", "0.1"],
+        r"No such option: --stepp",
+    ),
+    # ---------------------------------------------------------------- model files
+    C(
+        "model-missing",
+        "model file",
+        "a model file that does not exist",
+        T("{files}/nothere.csv"),
+        r"no such model file: .*nothere\.csv",
+    ),
+    C(
+        "model-directory",
+        "model file",
+        "a directory instead of a file",
+        T("{files}/adir.onnx"),
+        r"is a directory, not a model file",
+    ),
+    C(
+        "model-unknown-suffix",
+        "model file",
+        "an unknown suffix",
+        T("{files}/model.weights"),
+        r"unknown suffix '\.weights'",
+    ),
+    C(
+        "format-unknown",
+        "model file",
+        "an unknown --format",
+        [*T("{files}/model.weights"), "--format", "tflite"],
+        r"unknown model format 'tflite'",
+    ),
+    C(
+        "format-forced-mismatch",
+        "model file",
+        "--format that does not match the content",
+        [*T("{files}/bad.csv"), "--format", "onnx"],
+        r"not an ONNX model: it looks like a text",
+    ),
+    C(
+        "csv-bad-number",
+        "model file",
+        "paper CSV with a word where a weight should be",
+        T("{files}/bad.csv"),
+        r"line 3: the weight line contains 'oops'",
+    ),
+    C(
+        "csv-truncated",
+        "model file",
+        "truncated paper CSV",
+        T("{files}/truncated.csv"),
+        r"truncated: 2 layers need 7 lines, found 3",
+    ),
+    C("csv-empty", "model file", "empty paper CSV", T("{files}/empty.csv"), r"is empty"),
+    C(
+        "csv-nan-weight",
+        "model file",
+        "paper CSV with a NaN weight",
+        T("{files}/nan.csv"),
+        r"line 3: the weight line contains NaN or inf",
+    ),
+    C(
+        "csv-binary",
+        "model file",
+        "a .csv that holds binary data (an ONNX file)",
+        T("{files}/binary.csv"),
+        r"is not a text file",
+    ),
+    C(
+        "onnx-empty",
+        "model file",
+        "an empty .onnx",
+        T("{files}/empty.onnx"),
+        r"not an ONNX model: it looks like an empty file",
+    ),
+    C(
+        "onnx-truncated",
+        "model file",
+        "a truncated .onnx",
+        T("{files}/truncated.onnx"),
+        r"not a valid ONNX model \(truncated or corrupt protobuf\)",
+    ),
+    C(
+        "onnx-garbage",
+        "model file",
+        "random bytes named .onnx",
+        T("{files}/garbage.onnx"),
+        r"not a valid ONNX model",
+    ),
+    C(
+        "onnx-is-zip",
+        "model file",
+        "a .onnx that is a zip archive (a .pt2)",
+        T("{files}/zip.onnx"),
+        r"not an ONNX model: it looks like a zip archive",
+    ),
+    C(
+        "onnx-is-text",
+        "model file",
+        "a .onnx that is a text file",
+        T("{files}/csv.onnx"),
+        r"not an ONNX model: it looks like a text file",
+    ),
+    C(
+        "onnx-unsupported-op",
+        "model file",
+        "an operator onnx2torch cannot convert",
+        T("{files}/custom.onnx", at="0.3,-0.2"),
+        r"onnx2torch cannot convert it",
+    ),
+    C(
+        "onnx-two-outputs",
+        "model file",
+        "an ONNX graph with two outputs",
+        T("{files}/two_outputs.onnx", at="0.3,-0.2"),
+        r"has 2 outputs \(y, a\)",
+    ),
+    C(
+        "onnx-two-inputs",
+        "model file",
+        "an ONNX graph with two inputs",
+        T("{files}/two_inputs.onnx", at="0.3,-0.2"),
+        r"has 2 inputs \(x, x2\)",
+    ),
+    C(
+        "onnx-arch",
+        "model file",
+        "--arch with a complete model",
+        [*T("{files}/good.onnx", at="0.3,-0.2"), "--arch", "model_files:small_net"],
+        r"--arch is only used with weights files",
+    ),
+    C(
+        "pt2-truncated",
+        "model file",
+        "a truncated .pt2",
+        T("{files}/truncated.pt2"),
+        r"truncated or corrupt zip archive \(its end record is missing\)",
+    ),
+    C(
+        "pt2-is-torchscript",
+        "model file",
+        "a .pt2 that is TorchScript",
+        T("{files}/torchscript.pt2"),
+        r"TorchScript archive, not torch\.export",
+    ),
+    C(
+        "pt-is-text",
+        "model file",
+        "a .pt that is text",
+        T("{files}/text.pt"),
+        r"not a TorchScript or PyTorch file: it looks like a text file",
+    ),
+    C(
+        "pt-corrupt",
+        "model file",
+        "a TorchScript file with a damaged member",
+        T("{files}/crc.pt"),
+        r"member .*data\.pkl fails its checksum",
+    ),
+    C(
+        "pt-state-dict-no-arch",
+        "model file",
+        "a state_dict without --arch",
+        T("{files}/state_dict.pt"),
+        r"is a state_dict \(weights only\): give the architecture",
+    ),
+    C(
+        "safetensors-no-arch",
+        "model file",
+        "safetensors weights without --arch",
+        T("{files}/weights.safetensors"),
+        r"holds only weights: .* names its architecture as 'mypkg\.nets:Small'",
+    ),
+    C(
+        "safetensors-truncated",
+        "model file",
+        "truncated safetensors",
+        [*T("{files}/truncated.safetensors"), "--arch", "model_files:small_net"],
+        r"is a corrupt safetensors file",
+    ),
+    C(
+        "safetensors-bad-header",
+        "model file",
+        "safetensors with a malformed header",
+        [*T("{files}/header.safetensors"), "--arch", "model_files:small_net"],
+        r"safetensors header is not valid JSON",
+    ),
+    C(
+        "safetensors-wrong-arch",
+        "model file",
+        "weights that do not fit the architecture",
+        [*T("{files}/weights.safetensors"), "--arch", M + "wider_arch"],
+        r"weight 0\.weight has shape \(6, 2\) but the architecture expects \(7, 2\)",
+    ),
+    C(
+        "safetensors-nan-weights",
+        "model file",
+        "safetensors with a NaN weight",
+        [*T("{files}/nan.safetensors"), "--arch", "model_files:small_net"],
+        r"weight 0\.bias contains NaN or inf",
+    ),
+    C(
+        "arch-missing-module",
+        "model file",
+        "--arch naming a module that does not exist",
+        [*T("{files}/weights.safetensors"), "--arch", "nosuchpkg.nets:Small"],
+        r"cannot import module 'nosuchpkg\.nets'",
+    ),
+    C(
+        "spec-missing-attribute",
+        "model file",
+        "a Python spec naming a missing attribute",
+        T(M + "nothere"),
+        r"has no attribute 'nothere'",
+    ),
+    C(
+        "spec-import-error",
+        "model file",
+        "a Python model file that fails to import",
+        T("{files}/broken.py:model"),
+        r"raised ImportError: this module needs a package",
+    ),
+    C(
+        "spec-missing-file",
+        "model file",
+        "a Python spec naming a missing file",
+        T("{files}/nofile.py:model"),
+        r"no such Python file",
+    ),
+    # ---------------------------------------------------------------- hostile files
+    C(
+        "hostile-pickled-module",
+        "hostile file",
+        "torch.save(model): a pickled nn.Module",
+        T("{files}/pickled_module.pt"),
+        r"pickled Python object \(it refers to torch\.nn\.modules\.container\.Sequential",
+    ),
+    C(
+        "hostile-pickle-pt",
+        "hostile file",
+        "a .pt whose pickle runs code when loaded",
+        T("{files}/evil.pt"),
+        r"refers to io\.open\); loading it would run arbitrary code",
+    ),
+    C(
+        "hostile-raw-pickle",
+        "hostile file",
+        "a raw pickle named .pth that runs code",
+        T("{files}/evil_raw.pth"),
+        r"refers to io\.open\)",
+    ),
+    C(
+        "hostile-pkl",
+        "hostile file",
+        "a .pkl file",
+        T("{files}/model.pkl"),
+        r"is a pickle; unpickling runs arbitrary code, so fiberscope never loads pickles",
+    ),
+    C(
+        "hostile-pt2-pickle",
+        "hostile file",
+        "a .pt2 whose sample inputs are a code-running pickle (torch.export.load would run it)",
+        T("{files}/evil.pt2"),
+        r"sample_inputs/model\.pt is a pickled Python object",
+    ),
+    C(
+        "hostile-pt2-native",
+        "hostile file",
+        "a .pt2 carrying compiled AOTInductor code",
+        T("{files}/aoti.pt2"),
+        r"contains compiled AOTInductor code",
+    ),
+    C(
+        "hostile-torchscript",
+        "hostile file",
+        "a TorchScript archive with a foreign pickle global",
+        T("{files}/evil_torchscript.pt"),
+        r"refers to io\.open, which TorchScript never",
+    ),
+    C(
+        "hostile-zip-bomb",
+        "hostile file",
+        "a zip bomb",
+        T("{files}/bomb.pt"),
+        r"refusing a possible zip bomb",
+    ),
+    C(
+        "hostile-onnx-traversal",
+        "hostile file",
+        "ONNX external data outside the model's folder",
+        T("{files}/traversal.onnx"),
+        r"points to external data '\.\./\.\./etc/passwd' outside",
+    ),
+    # ---------------------------------------------------------------- model behaviour
+    C(
+        "model-raises",
+        "model behaviour",
+        "a model that raises",
+        T(M + "boom"),
+        r"the model raised ZeroDivisionError",
+    ),
+    C(
+        "model-not-a-tensor",
+        "model behaviour",
+        "a model that returns a float",
+        T(M + "notensor"),
+        r"returned float, not a torch\.Tensor",
+    ),
+    C(
+        "model-nan",
+        "model behaviour",
+        "a model that returns NaN",
+        T(M + "nan"),
+        r"returned NaN or inf at the start point",
+    ),
+    C(
+        "model-integer-output",
+        "model behaviour",
+        "a model that returns integers",
+        T(M + "intout"),
+        r"returned a torch\.int64 tensor",
+    ),
+    C(
+        "model-complex-output",
+        "model behaviour",
+        "a model that returns complex numbers",
+        T(M + "complexout"),
+        r"returned a torch\.complex128 tensor",
+    ),
+    C(
+        "model-empty-output",
+        "model behaviour",
+        "a model that returns an empty tensor",
+        T(M + "empty"),
+        r"returned an empty tensor",
+    ),
+    C(
+        "model-detached",
+        "model behaviour",
+        "a non-differentiable model (detaches its input)",
+        T(M + "detached"),
+        r"does not depend differentiably on its input",
+    ),
+    C(
+        "model-numpy",
+        "model behaviour",
+        "a model that goes through NumPy",
+        T(M + "numpyish"),
+        r"does not depend differentiably on its input",
+    ),
+    C(
+        "model-rounds",
+        "model behaviour",
+        "a model that rounds its input (zero Jacobian)",
+        T(M + "rounded"),
+        r"Jacobian is zero there",
+    ),
+    C(
+        "model-stochastic",
+        "model behaviour",
+        "a stochastic model (noise in forward)",
+        T(M + "noisy"),
+        r"the model is not deterministic",
+    ),
+    C(
+        "model-dropout-train",
+        "model behaviour",
+        "dropout left on (train mode): warned, evaluated in eval mode, run completes",
+        [*T(M + "Drop"), "--max-steps", "20"],
+        r"^warning: the model is in training mode .* eval mode",
+        code=0,
+    ),
+    C(
+        "model-float32",
+        "model behaviour",
+        "a float32 model: warned about precision, run completes",
+        [*T(M + "f32"), "--max-steps", "20"],
+        r"^warning: the model returns torch\.float32",
+        code=0,
+    ),
+    C(
+        "model-meta-device",
+        "model behaviour",
+        "weights on the meta device (never loaded)",
+        T(M + "meta"),
+        r"weights are on the meta device",
+    ),
+    C(
+        "model-wants-integers",
+        "model behaviour",
+        "a model that needs integer inputs (an embedding)",
+        T(M + "embedding", at="3"),
+        r"the model raised RuntimeError: Expected "
+        r"tensor for argument #1 'indices'",
+    ),
+    C(
+        "model-raises-mid-run",
+        "model behaviour",
+        "a model that raises part-way along the class (no partial file, no checkpoint left)",
+        T(M + "midway"),
+        r"the model raised RuntimeError: negative x\[0\] is not supported at \(",
+    ),
+    C(
+        "output-dim-too-many",
+        "output dimension",
+        "m >= n outputs (classes are points)",
+        T(M + "wide"),
+        r"R\^2 -> R\^4; with m >= n the classes are points",
+    ),
+    C(
+        "output-dim-too-few",
+        "output dimension",
+        "m < n - 1 outputs (classes are surfaces)",
+        T(M + "radial", at="0.1,0.2,0.3"),
+        r"R\^3 -> R\^1: its classes are 2-dimensional",
+    ),
+    # ---------------------------------------------------------------- output selection
+    C(
+        "output-index-range",
+        "output selection",
+        "an index past the model's outputs",
+        [*T(M + "clf"), "--output", "logits[12]"],
+        r"output 'logits\[12\]': index 12 is out of range for the model's 4 outputs",
+    ),
+    C(
+        "output-malformed",
+        "output selection",
+        "a selection that does not parse",
+        [*T(M + "clf"), "--output", "logits["],
+        r"output 'logits\[' is not a selection",
+    ),
+    C(
+        "output-unknown-name",
+        "output selection",
+        "an unknown output name",
+        [*T(M + "clf"), "--output", "probz[1]"],
+        r"unknown output 'probz'",
+    ),
+    C(
+        "output-softmax-all",
+        "output selection",
+        "a whole softmax vector (rank K-1)",
+        [*T(M + "clf"), "--output", "softmax"],
+        r"all 4 softmax outputs of a row are selected",
+    ),
+    C(
+        "output-same-class",
+        "output selection",
+        "logit-diff of a class with itself",
+        [*T(M + "clf"), "--output", "logit-diff 1 1"],
+        r"both indices name output 1",
+    ),
+    C(
+        "output-wrong-count",
+        "output selection",
+        "a selection with m != n - 1 outputs",
+        [*T(M + "clf"), "--output", "[0:2]"],
+        r"R\^2 -> R\^2; with m >= n",
+    ),
+    C(
+        "output-softmax-scalar",
+        "output selection",
+        "softmax of a single output",
+        [*S1, "--output", "softmax[0]"],
+        r"softmax needs a vector of at least 2 outputs",
+    ),
+    # ---------------------------------------------------------------- output files
+    C(
+        "out-exists",
+        "output file",
+        "an existing output without --force",
+        S1,
+        r"t\.csv already exists; use --force",
+        setup=_existing("t.csv"),
+    ),
+    C(
+        "out-sidecar-exists",
+        "output file",
+        "an existing JSON sidecar without --force",
+        S1,
+        r"t\.json already exists; use --force",
+        setup=_existing("t.json"),
+    ),
+    C(
+        "out-plot-exists",
+        "output file",
+        "an existing plot without --force",
+        [*S1, "--plot", "{out}/t.png"],
+        r"t\.png already exists",
+        setup=_existing("t.png"),
+    ),
+    C(
+        "out-is-directory",
+        "output file",
+        "-o naming a directory",
+        S1,
+        r"is a directory; give a file name",
+        out="{out}",
+    ),
+    C(
+        "out-folder-missing",
+        "output file",
+        "-o in a folder that does not exist",
+        S1,
+        r"folder .*missing does not exist",
+        out="{out}/missing/t.csv",
+    ),
+    C(
+        "out-parent-is-file",
+        "output file",
+        "-o inside a path that is a file",
+        S1,
+        r"afile is a file, not a folder",
+        setup=_afile,
+        out="{out}/afile/t.csv",
+    ),
+    C(
+        "out-unwritable",
+        "output file",
+        "-o in a folder that cannot be written (even as root)",
+        S1,
+        r"folder /sys is not writable",
+        out="/sys/fiberscope-catalog.csv",
+    ),
+    # ---------------------------------------------------------------- checkpoints
+    C(
+        "checkpoint-exists",
+        "checkpoint",
+        "an interrupted run's checkpoint, rerun without --resume",
+        S1,
+        r"holds an interrupted run of this output; add --resume",
+        setup=_existing("t.csv.ckpt", "{}"),
+    ),
+    C(
+        "resume-nothing",
+        "checkpoint",
+        "--resume without a checkpoint",
+        [*S1, "--resume"],
+        r"nothing to resume: .*t\.csv\.ckpt does not exist",
+    ),
+    C(
+        "resume-and-force",
+        "checkpoint",
+        "--resume together with --force",
+        [*S1, "--resume", "--force"],
+        r"--resume continues an interrupted run and --force",
+    ),
+    C(
+        "resume-corrupt",
+        "checkpoint",
+        "a corrupt checkpoint",
+        [*S1, "--resume"],
+        r"t\.csv\.ckpt is corrupt \(JSONDecodeError\)",
+        setup=_existing("t.csv.ckpt", "{oops"),
+    ),
+    C(
+        "resume-other-options",
+        "checkpoint",
+        "--resume with other options than the checkpoint's",
+        [*S1, "--step", "0.01", "--resume"],
+        r"written with step=0\.0125, this run has step=0\.01",
+        setup=_checkpoint_with_other_step,
+    ),
+    C(
+        "checkpoint-every-negative",
+        "checkpoint",
+        "a negative --checkpoint-every",
+        [*S1, "--checkpoint-every", "-1"],
+        r"--checkpoint-every must be 0",
+    ),
+]
+
+
+def _expand(arg: str, files: Path, out: Path) -> str:
+    return arg.replace("{files}", str(files)).replace("{out}", str(out))
+
+
+def run_case(case: Case, files: Path, out: Path) -> tuple[int, str, str]:
+    """Run one case in-process; return (exit code, stderr, stdout) with paths normalised."""
+    if case.setup is not None:
+        case.setup(out, files)
+    argv = [_expand(a, files, out) for a in case.args]
+    if case.out is not None:
+        argv += ["-o", _expand(case.out, files, out)]
+    err, std = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(std):
+        code = main(argv)
+
+    def norm(text: str) -> str:
+        return text.replace(str(out), "<out>").replace(str(files), "<files>")
+
+    return code, norm(err.getvalue()), norm(std.getvalue())
+
+
+# ---------------------------------------------------------------- the document
+HEADER = """# Validation catalog: bad inputs and what fiberscope says
+
+Every row is a `fiberscope` command with one thing wrong. Each prints **one line** on stderr
+(no traceback) and exits with the code shown; errors exit with 2 and leave **no output file**
+(no CSV, JSON sidecar, plot or checkpoint). Rows with exit code 0 are warnings: the run goes
+on and completes. Hostile files are refused *before* anything in them is unpickled or run:
+the tests check that their payloads (which would create a marker file) never ran.
+
+This page is generated from the cases in `tests/cli/test_errors_catalog.py`
+(`python tests/cli/test_errors_catalog.py --write`), and that test runs every row and checks
+the exact line, the exit code, the absence of a traceback and of output files. `<files>` is
+the folder of test model files, `<out>` the output folder; unless a row says otherwise the
+command ends with `-o <out>/t.csv`.
+
+"""
+FOOTER = """
+Python callers get the same messages as exceptions: every one derives from
+`fiberscope.FiberscopeError` (`InputError`, `ModelError`, `ModelLoadError`,
+`UnsafeModelError`, `OutputSelectionError`, `SingularPointError`, `OutputFileError`,
+`CheckpointError`). Ctrl-C and SIGTERM are not errors: they save the points traced so far
+(marked `"complete": false`) and a checkpoint, and exit with 130 and 143
+(see `tests/io/test_checkpoint.py`).
+"""
+
+
+def _cell(text: str) -> str:
+    text = text.replace("|", "\\|")
+    return f"``{text}``" if "`" in text else f"`{text}`"
+
+
+def render(results: dict[str, tuple[int, str]]) -> str:
+    rows = [
+        "| # | Category | Bad input | Command | One-line message | Exit | Test id |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for k, case in enumerate(CASES, 1):
+        code, line = results[case.id]
+        cmd = " ".join(case.args)
+        if case.out is not None and case.out != "{out}/t.csv":
+            cmd += f" -o {case.out}"
+        cmd = cmd.replace("{files}", "<files>").replace("{out}", "<out>")
+        rows.append(
+            f"| {k} | {case.category} | {case.what} | {_cell(cmd)} | {_cell(line)} | {code} "
+            f"| `{case.id}` |"
+        )
+    return HEADER + "\n".join(rows) + "\n" + FOOTER
+
+
+def parse_doc(text: str) -> dict[str, tuple[int, str]]:
+    """Test id -> (exit code, message) from the table of ``docs/errors.md``."""
+    out: dict[str, tuple[int, str]] = {}
+    for line in text.splitlines():
+        if not line.startswith("| ") or line.startswith("| #"):
+            continue
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if len(cells) != 7 or not cells[0].isdigit():
+            continue
+        message = cells[4].strip("`").strip().replace("\\|", "|")
+        out[cells[6].strip("`")] = (int(cells[5]), message)
+    return out
+
+
+def _one_line(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    return lines[0] if len(lines) == 1 else " // ".join(lines)
+
+
+# ---------------------------------------------------------------- the test
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    return build_files(tmp_path_factory.mktemp("files"))
+
+
+@pytest.fixture(scope="module")
+def documented() -> dict[str, tuple[int, str]]:
+    return parse_doc(DOC.read_text())
+
+
+def test_every_case_has_a_row_and_every_row_a_case(documented) -> None:
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids)), "duplicate case ids"
+    assert len(ids) >= 25
+    assert sorted(documented) == sorted(ids), (
+        "docs/errors.md is out of date: python tests/cli/test_errors_catalog.py --write"
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_catalog(case: Case, files: Path, documented, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    if case.setup is not None:
+        case.setup(out, files)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    setup_done = Case(**{**case.__dict__, "setup": None})
+    code, err, std = run_case(setup_done, files, out)
+    line = _one_line(err)
+    assert "Traceback" not in err + std
+    assert len([ln for ln in err.splitlines() if ln.strip()]) == 1, err
+    assert code == case.code, err
+    assert re.search(case.expect, line), line
+    assert documented.get(case.id) == (code, line), (
+        f"docs/errors.md row {case.id} differs: regenerate with "
+        "python tests/cli/test_errors_catalog.py --write"
+    )
+    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    if case.code == 0:
+        assert {"t.csv", "t.json"} <= set(after)
+    else:
+        assert after == before, "an error left or changed files"
+    assert mf.marker_paths(files) == [] and mf.marker_paths(out) == []
+
+
+if __name__ == "__main__":
+    if "--write" not in sys.argv:
+        sys.exit("usage: python tests/cli/test_errors_catalog.py --write")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    work = Path(tempfile.mkdtemp(prefix="fiberscope-catalog-"))
+    try:
+        fdir = build_files(work / "files")
+        results = {}
+        for case in CASES:
+            odir = work / case.id
+            odir.mkdir()
+            code, err, _ = run_case(case, fdir, odir)
+            results[case.id] = (code, _one_line(err))
+        DOC.write_text(render(results))
+        print(f"wrote {DOC} ({len(CASES)} rows)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
