@@ -25,16 +25,20 @@ from .algorithms.output_maps import (
 from .algorithms.preimage import BandRegion, PreimageResult, preimage
 from .algorithms.sampling import SampleResult, sample_class
 from .errors import (
+    CheckpointError,
     FiberscopeError,
     InputError,
     ModelError,
     ModelLoadError,
     OutputFileError,
+    OutputSelectionError,
     SingularPointError,
     TargetNotReachedError,
+    TraceInterrupted,
+    UnsafeModelError,
 )
 from .geometry import jacobian, kernel_basis, oriented_tangent, pullback_metric, value_and_jacobian
-from .models import bundled_networks, load_model
+from .models import bundled_networks, load_model, output_map, save_model
 
 __all__ = [
     "FiberscopeError",
@@ -74,4 +78,14 @@ __all__ += [
     "explore",
     "preimage",
     "sample_class",
+]
+
+# Model files, output selections and durable runs (docs/models.md, outputs.md, durable-runs.md).
+__all__ += [
+    "CheckpointError",
+    "OutputSelectionError",
+    "TraceInterrupted",
+    "UnsafeModelError",
+    "output_map",
+    "save_model",
 ]
