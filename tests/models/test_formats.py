@@ -14,7 +14,7 @@ import fiberscope as fs
 import model_files as mf
 from fiberscope.errors import ModelLoadError, UnsafeModelError
 from fiberscope.models import load_model, save_model
-from fiberscope.models.formats import _onnx_modules, sniff
+from fiberscope.models.loaders import _onnx_modules, sniff
 
 pytest.importorskip("onnx")
 

@@ -8,6 +8,7 @@ the case, which :func:`fuzz_mutations.case` rebuilds from its seed and index.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from pathlib import Path
 
@@ -58,7 +59,9 @@ def test_the_committed_fuzz_bases_still_load(tmp_path: Path, name: str) -> None:
 
 
 @pytest.mark.parametrize("suite", sorted(SUITES))
-def test_mutated_files_load_or_fail_with_a_documented_error(tmp_path: Path, suite: str) -> None:
+def test_mutated_files_load_or_fail_with_a_documented_error(
+    tmp_path: Path, suite: str, capfd, caplog
+) -> None:
     suffix, base, mutate, seed, count, x0 = SUITES[suite]
     arch = mf.small_net if suffix == ".safetensors" else None
     outcome: Counter[str] = Counter()
@@ -91,6 +94,10 @@ def test_mutated_files_load_or_fail_with_a_documented_error(tmp_path: Path, suit
             crashes.append(f"{suite}[{i}]: traced with drift {res.drift:.3g} at scale {scale:.3g}")
         path.unlink()
     assert not crashes, "\n".join(crashes[:20])
+    # nothing reached the terminal either (libraries log through handlers bound to fd 2)
+    assert "Traceback" not in capfd.readouterr().err
+    logged = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not logged, [f"{r.name}: {r.getMessage()[:100]}" for r in logged[:5]]
     assert outcome["refused"] + outcome["loaded"] == count
     # the fuzzer reaches both sides: files that still load and files that are refused
     assert outcome["refused"] > count // 2 and outcome["loaded"] > 0, dict(outcome)

@@ -1,7 +1,7 @@
 """Model loading: a registry of formats (paper CSV, ONNX, torch.export, TorchScript,
 safetensors; pickles refused), Python specs, and output selection."""
 
-from .formats import (
+from .loaders import (
     load_onnx,
     load_pt2,
     load_safetensors,

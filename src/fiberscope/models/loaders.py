@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import pickletools
 import struct
@@ -178,6 +179,25 @@ def _open_zip(data: bytes, path: Path) -> zipfile.ZipFile:
     if bad is not None:
         raise ModelLoadError(f"{path.name} is corrupt: member {bad} fails its checksum")
     return zf
+
+
+@contextlib.contextmanager
+def _quiet_library_logs(prefixes: tuple[str, ...] = ("torch", "onnx", "onnx2torch")) -> Any:
+    """Silence third-party loggers while a parser runs on a user's file.
+
+    ``torch.export.load`` logs a full traceback before it raises on a corrupt archive; the
+    failure reaches the user as one line anyway, so the log must not.
+    """
+    names = {n for n in logging.root.manager.loggerDict if n.split(".")[0] in prefixes}
+    loggers = [logging.getLogger(n) for n in names | set(prefixes)]
+    saved = [(lg, lg.disabled) for lg in loggers]
+    for lg in loggers:
+        lg.disabled = True
+    try:
+        yield
+    finally:
+        for lg, was in saved:
+            lg.disabled = was
 
 
 # --------------------------------------------------------------------------- pickles
@@ -493,7 +513,7 @@ def load_torch_file(path: Path | str, *, arch: Any = None) -> nn.Module:
                     "weights files (safetensors or a state_dict)"
                 )
             _check_torchscript_pickles(zf, path)
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _quiet_library_logs():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 try:
                     module = torch.jit.load(io.BytesIO(data), map_location="cpu")
@@ -654,12 +674,14 @@ def load_pt2(path: Path | str) -> nn.Module:
         )
     _check_pt2(zf, path)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_library_logs():
             warnings.simplefilter("ignore")
             program = torch.export.load(io.BytesIO(data))
             module = program.module()
     except Exception as exc:
         first = " ".join(str(exc).split())[:160]
+        if "error when deserializing" in first:
+            first = "a corrupt archive, or one written by an incompatible torch version"
         raise ModelLoadError(
             f"{path.name} is not a loadable torch.export program ({type(exc).__name__}: {first})"
         ) from None
@@ -811,7 +833,7 @@ def load_onnx(path: Path | str) -> nn.Module:
             "output tensor: re-export the model with the output you want to trace"
         )
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_library_logs():
             warnings.simplefilter("ignore")
             module = onnx2torch.convert(model)
     except NotImplementedError as exc:
