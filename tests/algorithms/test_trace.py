@@ -21,7 +21,7 @@ BOX = ([-1.0, -1.0], [1.0, 1.0])
 
 def _residual(model, res) -> float:
     pts = res.points.reshape(len(res), -1)
-    out = model(pts).reshape(len(res), -1)
+    out = model(pts).detach().reshape(len(res), -1)
     return float((out - res.y0).abs().max())
 
 
