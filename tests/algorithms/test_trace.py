@@ -11,10 +11,9 @@ from skimage import measure
 from torch import nn
 
 import fiberscope as fs
+from analytic_models import Parabolic, Product, Radial, point_to_polyline
 from fiberscope.errors import InputError, ModelError, SingularPointError
 from fiberscope.geometry.grid import evaluate_grid
-
-from analytic_models import Parabolic, Product, Radial, point_to_polyline
 
 BOX = ([-1.0, -1.0], [1.0, 1.0])
 
@@ -49,8 +48,9 @@ def test_analytic_circle_length_and_radius() -> None:
 
 def test_paper_mode_spirals_outward_on_the_circle() -> None:
     r0 = math.hypot(0.25, 0.25)
-    res = fs.trace(Radial(), [0.25, 0.25], step=0.0125, max_steps=200, method="paper",
-                   direction="forward")
+    res = fs.trace(
+        Radial(), [0.25, 0.25], step=0.0125, max_steps=200, method="paper", direction="forward"
+    )
     radii = res.points.norm(dim=1)
     # Euler error: r_k^2 ~ r_0^2 + k delta^2
     expected = math.sqrt(r0**2 + 200 * 0.0125**2)
@@ -165,8 +165,13 @@ def test_singular_start_is_refused() -> None:
 
 def test_trace_stops_at_a_singular_point() -> None:
     # x^2 - y^2 = 0 is a pair of crossing lines; the origin is a saddle.
-    res = fs.trace(lambda x: x[..., :1] ** 2 - x[..., 1:] ** 2, [0.5, 0.5], step=0.05,
-                   direction="backward", max_steps=200)
+    res = fs.trace(
+        lambda x: x[..., :1] ** 2 - x[..., 1:] ** 2,
+        [0.5, 0.5],
+        step=0.05,
+        direction="backward",
+        max_steps=200,
+    )
     assert res.stop_reasons["backward"] == "singular"
     stop = torch.tensor(res.stop_points["backward"])
     assert float(stop.norm()) < 0.05

@@ -237,7 +237,9 @@ def demo_cmd(
     net = load_model("surface_1")
     x0 = [0.25, 0.25]
     box = ([-1.0, -1.0], [1.0, 1.0])
-    res = with_progress("corrected", lambda cb: trace(net, x0, step=0.0125, bounds=box, progress=cb))
+    res = with_progress(
+        "corrected", lambda cb: trace(net, x0, step=0.0125, bounds=box, progress=cb)
+    )
     ref = with_progress(
         "paper",
         lambda cb: trace(

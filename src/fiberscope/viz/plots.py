@@ -78,13 +78,19 @@ def plot_trace(
             xs, ys, z = xs.numpy(), ys.numpy(), z.numpy()
             im = ax.pcolormesh(xs, ys, z, shading="auto", cmap="viridis")
             fig.colorbar(im, ax=ax, label="N(x)")
-            ax.contour(xs, ys, z, levels=[float(result.y0[0])], colors="black",
-                       linewidths=0.8, linestyles="--")
+            ax.contour(
+                xs,
+                ys,
+                z,
+                levels=[float(result.y0[0])],
+                colors="black",
+                linewidths=0.8,
+                linestyles="--",
+            )
         xy = pts
         if result.closed:
             xy = np.concatenate((pts, pts[:1]))
-        ax.plot(xy[:, 0], xy[:, 1], color=color, lw=1.8,
-                label=label or f"class ({result.method})")
+        ax.plot(xy[:, 0], xy[:, 1], color=color, lw=1.8, label=label or f"class ({result.method})")
         s = pts[result.start_index]
         ax.plot([s[0]], [s[1]], "o", color="red", ms=6, label="start")
         for name, reason in result.stop_reasons.items():
@@ -146,6 +152,7 @@ def save_figure(fig: Figure, path: str | Path, *, force: bool = True, dpi: int =
     with atomic_write(p, "wb") as fh:
         fig.savefig(fh, format="png", dpi=dpi)
     return p
+
 
 # ---------------------------------------------------------------- walks across classes
 if TYPE_CHECKING:
