@@ -51,6 +51,33 @@ def trace_metadata(result: TraceResult, extra: dict[str, Any] | None = None) -> 
     return _jsonable(meta)
 
 
+def _write_table(
+    path: str | Path,
+    header: list[str],
+    rows: list[list[Any]],
+    meta: dict[str, Any],
+    *,
+    force: bool,
+) -> tuple[Path, Path]:
+    """Write a CSV table and its JSON sidecar atomically (both checked before either is written)."""
+    csv_path = check_writable(path, force=force)
+    json_path = check_writable(sidecar_path(csv_path), force=force)
+    meta = _jsonable({"fiberscope_version": __version__, "complete": True, **meta})
+    text = json.dumps(meta, indent=2) + "\n"
+    with atomic_write(csv_path) as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(header)
+        for row in rows:
+            w.writerow([v if isinstance(v, (int, str)) else repr(float(v)) for v in row])
+    with atomic_write(json_path) as fh:
+        fh.write(text)
+    return csv_path, json_path
+
+
+def _columns(n: int, m: int) -> list[str]:
+    return [f"x{i}" for i in range(n)] + [f"y{i}" for i in range(m)]
+
+
 def save_trace(
     result: TraceResult,
     path: str | Path,
@@ -79,24 +106,13 @@ def save_trace(
     tuple of pathlib.Path
         The CSV and JSON paths.
     """
-    csv_path = check_writable(path, force=force)
-    json_path = check_writable(sidecar_path(csv_path), force=force)
     pts = result.points.reshape(result.points.shape[0], -1).cpu().tolist()
     outs = result.outputs.cpu().tolist()
     arc = result.arclength.cpu().tolist()
     br = result.branch.cpu().tolist()
-    n, m = len(pts[0]), len(outs[0])
-    header = [f"x{i}" for i in range(n)] + [f"y{i}" for i in range(m)] + ["arclength", "branch"]
-    meta = trace_metadata(result, extra)
-    with atomic_write(csv_path) as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(header)
-        for p, o, a, b in zip(pts, outs, arc, br, strict=True):
-            w.writerow([*(repr(v) for v in p), *(repr(v) for v in o), repr(a), b])
-    with atomic_write(json_path) as fh:
-        json.dump(meta, fh, indent=2)
-        fh.write("\n")
-    return csv_path, json_path
+    header = [*_columns(len(pts[0]), len(outs[0])), "arclength", "branch"]
+    rows = [[*p, *o, a, b] for p, o, a, b in zip(pts, outs, arc, br, strict=True)]
+    return _write_table(path, header, rows, trace_metadata(result, extra), force=force)
 
 
 def load_trace_csv(path: str | Path) -> dict[str, Any]:
@@ -127,33 +143,6 @@ if TYPE_CHECKING:
     from ..algorithms.explore import ExploreResult
     from ..algorithms.preimage import PreimageResult
     from ..algorithms.sampling import SampleResult
-
-
-def _write_table(
-    path: str | Path,
-    header: list[str],
-    rows: list[list[Any]],
-    meta: dict[str, Any],
-    *,
-    force: bool,
-) -> tuple[Path, Path]:
-    """Write a CSV table and its JSON sidecar atomically (both checked before either is written)."""
-    csv_path = check_writable(path, force=force)
-    json_path = check_writable(sidecar_path(csv_path), force=force)
-    meta = _jsonable({"fiberscope_version": __version__, "complete": True, **meta})
-    text = json.dumps(meta, indent=2) + "\n"
-    with atomic_write(csv_path) as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(header)
-        for row in rows:
-            w.writerow([v if isinstance(v, (int, str)) else repr(float(v)) for v in row])
-    with atomic_write(json_path) as fh:
-        fh.write(text)
-    return csv_path, json_path
-
-
-def _columns(n: int, m: int) -> list[str]:
-    return [f"x{i}" for i in range(n)] + [f"y{i}" for i in range(m)]
 
 
 def save_explore(
