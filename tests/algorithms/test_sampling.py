@@ -73,7 +73,7 @@ def test_output_map_and_errors(tmp_path) -> None:
     assert s.closed and s.residual <= 1e-12
     with pytest.raises(InputError, match="n must be at least 2"):
         fs.sample_class(Radial(), [0.2, 0.1], 1)
-    with pytest.raises(ModelError, match="sampling walk"):
+    with pytest.raises(ModelError, match="n-D classes need a different command"):
         fs.sample_class(lambda x: (x**2).sum(-1, keepdim=True), [0.2, 0.1, 0.3], 5)
     csv_path, json_path = s.save(tmp_path / "s.csv")
     lines = csv_path.read_text().splitlines()

@@ -7,7 +7,7 @@ as a one-line :class:`~fiberscope.errors.FiberscopeError`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -306,15 +306,6 @@ def one_dimensional_classes(n: int, m: int) -> str | None:
         )
     return (
         f"1-D tracing needs m = n - 1 outputs, but the model maps R^{n} -> R^{m}: its classes "
-        f"are {n - m}-dimensional; n-D classes need the sampling walk, not trace"
+        f"are {n - m}-dimensional; n-D classes need a different command (a random walk, "
+        "not yet in fiberscope), not trace"
     )
-
-
-def unit_sup(v: Tensor) -> float:
-    """Max-abs of a tensor as a Python float."""
-    return float(v.abs().max()) if v.numel() else 0.0
-
-
-def as_bounds_pair(lo: Sequence[float], hi: Sequence[float]) -> tuple[list[float], list[float]]:
-    """Return bounds as plain lists (for metadata)."""
-    return [float(v) for v in lo], [float(v) for v in hi]
