@@ -22,7 +22,10 @@ from pathlib import Path
 
 import pytest
 
-import model_files as mf
+if __name__ == "__main__":  # run as a script: make the tests folder importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import model_files as mf  # noqa: E402
 from fiberscope.cli.main import main
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
