@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from matplotlib.figure import Figure
 
 from ..geometry.grid import evaluate_grid
@@ -15,16 +14,6 @@ from ..io.atomic import atomic_write, check_writable
 
 if TYPE_CHECKING:
     from ..algorithms.result import TraceResult
-
-
-def _box_for(result: TraceResult, pad: float = 0.15) -> tuple[list[float], list[float]]:
-    bounds = result.options.get("bounds")
-    if bounds:
-        return list(bounds[0]), list(bounds[1])
-    pts = result.points.reshape(len(result), -1)
-    lo, hi = pts.min(0).values, pts.max(0).values
-    span = torch.clamp(hi - lo, min=1e-3)
-    return (lo - pad * span).tolist(), (hi + pad * span).tolist()
 
 
 def plot_trace(
@@ -67,29 +56,14 @@ def plot_trace(
     """
     pts = result.points.reshape(len(result), -1).cpu().numpy()
     if pts.shape[1] == 2:
-        if ax is None:
-            fig = Figure(figsize=(6.2, 5.2), layout="constrained")
-            ax = fig.add_subplot()
-        else:
-            fig = ax.figure
-        lo, hi = _box_for(result)
-        if model is not None:
-            xs, ys, z = evaluate_grid(model, lo, hi, resolution)
-            xs, ys, z = xs.numpy(), ys.numpy(), z.numpy()
-            im = ax.pcolormesh(xs, ys, z, shading="auto", cmap="viridis")
-            fig.colorbar(im, ax=ax, label="N(x)")
+        fig, ax = _new_axes(ax, (6.2, 5.2))
+        lo, hi = _points_box(pts, result.options.get("bounds"))
+        grid = _heat(fig, ax, model, lo, hi, resolution)
+        if grid is not None:
             ax.contour(
-                xs,
-                ys,
-                z,
-                levels=[float(result.y0[0])],
-                colors="black",
-                linewidths=0.8,
-                linestyles="--",
+                *grid, levels=[float(result.y0[0])], colors="black", linewidths=0.8, linestyles="--"
             )
-        xy = pts
-        if result.closed:
-            xy = np.concatenate((pts, pts[:1]))
+        xy = np.concatenate((pts, pts[:1])) if result.closed else pts
         ax.plot(xy[:, 0], xy[:, 1], color=color, lw=1.8, label=label or f"class ({result.method})")
         s = pts[result.start_index]
         ax.plot([s[0]], [s[1]], "o", color="red", ms=6, label="start")
@@ -97,13 +71,7 @@ def plot_trace(
             if reason in ("boundary", "singular"):
                 p = result.stop_points[name]
                 ax.plot([p[0]], [p[1]], "s", color="orange", ms=6)
-        ax.set_xlim(lo[0], hi[0])
-        ax.set_ylim(lo[1], hi[1])
-        ax.set_aspect("equal", adjustable="box")
-        ax.set_xlabel("x0")
-        ax.set_ylabel("x1")
-        ax.legend(loc="upper right", fontsize=8)
-        ax.set_title(title or _default_title(result), fontsize=9)
+        _finish_2d(ax, lo, hi, title or _default_title(result))
         return fig
     fig = Figure(figsize=(9, 4), layout="constrained")
     a1, a2 = fig.subplots(1, 2)
