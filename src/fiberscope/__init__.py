@@ -14,14 +14,6 @@ from ._version import __version__
 from .algorithms import TraceResult, TraceStats, trace
 from .algorithms.boundary import BoundaryWalkResult, boundary_walk
 from .algorithms.explore import ExploreResult, explore
-from .algorithms.output_maps import (
-    BinaryScore,
-    ClassMargin,
-    ClassProbability,
-    LogitDifference,
-    OutputComponent,
-    Softmax,
-)
 from .algorithms.preimage import BandRegion, PreimageResult, preimage
 from .algorithms.sampling import SampleResult, sample_class
 from .errors import (
@@ -39,6 +31,14 @@ from .errors import (
 )
 from .geometry import jacobian, kernel_basis, oriented_tangent, pullback_metric, value_and_jacobian
 from .models import bundled_networks, load_model, output_map, save_model
+from .outputs import (
+    BinaryScore,
+    ClassMargin,
+    ClassProbability,
+    LogitDifference,
+    OutputComponent,
+    Softmax,
+)
 
 __all__ = [
     "FiberscopeError",

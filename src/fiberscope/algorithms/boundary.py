@@ -1,7 +1,7 @@
 """Classifier walks: from a point to the decision boundary and past it.
 
 What is held fixed is chosen with an output map (a class score, a logit difference, a class
-margin; see :mod:`fiberscope.algorithms.output_maps`). The decision flips where that scalar
+margin; see :mod:`fiberscope.outputs`). The decision flips where that scalar
 crosses its threshold. :func:`boundary_walk` answers two questions:
 
 - the gradient path: from ``x0`` along the direction in which the score changes fastest to
@@ -26,6 +26,13 @@ from torch import Tensor
 
 from ..errors import InputError
 from ..geometry.jacobian import ModelFunction, OutputMap
+from ..outputs import (
+    OutputComponent,
+    bind_output,
+    describe_output,
+    output_threshold,
+    resolve_output,
+)
 from .corrected import newton_to_level
 from .explore import (
     ExploreResult,
@@ -35,13 +42,6 @@ from .explore import (
     raise_not_reached,
     require_scalar,
     walk_to_target,
-)
-from .output_maps import (
-    OutputComponent,
-    bind_output,
-    describe_output,
-    output_threshold,
-    resolve_output,
 )
 from .problem import EPS, Problem, check_positive, prepare
 from .result import TraceStats
@@ -177,7 +177,7 @@ class BoundaryWalkResult:
 
     def plot(self, model: Any = None, **kwargs: Any) -> Any:
         """Plot the walk (2-D inputs: over a heat map of the score); returns the figure."""
-        from ..viz.plots import plot_boundary_walk
+        from ..plot.plots import plot_boundary_walk
 
         return plot_boundary_walk(self, model=model, **kwargs)
 

@@ -31,9 +31,9 @@ from torch import Tensor
 from ..errors import InputError, ModelError, SingularPointError, TargetNotReachedError
 from ..geometry.jacobian import ModelFunction, OutputMap
 from ..geometry.metric import metric_from_jacobian
+from ..outputs import describe_output, resolve_output
 from . import paper
 from .corrected import newton_to_level
-from .output_maps import describe_output, resolve_output
 from .problem import EPS, Problem, check_positive, prepare
 from .result import TraceStats
 
@@ -596,7 +596,7 @@ class ExploreResult:
 
     def plot(self, model: Any = None, **kwargs: Any) -> Any:
         """Plot the path (2-D inputs: over a heat map of ``model``); returns the figure."""
-        from ..viz.plots import plot_explore
+        from ..plot.plots import plot_explore
 
         return plot_explore(self, model=model, **kwargs)
 

@@ -32,6 +32,7 @@ from torch import Tensor
 from ..errors import InputError
 from ..geometry.grid import evaluate_grid
 from ..geometry.jacobian import ModelFunction, OutputMap
+from ..outputs import describe_output, resolve_output
 from . import paper
 from .explore import (
     ExploreResult,
@@ -42,7 +43,6 @@ from .explore import (
     raise_not_reached,
     walk_to_target,
 )
-from .output_maps import describe_output, resolve_output
 from .problem import EPS, Problem, check_positive, one_dimensional_classes, prepare
 from .result import TraceResult, TraceStats
 from .trace import trace
@@ -228,7 +228,7 @@ class PreimageResult:
 
     def plot(self, model: Any = None, **kwargs: Any) -> Any:
         """Plot the levels coloured by output, the band shaded and the path (2-D inputs)."""
-        from ..viz.plots import plot_preimage
+        from ..plot.plots import plot_preimage
 
         return plot_preimage(self, model=model, **kwargs)
 

@@ -223,7 +223,7 @@ def prepare(
         )
         model.eval()
     if isinstance(output, str):
-        from ..models.outputs import output_map
+        from ..outputs import output_map
 
         output = output_map(output)
     fn = as_model_function(model, x, output=output)

@@ -168,6 +168,6 @@ class TraceResult:
 
     def plot(self, model: Any = None, **kwargs: Any) -> Any:
         """Plot the class (2-D inputs: over a heat map of ``model``); returns the figure."""
-        from ..viz.plots import plot_trace
+        from ..plot.plots import plot_trace
 
         return plot_trace(self, model=model, **kwargs)

@@ -21,8 +21,8 @@ from torch import Tensor
 
 from ..errors import InputError
 from ..geometry.jacobian import ModelFunction, OutputMap
+from ..outputs import describe_output, resolve_output
 from .corrected import newton_to_level
-from .output_maps import describe_output, resolve_output
 from .problem import EPS, check_positive, one_dimensional_classes, prepare
 from .result import TraceResult, TraceStats
 from .trace import trace
@@ -122,7 +122,7 @@ class SampleResult:
 
     def plot(self, model: Any = None, **kwargs: Any) -> Any:
         """Plot the samples on their class (2-D inputs: over a heat map)."""
-        from ..viz.plots import plot_samples
+        from ..plot.plots import plot_samples
 
         return plot_samples(self, model=model, **kwargs)
 

@@ -150,7 +150,7 @@ def trace(
     max_angle = check_positive(max_angle, "max_angle")
     sing_tol = check_positive(sing_tol, "sing_tol")
     if isinstance(output, str):
-        from ..models.outputs import output_map
+        from ..outputs import output_map
 
         output = output_map(output)
     problem = prepare(

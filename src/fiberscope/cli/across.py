@@ -40,7 +40,7 @@ def _check_outputs(out: Path, plot: Path | None, force: bool) -> None:
 
 
 def _resolve(output: str | None) -> Any:
-    from ..algorithms.output_maps import resolve_output
+    from ..outputs import resolve_output
 
     return resolve_output(output) if output else None
 
@@ -107,7 +107,7 @@ def explore_cmd(
     from ..algorithms.boundary import boundary_walk
     from ..algorithms.explore import explore
     from ..models import load_model
-    from ..viz.plots import save_figure
+    from ..plot.plots import save_figure
 
     x0 = parse_floats(at, "--at")
     box = parse_bounds(bounds, len(x0))
@@ -129,7 +129,7 @@ def explore_cmd(
     omap = _resolve(output)
     two_d = len(x0) == 2
     if flip and threshold is None:
-        from ..algorithms.output_maps import output_threshold
+        from ..outputs import output_threshold
 
         if output_threshold(omap) is None:
             raise InputError(
@@ -245,7 +245,7 @@ def preimage_cmd(
     from ..algorithms.preimage import preimage
     from ..io.results import save_preimage
     from ..models import load_model
-    from ..viz.plots import save_figure
+    from ..plot.plots import save_figure
 
     x0 = parse_floats(at, "--at")
     ab = parse_floats(interval, "--interval")
@@ -332,7 +332,7 @@ def sample_cmd(
     from ..algorithms.sampling import sample_class
     from ..io.results import save_samples
     from ..models import load_model
-    from ..viz.plots import save_figure
+    from ..plot.plots import save_figure
 
     x0 = parse_floats(at, "--at")
     box = parse_bounds(bounds, len(x0))

@@ -177,8 +177,9 @@ def trace_cmd(
     """
     from ..algorithms.trace import trace
     from ..io.results import save_trace, sidecar_path
-    from ..models import load_model, output_map
-    from ..viz.plots import plot_trace, save_figure
+    from ..models import load_model
+    from ..outputs import output_map
+    from ..plot.plots import plot_trace, save_figure
     from .durable import DurableRun, model_identity
 
     x0 = parse_floats(at, "--at")
@@ -231,7 +232,7 @@ def demo_cmd(
     from ..algorithms.trace import trace
     from ..io.results import save_trace
     from ..models import load_model
-    from ..viz.plots import plot_trace, save_figure
+    from ..plot.plots import plot_trace, save_figure
 
     out_dir.mkdir(parents=True, exist_ok=True)
     net = load_model("surface_1")

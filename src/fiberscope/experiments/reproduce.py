@@ -1144,7 +1144,7 @@ def write_report(rep: Reproduction, out_dir: str | Path, *, dpi: int = 100) -> l
         The files written.
     """
     from ..io.atomic import atomic_write
-    from ..viz.reproduction import experiment_figure, overview_figure
+    from ..plot.reproduction import experiment_figure, overview_figure
 
     out = Path(out_dir)
     blobs: dict[str, bytes] = {}

@@ -1,6 +1,7 @@
 """Model loading: a registry of formats (paper CSV, ONNX, torch.export, TorchScript,
 safetensors; pickles refused), Python specs, and output selection."""
 
+from ..outputs import OutputSelection, output_map
 from .loaders import (
     load_onnx,
     load_pt2,
@@ -9,7 +10,6 @@ from .loaders import (
     refuse_pickle,
     save_model,
 )
-from .outputs import OutputSelection, output_map
 from .paper_csv import load_paper_csv, parse_paper_csv, save_paper_csv
 from .registry import (
     ModelFormat,

@@ -12,7 +12,7 @@ from torch import nn
 import fiberscope as fs
 from fiberscope.cli.main import main
 from fiberscope.errors import ModelError, OutputSelectionError
-from fiberscope.models import output_map
+from fiberscope.outputs import output_map
 
 Y = torch.arange(10.0, dtype=torch.float64)
 P = torch.softmax(Y, 0)
