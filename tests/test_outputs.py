@@ -131,7 +131,7 @@ def test_selection_jacobian_matches_finite_differences() -> None:
     x = torch.tensor([0.2, -0.1], dtype=torch.float64)
     for spec in ["softmax[2]", "log-softmax[1]", "prob-diff 0 3", "mean[1:3]"]:
         sel = output_map(spec)
-        jac = fs.jacobian(net, x, output=sel)[0]
+        jac = fs.geometry.jacobian(net, x, output=sel)[0]
         eps = 1e-6
         fd = torch.stack(
             [

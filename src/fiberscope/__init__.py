@@ -8,84 +8,112 @@ N^{-1}(N(x0)) through x0 (Benfenati & Marta, arXiv 2112.10583 and 2404.06104).
 >>> res = fs.trace(net, [0.25, 0.25], step=0.0125)
 >>> res.closed
 True
+
+The top level holds the verbs, their results, ``load_model``/``save_model`` and the errors.
+Namespaces: ``fiberscope.outputs`` (what counts as "the same"), ``fiberscope.geometry``
+(Jacobians, kernels, metrics), ``fiberscope.io`` (saving results), ``fiberscope.plot``
+(figures). Everything is imported on first use, so ``import fiberscope`` is cheap.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .algorithms import TraceResult, TraceStats, trace
-from .algorithms.boundary import BoundaryWalkResult, boundary_walk
-from .algorithms.explore import ExploreResult, explore
-from .algorithms.preimage import BandRegion, PreimageResult, preimage
-from .algorithms.sampling import SampleResult, sample_class
-from .errors import (
-    CheckpointError,
-    FiberscopeError,
-    InputError,
-    ModelError,
-    ModelLoadError,
-    OutputFileError,
-    OutputSelectionError,
-    SingularPointError,
-    TargetNotReachedError,
-    TraceInterrupted,
-    UnsafeModelError,
-)
-from .geometry import jacobian, kernel_basis, oriented_tangent, pullback_metric, value_and_jacobian
-from .models import bundled_networks, load_model, output_map, save_model
-from .outputs import (
-    BinaryScore,
-    ClassMargin,
-    ClassProbability,
-    LogitDifference,
-    OutputComponent,
-    Softmax,
-)
 
-__all__ = [
-    "FiberscopeError",
-    "InputError",
-    "ModelError",
-    "ModelLoadError",
-    "OutputFileError",
-    "SingularPointError",
-    "TraceResult",
-    "TraceStats",
-    "__version__",
-    "bundled_networks",
-    "jacobian",
-    "kernel_basis",
-    "load_model",
-    "oriented_tangent",
-    "pullback_metric",
-    "trace",
-    "value_and_jacobian",
-]
+_VERBS = {
+    "trace": "algorithms.trace",
+    "explore": "algorithms.explore",
+    "preimage": "algorithms.preimage",
+    "boundary_walk": "algorithms.boundary",
+    "sample_class": "algorithms.sampling",
+}
+_RESULTS = {
+    name: "algorithms.results"
+    for name in (
+        "TraceResult",
+        "ExploreResult",
+        "PreimageResult",
+        "BandRegion",
+        "BoundaryWalkResult",
+        "SampleResult",
+    )
+}
+_ERRORS = {
+    name: "errors"
+    for name in (
+        "FiberscopeError",
+        "InputError",
+        "ModelError",
+        "ModelLoadError",
+        "UnsafeModelError",
+        "OutputFileError",
+        "OutputSelectionError",
+        "CheckpointError",
+        "SingularPointError",
+        "TargetNotReachedError",
+        "Interrupted",
+        "TraceInterrupted",
+    )
+}
+_OTHER = {
+    "load_model": "models",
+    "save_model": "models",
+    "bundled_networks": "models",
+    "Snapshot": "engine.state",
+}
+_NAMESPACES = ("outputs", "geometry", "io", "plot", "engine", "models", "algorithms")
+_LAZY = {**_VERBS, **_RESULTS, **_ERRORS, **_OTHER}
 
-# Walks across classes (explore, preimage, classifier boundary walks, class sampling).
-__all__ += [
-    "BandRegion",
-    "BinaryScore",
-    "BoundaryWalkResult",
-    "ClassMargin",
-    "ClassProbability",
-    "ExploreResult",
-    "LogitDifference",
-    "OutputComponent",
-    "PreimageResult",
-    "SampleResult",
-    "Softmax",
-    "TargetNotReachedError",
-    "boundary_walk",
-    "explore",
-    "preimage",
-    "sample_class",
-]
+__all__ = sorted([*_LAZY, *_NAMESPACES[:4], "__version__"])
 
-# Model files, output selections and durable runs (docs/models.md, outputs.md, durable-runs.md).
-__all__ += [
-    "CheckpointError",
-    "OutputSelectionError",
-    "TraceInterrupted",
-    "UnsafeModelError",
-    "output_map",
-    "save_model",
-]
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    if name in _NAMESPACES:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'fiberscope' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from . import geometry, io, outputs, plot
+    from .algorithms.boundary import boundary_walk
+    from .algorithms.explore import explore
+    from .algorithms.preimage import preimage
+    from .algorithms.results import (
+        BandRegion,
+        BoundaryWalkResult,
+        ExploreResult,
+        PreimageResult,
+        SampleResult,
+        TraceResult,
+    )
+    from .algorithms.sampling import sample_class
+    from .algorithms.trace import trace
+    from .engine.state import Snapshot
+    from .errors import (
+        CheckpointError,
+        FiberscopeError,
+        InputError,
+        Interrupted,
+        ModelError,
+        ModelLoadError,
+        OutputFileError,
+        OutputSelectionError,
+        SingularPointError,
+        TargetNotReachedError,
+        TraceInterrupted,
+        UnsafeModelError,
+    )
+    from .models import bundled_networks, load_model, save_model

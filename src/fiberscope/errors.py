@@ -75,25 +75,30 @@ class CheckpointError(FiberscopeError):
     """A checkpoint is missing, corrupt, or was written for a different run."""
 
 
-class TraceInterrupted(KeyboardInterrupt):
-    """A trace was stopped (Ctrl-C, SIGTERM or a stop flag) before it finished.
+class Interrupted(KeyboardInterrupt):  # noqa: N818 - an interruption, like its base class
+    """A run was stopped (Ctrl-C, SIGTERM or a ``stop=`` flag) before it finished.
 
     It is a :class:`KeyboardInterrupt`, so code that does not care still stops; code that
-    does can keep what was done.
+    does can keep what was done. Every verb raises it.
 
     Attributes
     ----------
-    result : TraceResult
-        The points traced up to the last completed step (``result.complete`` is False).
-    snapshot : TraceSnapshot
-        Everything needed to continue exactly: pass it as ``fiberscope.trace(...,
-        resume=snapshot)``.
+    result : object
+        The partial result up to the last completed step (``result.complete`` is False where
+        the result has that field), or None when nothing useful was done yet.
+    snapshot : Snapshot
+        Everything needed to continue exactly: pass it back as ``resume=snapshot`` to the
+        same verb with the same arguments.
     """
 
     def __init__(self, result: object, snapshot: object) -> None:
-        super().__init__("the trace was interrupted")
+        super().__init__("the run was interrupted")
         self.result = result
         self.snapshot = snapshot
+
+
+#: The name used before every verb could be interrupted.
+TraceInterrupted = Interrupted
 
 
 class OutputSelectionError(InputError, ModelError):

@@ -71,7 +71,7 @@ def test_class_margin_of_a_three_class_model() -> None:
         net[0].weight.copy_(torch.tensor([[1.0, 0.0], [-0.5, 0.8], [-0.5, -0.8]]))
         net[0].bias.zero_()
     x0 = torch.tensor([0.6, 0.1], dtype=torch.float64)  # class 0, runner-up class 1
-    res = fs.boundary_walk(net, x0, output=fs.ClassMargin(), step=0.05)
+    res = fs.boundary_walk(net, x0, output=fs.outputs.ClassMargin(), step=0.05)
     assert res.decision_start == 0 and res.decision_flip == 1
     assert res.options["output"] == "margin 0"
     w = net[0].weight.detach()
@@ -94,36 +94,36 @@ def test_vector_classifier_needs_an_output_map_and_threshold() -> None:
     with pytest.raises(TargetNotReachedError, match="closest output reached"):
         fs.boundary_walk(logistic, [0.3, 0.1], threshold=0.5, bounds=([0.2, 0.0], [0.4, 0.2]))
     with pytest.raises(InputError, match="out of range"):
-        fs.boundary_walk(net, [0.1, 0.2], output=fs.OutputComponent(5), threshold=0.0)
+        fs.boundary_walk(net, [0.1, 0.2], output=fs.outputs.OutputComponent(5), threshold=0.0)
 
 
 def test_output_maps() -> None:
     y = torch.tensor([1.0, 3.0, 2.0], dtype=torch.float64)
-    assert fs.OutputComponent(1)(y).tolist() == [3.0]
-    assert fs.OutputComponent(-1)(y).tolist() == [2.0]
-    assert fs.LogitDifference(1, 2)(y).tolist() == [1.0]
-    assert fs.LogitDifference(1, 2).decision(y) == 1
+    assert fs.outputs.OutputComponent(1)(y).tolist() == [3.0]
+    assert fs.outputs.OutputComponent(-1)(y).tolist() == [2.0]
+    assert fs.outputs.LogitDifference(1, 2)(y).tolist() == [1.0]
+    assert fs.outputs.LogitDifference(1, 2).decision(y) == 1
     p = torch.softmax(y, 0)
-    assert torch.allclose(fs.Softmax()(y), p)
-    assert torch.allclose(fs.ClassProbability(2)(y), p[2:])
-    margin = fs.ClassMargin().bind(y)
+    assert torch.allclose(fs.outputs.Softmax()(y), p)
+    assert torch.allclose(fs.outputs.ClassProbability(2)(y), p[2:])
+    margin = fs.outputs.ClassMargin().bind(y)
     assert margin.cls == 1 and margin(y).tolist() == [1.0] and margin.threshold == 0.0
-    assert fs.ClassMargin(0)(y).tolist() == [-2.0]
-    assert fs.ClassMargin(1, log=True)(p).item() == pytest.approx(1.0)
-    assert fs.BinaryScore().decision(torch.tensor([0.7])) == 1
+    assert fs.outputs.ClassMargin(0)(y).tolist() == [-2.0]
+    assert fs.outputs.ClassMargin(1, log=True)(p).item() == pytest.approx(1.0)
+    assert fs.outputs.BinaryScore().decision(torch.tensor([0.7])) == 1
     with pytest.raises(InputError):
-        fs.LogitDifference(1, 1)
+        fs.outputs.LogitDifference(1, 1)
     with pytest.raises(InputError):
-        fs.OutputComponent(1.5)  # type: ignore[arg-type]
+        fs.outputs.OutputComponent(1.5)  # type: ignore[arg-type]
     # they work under torch.func and vmap (Jacobians and heat maps)
-    j = torch.func.jacrev(fs.ClassMargin(1))(y)
+    j = torch.func.jacrev(fs.outputs.ClassMargin(1))(y)
     assert j.tolist() == [[0.0, 1.0, -1.0]]
-    assert torch.vmap(fs.LogitDifference(0, 2))(torch.stack([y, y])).shape == (2, 1)
+    assert torch.vmap(fs.outputs.LogitDifference(0, 2))(torch.stack([y, y])).shape == (2, 1)
 
 
 def test_save_and_plot(tmp_path) -> None:
     res = fs.boundary_walk(logistic, [0.3, 0.1], threshold=0.5, step=0.05)
-    csv_path, json_path = res.save(tmp_path / "w.csv")
+    csv_path, json_path = fs.io.save(res, tmp_path / "w.csv")
     lines = csv_path.read_text().splitlines()
     assert lines[0] == "x0,x1,y0,arclength,phase"
     phases = [int(line.split(",")[-1]) for line in lines[1:]]
@@ -132,4 +132,4 @@ def test_save_and_plot(tmp_path) -> None:
     meta = json.loads(json_path.read_text())
     assert meta["kind"] == "boundary_walk" and meta["decision_flip"] == 0
     assert math.isclose(meta["closest_distance"], res.closest_distance)
-    assert len(res.plot(model=logistic).axes) >= 2
+    assert len(fs.plot.plot(res, model=logistic).axes) >= 2

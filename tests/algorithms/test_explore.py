@@ -21,7 +21,7 @@ BOX = ([-1.0, -1.0], [1.0, 1.0])
 
 
 def _gradients(model, pts: torch.Tensor) -> torch.Tensor:
-    return torch.stack([fs.jacobian(model, p)[0] for p in pts])
+    return torch.stack([fs.geometry.jacobian(model, p)[0] for p in pts])
 
 
 def _crossing_sines(model, res) -> np.ndarray:
@@ -178,7 +178,7 @@ def test_paper_mode_matches_an_independent_numpy_simexp() -> None:
         assert res.reached and res.method == "paper"
         # the stop criterion overshoots: |N - N(x0)| >= epsilon, by less than one step's change
         change = abs(float(res.end_output[0] - res.y0[0]))
-        assert 0.004 <= change < 0.004 + 1e-3 * float(fs.jacobian(net, res.end).norm())
+        assert 0.004 <= change < 0.004 + 1e-3 * float(fs.geometry.jacobian(net, res.end).norm())
     assert res.energy is not None and res.energy > 0
 
 
@@ -202,7 +202,7 @@ def test_scalar_target_on_vector_output_needs_an_output_map() -> None:
 
     with pytest.raises(InputError, match="output map"):
         fs.explore(two, [0.1, 0.2, 0.3], target=0.5)
-    res = fs.explore(two, [0.1, 0.2, 0.3], target=0.5, output=fs.OutputComponent(1))
+    res = fs.explore(two, [0.1, 0.2, 0.3], target=0.5, output=fs.outputs.OutputComponent(1))
     assert abs(float(res.end_output[0]) - 0.5) < 1e-12
     res = fs.explore(two, [0.1, 0.2, 0.3], target=0.5, output="y[1]")
     assert abs(float(res.end_output[0]) - 0.5) < 1e-12
@@ -242,13 +242,13 @@ def test_image_shaped_inputs_keep_their_shape() -> None:
 
 def test_save_and_plot(net1, tmp_path) -> None:
     res = fs.explore(net1, [0.25, 0.25], target=0.16, step=0.01, bounds=BOX)
-    csv_path, json_path = res.save(tmp_path / "e.csv")
+    csv_path, json_path = fs.io.save(res, tmp_path / "e.csv")
     rows = csv_path.read_text().splitlines()
     assert rows[0] == "x0,x1,y0,arclength" and len(rows) == len(res) + 1
     meta = json.loads(json_path.read_text())
     assert meta["kind"] == "explore" and meta["reached"] is True
     assert meta["residual"] <= 1e-12 and meta["parameters"]["target"] == [0.16]
-    fig = res.plot(model=net1)
+    fig = fs.plot.plot(res, model=net1)
     assert fig.axes
     three = fs.explore(lambda x: (x**2).sum(-1, keepdim=True), [0.1, 0.2, 0.3], target=0.5)
-    assert three.plot().axes
+    assert fs.plot.plot(three).axes

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import fiberscope as fs
-from fiberscope.algorithms.paper import eigen2x2
+from fiberscope.engine.policies.paper import eigen2x2
 from reference import numpy_simec as ref
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "authors"
@@ -110,7 +110,7 @@ def test_first_step_sign_follows_the_authors_solver() -> None:
     net = fs.load_model("surface_1")
     x0 = torch.tensor([0.25, 0.25], dtype=torch.float64)
     res = fs.trace(net, x0, step=0.0125, max_steps=1, method="paper", direction="forward")
-    g = fs.pullback_metric(net, x0)
+    g = fs.geometry.pullback_metric(net, x0)
     lapack = torch.linalg.eigh(g).eigenvectors[:, 0]
     step = res.points[-1] - x0
     assert float(step @ lapack) < 0

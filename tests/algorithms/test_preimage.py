@@ -244,7 +244,7 @@ def test_save_writes_points_levels_and_region(net1, tmp_path) -> None:
     res = fs.preimage(
         net1, [0.2, 0.2], (y0 - 0.003, y0 + 0.003), levels=3, bounds=BOX, step=0.02, resolution=150
     )
-    csv_path, json_path = res.save(tmp_path / "p.csv")
+    csv_path, json_path = fs.io.save(res, tmp_path / "p.csv")
     lines = csv_path.read_text().splitlines()
     assert lines[0] == "x0,x1,y0,level,target,arclength,branch"
     assert len(lines) - 1 == sum(len(t) for t in res.traces)
@@ -252,5 +252,5 @@ def test_save_writes_points_levels_and_region(net1, tmp_path) -> None:
     assert meta["kind"] == "preimage" and len(meta["levels"]) == 3
     assert meta["region"]["area"] == pytest.approx(res.region.area)
     assert len(meta["path"]) == res.path.shape[0]
-    fig = res.plot(model=net1)
+    fig = fs.plot.plot(res, model=net1)
     assert fig.axes

@@ -69,16 +69,16 @@ def test_output_map_and_errors(tmp_path) -> None:
 
     with pytest.raises(ModelError, match="m = n - 1"):
         fs.sample_class(two, [0.2, 0.1], 10)
-    s = fs.sample_class(two, [0.2, 0.1], 10, output=fs.OutputComponent(0), step=0.05)
+    s = fs.sample_class(two, [0.2, 0.1], 10, output=fs.outputs.OutputComponent(0), step=0.05)
     assert s.closed and s.residual <= 1e-12
     with pytest.raises(InputError, match="n must be at least 2"):
         fs.sample_class(Radial(), [0.2, 0.1], 1)
     with pytest.raises(ModelError, match="n-D classes need a different command"):
         fs.sample_class(lambda x: (x**2).sum(-1, keepdim=True), [0.2, 0.1, 0.3], 5)
-    csv_path, json_path = s.save(tmp_path / "s.csv")
+    csv_path, json_path = fs.io.save(s, tmp_path / "s.csv")
     lines = csv_path.read_text().splitlines()
     assert lines[0] == "x0,x1,y0,arclength" and len(lines) == 11
     meta = json.loads(json_path.read_text())
     assert meta["kind"] == "samples" and meta["closed"] is True
     assert meta["parameters"]["output"] == "y[0]" and meta["points"] == 10
-    assert s.plot(model=Radial()).axes
+    assert fs.plot.plot(s, model=Radial()).axes

@@ -132,7 +132,7 @@ def test_direction_and_orientation(net1) -> None:
     x0 = torch.tensor([0.25, 0.25], dtype=torch.float64)
     fwd = fs.trace(net1, x0, step=0.01, direction="forward", max_steps=5)
     back = fs.trace(net1, x0, step=0.01, direction="backward", max_steps=5)
-    grad = fs.jacobian(net1, x0)[0]
+    grad = fs.geometry.jacobian(net1, x0)[0]
     t = torch.stack((-grad[1], grad[0]))
     assert float((fwd.points[1] - x0) @ t) > 0  # forward = gradient turned +90 degrees
     assert float((back.points[-2] - x0) @ t) < 0

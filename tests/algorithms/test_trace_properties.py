@@ -61,7 +61,7 @@ def test_corrected_trace_stays_on_level(case, direction) -> None:
             assert res.closed and float((pts[-1] - pts[0]).norm()) <= 0.05 + 1e-12
     # the tangents stay in ker J: consecutive chords are nearly orthogonal to the gradient(s)
     mid = res.points[res.start_index]
-    jac = fs.jacobian(net, mid)
+    jac = fs.geometry.jacobian(net, mid)
     if len(res) > 1:
         i = min(res.start_index + 1, len(res) - 1)
         j = i - 1

@@ -58,7 +58,7 @@ def test_torch_func_path_matches_closed_form() -> None:
 def test_forward_mode_chosen_for_wide_outputs() -> None:
     a = torch.randn(5, 2, dtype=torch.float64)
     x = torch.tensor([0.3, 0.7], dtype=torch.float64)
-    jac = fs.jacobian(lambda z: torch.sin(z @ a.T), x)
+    jac = fs.geometry.jacobian(lambda z: torch.sin(z @ a.T), x)
     ref = torch.cos(a @ x).unsqueeze(1) * a
     torch.testing.assert_close(jac, ref)
 
@@ -66,7 +66,7 @@ def test_forward_mode_chosen_for_wide_outputs() -> None:
 def test_float32_module_is_evaluated_in_float64() -> None:
     net = _mlp(nn.Tanh()).float()
     x = torch.tensor([0.3, -0.2, 0.5], dtype=torch.float64)
-    y, jac = fs.value_and_jacobian(net, x)
+    y, jac = fs.geometry.value_and_jacobian(net, x)
     assert y.dtype == torch.float64 and jac.dtype == torch.float64
     ref = torch.autograd.functional.jacobian(net.double(), x)
     torch.testing.assert_close(jac, ref, rtol=1e-12, atol=1e-13)
@@ -74,7 +74,7 @@ def test_float32_module_is_evaluated_in_float64() -> None:
 
 def test_unbatched_callable_and_image_shape() -> None:
     x = torch.arange(6, dtype=torch.float64).reshape(2, 3) / 10
-    jac = fs.jacobian(lambda z: z[0] * z[1], x)  # unbatched only: indexes the rows
+    jac = fs.geometry.jacobian(lambda z: z[0] * z[1], x)  # unbatched only: indexes the rows
     assert jac.shape == (3, 2, 3)
     torch.testing.assert_close(jac[1, 0, 1], x[1, 1])
 

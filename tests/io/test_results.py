@@ -14,7 +14,7 @@ from fiberscope.io import atomic_write, load_trace_csv
 
 def test_save_and_read_back(tmp_path: Path, net2) -> None:
     res = fs.trace(net2, [0.25, 0.25], step=0.02, bounds=(-1.0, 1.0))
-    csv_path, json_path = res.save(tmp_path / "t.csv")
+    csv_path, json_path = fs.io.save(res, tmp_path / "t.csv")
     data = load_trace_csv(csv_path)
     assert data["header"] == ["x0", "x1", "y0", "arclength", "branch"]
     rows = data["rows"]
@@ -31,11 +31,11 @@ def test_save_and_read_back(tmp_path: Path, net2) -> None:
 
 def test_refuses_to_overwrite_without_force(tmp_path: Path, net1) -> None:
     res = fs.trace(net1, [0.25, 0.25], step=0.05)
-    res.save(tmp_path / "t.csv")
+    fs.io.save(res, tmp_path / "t.csv")
     with pytest.raises(OutputFileError, match="already exists; use --force"):
-        res.save(tmp_path / "t.csv", force=False)
+        fs.io.save(res, tmp_path / "t.csv", force=False)
     with pytest.raises(OutputFileError, match="does not exist"):
-        res.save(tmp_path / "no" / "t.csv")
+        fs.io.save(res, tmp_path / "no" / "t.csv")
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path: Path) -> None:

@@ -1,6 +1,31 @@
-"""Algorithms built on the geometry layer: tracing (corrected and the authors' paper mode)."""
+"""The verbs, built on the engine: trace, explore, preimage, boundary_walk, sample_class."""
 
-from .result import TraceResult, TraceStats
+from .boundary import boundary_walk
+from .explore import explore
+from .preimage import preimage
+from .results import (
+    BandRegion,
+    BoundaryWalkResult,
+    ExploreResult,
+    PreimageResult,
+    SampleResult,
+    TraceResult,
+    TraceStats,
+)
+from .sampling import sample_class
 from .trace import trace
 
-__all__ = ["TraceResult", "TraceStats", "trace"]
+__all__ = [
+    "BandRegion",
+    "BoundaryWalkResult",
+    "ExploreResult",
+    "PreimageResult",
+    "SampleResult",
+    "TraceResult",
+    "TraceStats",
+    "boundary_walk",
+    "explore",
+    "preimage",
+    "sample_class",
+    "trace",
+]

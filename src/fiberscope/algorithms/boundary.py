@@ -1,278 +1,49 @@
 """Classifier walks: from a point to the decision boundary and past it.
 
 What is held fixed is chosen with an output map (a class score, a logit difference, a class
-margin; see :mod:`fiberscope.outputs`). The decision flips where that scalar
-crosses its threshold. :func:`boundary_walk` answers two questions:
+margin; see :mod:`fiberscope.outputs`). The decision flips where that scalar crosses its
+threshold. :func:`boundary_walk` answers two questions, in any input dimension:
 
 - the gradient path: from ``x0`` along the direction in which the score changes fastest to
   the boundary (reached exactly, a point on the threshold level to ``tol``) and on to a point
-  that the classifier decides the other way, ``beyond`` past the threshold;
+  that the classifier decides the other way, ``beyond`` past the threshold (the engine's
+  ``"target"`` policy with two legs);
 - the smallest perturbation: the boundary point closest to ``x0`` (a local minimiser of
-  ``||x - x0||`` on the boundary, found by sequential projection from the path's boundary
-  point and certified by the first-order condition ``x - x0 || grad s(x)``).
+  ``||x - x0||`` on the boundary, the engine's ``"closest"`` policy from the path's boundary
+  point, certified by the first-order condition ``x - x0 || grad s(x)``).
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from ..errors import InputError
-from ..geometry.jacobian import ModelFunction, OutputMap
+from ..engine import Context, Members, Session, Snapshot, Stats, StepControl
+from ..engine.policies import Closest, Target
+from ..errors import InputError, Interrupted
 from ..outputs import (
     OutputComponent,
+    OutputMap,
     bind_output,
     describe_output,
     output_threshold,
     resolve_output,
 )
-from .corrected import newton_to_level
-from .explore import (
-    ExploreResult,
-    WalkOptions,
-    _assemble,
-    check_start_gradient,
-    raise_not_reached,
-    require_scalar,
-    walk_to_target,
-)
-from .problem import EPS, Problem, check_positive, prepare
-from .result import TraceStats
-
-
-@dataclass
-class BoundaryWalkResult:
-    """A walk from a start to the decision boundary and past it.
-
-    Attributes
-    ----------
-    path : ExploreResult
-        The whole gradient path, start -> boundary -> flipped point.
-    boundary_index : int
-        Row of ``path.points`` that lies on the boundary.
-    threshold : float
-        Score at which the decision flips.
-    beyond : float
-        How far past the threshold (in score units) the path goes.
-    side : int
-        ``+1`` if the start's score is above the threshold, ``-1`` below.
-    decision_start, decision_flip : int or None
-        The decision (class) at the start and at the flipped point, when the output map
-        defines one (for a bare scalar score: 1 above the threshold, 0 below).
-    closest_point : torch.Tensor
-        The boundary point closest to the start (input shape).
-    closest_distance : float
-        ``||closest_point - x0||``: the smallest perturbation that reaches the boundary
-        (locally; never more than ``boundary_distance``).
-    closest_kkt : float
-        ``sin`` of the angle between ``closest_point - x0`` and the score's gradient there
-        (0 at an exact local minimiser).
-    closest_converged : bool
-        The projection iteration met its tolerance.
-    options : dict
-        Every parameter (JSON-ready).
-    stats : TraceStats
-        Solver statistics.
-    """
-
-    path: ExploreResult
-    boundary_index: int
-    threshold: float
-    beyond: float
-    side: int
-    decision_start: int | None
-    decision_flip: int | None
-    closest_point: Tensor
-    closest_distance: float
-    closest_kkt: float
-    closest_converged: bool
-    options: dict[str, Any]
-    stats: TraceStats = field(default_factory=TraceStats)
-
-    @property
-    def y0(self) -> float:
-        """Score at the start."""
-        return float(self.path.y0[0])
-
-    @property
-    def boundary_point(self) -> Tensor:
-        """Where the gradient path meets the boundary (input shape)."""
-        return self.path.points[self.boundary_index]
-
-    @property
-    def boundary_output(self) -> float:
-        """Score at the boundary point (the threshold, to ``tol``)."""
-        return float(self.path.outputs[self.boundary_index, 0])
-
-    @property
-    def boundary_length(self) -> float:
-        """Arclength of the gradient path from the start to the boundary."""
-        return float(self.path.arclength[self.boundary_index])
-
-    @property
-    def boundary_distance(self) -> float:
-        """Straight-line distance from the start to the path's boundary point."""
-        d = (self.boundary_point - self.path.start).reshape(-1)
-        return float(torch.linalg.vector_norm(d))
-
-    @property
-    def flip_point(self) -> Tensor:
-        """The end of the path, decided the other way (input shape)."""
-        return self.path.end
-
-    @property
-    def flip_output(self) -> float:
-        """Score at the flipped point."""
-        return float(self.path.end_output[0])
-
-    def summary(self) -> dict[str, Any]:
-        """Headline numbers as a plain dict."""
-        return {
-            "kind": "boundary_walk",
-            "y0": self.y0,
-            "threshold": self.threshold,
-            "side": self.side,
-            "decision_start": self.decision_start,
-            "decision_flip": self.decision_flip,
-            "boundary_point": self.boundary_point.reshape(-1).tolist(),
-            "boundary_output": self.boundary_output,
-            "boundary_length": self.boundary_length,
-            "boundary_distance": self.boundary_distance,
-            "flip_point": self.flip_point.reshape(-1).tolist(),
-            "flip_output": self.flip_output,
-            "flip_length": self.path.length,
-            "closest_point": self.closest_point.reshape(-1).tolist(),
-            "closest_distance": self.closest_distance,
-            "closest_kkt": self.closest_kkt,
-            "closest_converged": self.closest_converged,
-            "points": len(self.path),
-            "stats": self.stats.as_dict(),
-        }
-
-    def save(self, path: str | Path, *, force: bool = True) -> tuple[Path, Path]:
-        """Write the path to CSV (``phase`` 0 before the boundary, 1 after) and a JSON sidecar.
-
-        Parameters
-        ----------
-        path : str or pathlib.Path
-            CSV destination.
-        force : bool
-            Overwrite existing files.
-
-        Returns
-        -------
-        tuple of pathlib.Path
-            The CSV and JSON paths.
-        """
-        from ..io.results import save_boundary_walk
-
-        return save_boundary_walk(self, path, force=force)
-
-    def plot(self, model: Any = None, **kwargs: Any) -> Any:
-        """Plot the walk (2-D inputs: over a heat map of the score); returns the figure."""
-        from ..plot.plots import plot_boundary_walk
-
-        return plot_boundary_walk(self, model=model, **kwargs)
-
-
-def closest_level_point(
-    fn: ModelFunction,
-    x0: Tensor,
-    x_start: Tensor,
-    level: float,
-    tol: float,
-    stats: TraceStats,
-    *,
-    max_iter: int = 100,
-) -> tuple[Tensor, float, bool]:
-    """A local minimiser of ``||x - x0||`` on the level ``s(x) = level`` (scalar ``s``).
-
-    Sequential projection: linearise the level at the current point ``x``, jump to the
-    projection of ``x0`` onto that tangent plane, ``x0 + mu grad s(x)``, and return to the
-    level with Gauss-Newton. A step that does not bring the point closer to ``x0`` is halved.
-    At a solution ``x - x0`` is parallel to ``grad s(x)``.
-
-    Parameters
-    ----------
-    fn : ModelFunction
-        A model with one output.
-    x0 : torch.Tensor
-        The point to project (flat).
-    x_start : torch.Tensor
-        A point on the level to start from (flat).
-    level : float
-        The level.
-    tol : float
-        Residual tolerance on the level.
-    stats : TraceStats
-        Counters to update.
-    max_iter : int
-        Iteration cap.
-
-    Returns
-    -------
-    x : torch.Tensor
-        The point (flat), on the level to ``tol``.
-    kkt : float
-        ``|sin|`` of the angle between ``x - x0`` and ``grad s(x)``.
-    converged : bool
-        The step became negligible.
-    """
-    y_level = torch.tensor([level], dtype=torch.float64, device=x0.device)
-    x = x_start
-    y, jac = fn.value_and_jacobian(x)
-    stats.jacobian_evals += 1
-    dist = float(torch.linalg.vector_norm(x - x0))
-    converged = False
-    scale = 1.0 + float(x0.abs().max())
-    for _ in range(max_iter):
-        g = jac[0]
-        gg = float(g @ g)
-        if gg == 0.0:
-            break
-        mu = (level - float(y[0]) - float(g @ (x0 - x))) / gg
-        z = x0 + mu * g
-        moved = False
-        for _half in range(30):
-            res = newton_to_level(fn, z, y_level, tol, 20, stats)
-            if res is not None:
-                zc, yc, jc, _ = res
-                dz = float(torch.linalg.vector_norm(zc - x0))
-                if dz <= dist * (1 + 1e-12):
-                    moved = True
-                    break
-            z = x + 0.5 * (z - x)
-        if not moved:
-            converged = True  # no step improves: x is a local minimiser up to rounding
-            break
-        step_len = float(torch.linalg.vector_norm(zc - x))
-        x, y, jac, dist = zc, yc, jc, dz
-        if step_len <= 1e-13 * scale:
-            converged = True
-            break
-    g = jac[0]
-    d = x - x0
-    nd, ng = float(torch.linalg.vector_norm(d)), float(torch.linalg.vector_norm(g))
-    if nd == 0.0 or ng == 0.0:
-        kkt = 0.0
-    else:
-        gh = g / ng
-        kkt = float(torch.linalg.vector_norm(d - (d @ gh) * gh)) / nd
-    return x, kkt, converged
+from ._progress import progress_callback
+from .explore import assemble_path, check_start_gradient, raise_not_reached, require_scalar
+from .problem import EPS, Problem, check_positive, check_step, level_tolerance, prepare
+from .results import BoundaryWalkResult, ExploreResult
 
 
 def boundary_walk(
-    model: Callable[..., Any] | ModelFunction,
+    model: Callable[..., Any],
     x0: Any,
     *,
-    output: OutputMap | None = None,
+    output: OutputMap | str | None = None,
     threshold: float | None = None,
     beyond: float | None = None,
     step: float = 0.01,
@@ -281,20 +52,25 @@ def boundary_walk(
     tol: float = 1e-12,
     max_angle: float = 0.3,
     sing_tol: float = 1e-8,
-    progress: Callable[[int, int], None] | None = None,
+    dtype: Any = None,
+    progress: bool | Callable[[int, int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    checkpoint: Callable[[Snapshot], None] | None = None,
+    checkpoint_every: int = 1000,
+    resume: Snapshot | None = None,
 ) -> BoundaryWalkResult:
     """Walk from ``x0`` to the decision boundary of a classifier and past it.
 
     Parameters
     ----------
     model : callable or torch.nn.Module
-        The classifier.
+        The classifier (any input shape).
     x0 : tensor or array-like
         Start point.
-    output : callable, optional
-        Output map giving the decision score, e.g. :class:`~fiberscope.BinaryScore` (a
-        probability, flips at 0.5), :class:`~fiberscope.LogitDifference`,
-        :class:`~fiberscope.ClassMargin` (the start's class against the best other one).
+    output : callable or str, optional
+        Output map giving the decision score, e.g. ``fiberscope.outputs.BinaryScore()`` (a
+        probability, flips at 0.5), ``LogitDifference(i, j)``, ``ClassMargin()`` (the
+        start's class against the best other one), or a string such as ``"logit-diff 3 5"``.
         Needed when the model has several outputs.
     threshold : float, optional
         Score at which the decision flips; defaults to the output map's ``threshold``.
@@ -305,15 +81,25 @@ def boundary_walk(
     step : float
         Largest step.
     max_steps : int
-        Step cap of each leg.
+        Accepted steps of the walk (both legs together) and of the closest-point search.
     bounds : tuple, optional
         Box containing ``x0``; the walk must stay inside.
     tol : float
         Residual tolerance of the boundary point on the threshold level.
     max_angle, sing_tol : float
         As for :func:`fiberscope.explore`.
-    progress : callable, optional
-        ``progress(done, total)``.
+    dtype : torch.dtype or str, optional
+        Precision of the Jacobians (outputs stay float64).
+    progress : bool or callable, optional
+        True for a progress bar or lines on stderr, or ``progress(done, total)``.
+    stop : callable, optional
+        Polled between steps; True raises :class:`~fiberscope.errors.Interrupted`.
+    checkpoint : callable, optional
+        ``checkpoint(snapshot)`` every ``checkpoint_every`` steps.
+    checkpoint_every : int
+        Steps between checkpoints.
+    resume : Snapshot, optional
+        Continue an interrupted walk exactly.
 
     Returns
     -------
@@ -329,6 +115,8 @@ def boundary_walk(
         No threshold, a start on the boundary, bad options.
     TargetNotReachedError
         The boundary (or the flipped level) cannot be reached inside the box.
+    Interrupted
+        Ctrl-C or ``stop``.
 
     Examples
     --------
@@ -338,18 +126,20 @@ def boundary_walk(
     >>> res.decision_start, res.decision_flip
     (1, 0)
     """
-    step = check_positive(step, "step")
     max_steps = check_positive(max_steps, "max_steps", integer=True)
     tol = check_positive(tol, "tol")
+    max_angle = check_positive(max_angle, "max_angle")
+    sing_tol = check_positive(sing_tol, "sing_tol")
     output = resolve_output(output)
-    raw_problem = prepare(model, x0, bounds=bounds)
+    raw_problem = prepare(model, x0, bounds=bounds, batched=False)
     bound_output = bind_output(output, raw_problem.y0)
     problem = (
         raw_problem
         if bound_output is None
-        else prepare(model, x0, bounds=bounds, output=bound_output)
+        else prepare(model, x0, bounds=bounds, output=bound_output, batched=False, dtype=dtype)
     )
     require_scalar(problem, "the decision-boundary walk")
+    step = check_step(step, problem)
     if threshold is None:
         threshold = output_threshold(bound_output)
     if threshold is None:
@@ -375,11 +165,6 @@ def boundary_walk(
         beyond = abs(y0 - threshold)
     beyond = check_positive(beyond, "beyond")
     check_start_gradient(problem, "the boundary walk")
-    opts = WalkOptions(
-        step=step, max_steps=max_steps, tol=tol, max_angle=max_angle, sing_tol=sing_tol
-    )
-    stats = TraceStats()
-    t_start = time.perf_counter()
     dev = problem.x0.device
     t_boundary = torch.tensor([threshold], dtype=torch.float64, device=dev)
     t_flip = torch.tensor([threshold - side * beyond], dtype=torch.float64, device=dev)
@@ -390,88 +175,122 @@ def boundary_walk(
         "beyond": beyond,
         "step": step,
         "max_steps": max_steps,
-        "bounds": None
-        if problem.box is None
-        else [problem.box[0].tolist(), problem.box[1].tolist()],
+        "bounds": problem.box_list(),
         "tol": tol,
         "max_angle": max_angle,
         "sing_tol": sing_tol,
+        "dtype": str(problem.fn.jac_dtype).removeprefix("torch."),
         "x0": problem.x0.tolist(),
         "input_shape": list(problem.fn.input_shape),
     }
-
-    def tick(offset: int) -> Callable[[int], None]:
-        def cb(k: int) -> None:
-            if progress is not None:
-                progress(offset + k, 2 * max_steps)
-
-        return cb
-
-    def partial(
-        points: list[Tensor], outputs: list[Tensor], reason: str, msg: str, tgt: Tensor
-    ) -> ExploreResult:
-        pts, outs, arc = _assemble(problem, points, outputs)
-        return ExploreResult(
-            points=pts,
-            outputs=outs,
-            arclength=arc,
-            y0=problem.y0,
-            target=tgt,
-            epsilon=None,
-            reached=reason == "reached",
-            stop_reason=reason,
-            stop_point=pts[-1].reshape(-1).tolist(),
-            message=msg,
-            method="corrected",
-            options=options,
-            stats=stats,
-        )
-
-    leg1 = walk_to_target(
-        problem.fn,
-        problem.x0,
-        problem.y0,
-        problem.J0,
-        t_boundary,
-        opts,
-        stats,
-        box=problem.box,
-        progress=tick(0),
+    stats = Stats()
+    callback, close = progress_callback(progress, "boundary walk")
+    session = Session(
+        "boundary_walk",
+        options,
+        problem.ys,
+        stats=stats,
+        total=2 * max_steps,
+        progress=callback,
+        stop=stop,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
     )
-    if leg1.reason != "reached":
-        res = partial(leg1.points, leg1.outputs, leg1.reason, leg1.message, t_boundary)
-        raise_not_reached(res, t_boundary, None)
-    xb, yb = leg1.stop_point, leg1.stop_output
-    assert xb is not None and yb is not None and leg1.jac is not None
-    leg2 = walk_to_target(
-        problem.fn, xb, yb, leg1.jac, t_flip, opts, stats, box=problem.box, progress=tick(max_steps)
+    targets = torch.stack((t_boundary, t_flip)).unsqueeze(0)
+    tol_w = torch.maximum(
+        level_tolerance(tol, problem.ys), level_tolerance(tol, targets.reshape(-1, 1)).amax()
     )
-    points = [*leg1.points, *leg2.points]
-    outputs = [*leg1.outputs, *leg2.outputs]
-    if leg2.reason != "reached":
-        res = partial(points, outputs, leg2.reason, leg2.message, t_flip)
-        raise_not_reached(res, t_flip, None)
-    path = partial(points, outputs, "reached", "crossed the decision boundary", t_flip)
-    boundary_index = len(leg1.points)
-    xc, kkt, converged = closest_level_point(
-        problem.fn, problem.x0, xb, threshold, max(tol, scale_tol), stats
-    )
-    box = problem.box
-    if box is not None and bool(((xc < box[0]) | (xc > box[1])).any()):
-        xc, kkt, converged = xb, math.nan, False
+
+    def walkers() -> Members:
+        mem = Members.start(problem.xs, problem.ys, problem.js, problem.ys, step)
+        Target.init(mem, targets)
+        return mem
+
+    try:
+        try:
+            ctx = Context(fn=problem.fn, box=problem.box, tol=tol_w, stats=stats)
+            walk = session.phase(
+                "walk",
+                ctx,
+                Target(max_angle=max_angle, sing_tol=sing_tol),
+                StepControl(step=step, max_steps=max_steps),
+                walkers,
+            )
+            mem, rec = walk.mem, walk.rec
+            pts, outs = rec.rows(0, "x"), rec.rows(0, "y")
+            ends = rec.rows(0, "leg_end")
+            n_ends = 0 if ends is None else int(ends.sum())
+            reason = mem.reasons[0] or "max_steps"
+
+            def partial_path(tgt: Tensor, why: str, msg: str) -> ExploreResult:
+                p_all, o_all, arc = assemble_path(problem, 0, pts, outs)
+                return ExploreResult(
+                    points=p_all,
+                    outputs=o_all,
+                    arclength=arc,
+                    y0=problem.y0,
+                    target=tgt,
+                    epsilon=None,
+                    reached=why == "reached",
+                    stop_reason=why,
+                    stop_point=p_all[-1].reshape(-1).tolist(),
+                    message=msg,
+                    method="corrected",
+                    options=options,
+                    stats=stats,
+                )
+
+            if n_ends == 0:
+                raise_not_reached(
+                    partial_path(t_boundary, reason, mem.messages[0]), t_boundary, None
+                )
+            if n_ends == 1:
+                raise_not_reached(partial_path(t_flip, reason, mem.messages[0]), t_flip, None)
+            assert pts is not None and ends is not None
+            boundary_row = int(ends.to(torch.int64).nonzero()[0])
+            xb = pts[boundary_row]
+            path = partial_path(t_flip, "reached", "crossed the decision boundary")
+            yb, jb = problem.fn.value_and_jacobian(xb)
+            stats.jacobian_evals += 1
+
+            def searcher() -> Members:
+                m2 = Members.start(
+                    xb.unsqueeze(0), yb.unsqueeze(0), jb.unsqueeze(0), t_boundary.unsqueeze(0), step
+                )
+                Closest.init(m2, problem.xs)
+                return m2
+
+            ctx2 = Context(
+                fn=problem.fn,
+                box=problem.box,
+                tol=torch.full((1,), max(tol, scale_tol), dtype=torch.float64, device=dev),
+                stats=stats,
+            )
+            found = session.phase(
+                "closest", ctx2, Closest(), StepControl(step=step, max_steps=max_steps), searcher
+            )
+        except KeyboardInterrupt:
+            raise Interrupted(None, session.snapshot()) from None
+    finally:
+        close()
+    m2 = found.mem
+    xc = m2.x[0]
+    converged = m2.reasons[0] == "minimum"
+    if problem.box is not None and bool(((xc < problem.box[0]) | (xc > problem.box[1])).any()):
+        xc, converged = xb, False
     if float(torch.linalg.vector_norm(xc - problem.x0)) > float(
         torch.linalg.vector_norm(xb - problem.x0)
     ):
         xc = xb
+    kkt = _kkt(problem, xc)
     decision_start = _decision(bound_output, raw_problem, problem.x0, threshold, problem.y0)
     flip_flat = path.end.reshape(-1)
     decision_flip = _decision(bound_output, raw_problem, flip_flat, threshold, path.end_output)
-    stats.wall_time = time.perf_counter() - t_start
-    if progress is not None:
-        progress(2 * max_steps, 2 * max_steps)
+    session.finish()
     return BoundaryWalkResult(
         path=path,
-        boundary_index=boundary_index,
+        boundary_index=boundary_row + 1,
         threshold=threshold,
         beyond=beyond,
         side=side,
@@ -484,6 +303,18 @@ def boundary_walk(
         options=options,
         stats=stats,
     )
+
+
+def _kkt(problem: Problem, x: Tensor) -> float:
+    """``|sin|`` of the angle between ``x - x0`` and the score's gradient at ``x``."""
+    _, jac = problem.fn.value_and_jacobian(x)
+    g = jac[0]
+    d = x - problem.x0
+    nd, ng = float(torch.linalg.vector_norm(d)), float(torch.linalg.vector_norm(g))
+    if nd == 0.0 or ng == 0.0:
+        return 0.0
+    gh = g / ng
+    return float(torch.linalg.vector_norm(d - (d @ gh) * gh)) / nd
 
 
 def _decision(

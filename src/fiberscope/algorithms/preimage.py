@@ -1,236 +1,624 @@
 """``fiberscope.preimage``: the family of classes that fills the preimage of an output interval.
 
 Corrected method (default): ``K`` target levels spaced evenly over ``[a, b]`` (both ends
-included); each is reached *exactly* from ``x0`` by the gradient walk of
-:func:`fiberscope.explore` (down to ``a`` and up to ``b``, one level after the other) and traced
-with the corrected tracer (closed levels once, open ones to the box). For 2-D inputs the
-region is measured as well: the band ``a <= N <= b`` on a grid of the network's own values,
-restricted to the connected component(s) that the traced levels touch, its area, a polygon
-from the traced extreme levels where they bound it, and the distance from the traced extreme
-levels to the network's own contours at ``a`` and ``b``.
+included); the engine walks from ``x0`` down to ``a`` and up to ``b`` with the ``"target"``
+policy, landing exactly on every level on the way (one leg per level), then traces every
+level reached as one batch with the ``"tangent"`` policy (closed levels once, open ones to the
+box). For 2-D inputs the region is measured as well: the band ``a <= N <= b`` on a grid of the
+network's own values, restricted to the connected component(s) that the traced levels touch,
+its area, a polygon from the traced extreme levels where they bound it, and the distance from
+the traced extreme levels to the network's own contours at ``a`` and ``b``.
 
 Paper method: the authors' driver (their ``main.cpp``). From ``x0``, ``nst`` times: trace the
 current level both ways with stop-at-boundary SiMEC-1D, then SiMExp-1D with ``epsilon / nst``
 to the next level; twice, with the SiMExp direction flag inverted (``true``) and not
-(``false``). Its known flaws are reproduced: every sub-step overshoots, the last level reached
-is never traced, closed levels are traced round and round.
+(``false``). Here the two sweeps' SiMExp legs run as two members of one engine phase and the
+``2 nst`` levels are then traced as one batch. Its known flaws are reproduced: every sub-step
+overshoots, the last level reached is never traced, closed levels are traced round and round.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import InputError
-from ..geometry.grid import evaluate_grid
-from ..geometry.jacobian import ModelFunction, OutputMap
-from ..outputs import describe_output, resolve_output
-from . import paper
-from .explore import (
-    ExploreResult,
-    WalkOptions,
-    _assemble,
-    check_start_gradient,
-    paper_invert_for,
-    raise_not_reached,
-    walk_to_target,
+from ..engine import Context, Members, Session, Snapshot, Stats, StepControl
+from ..engine.policies import Simexp, Target
+from ..errors import InputError, Interrupted
+from ..geometry.jacobian import ModelFunction
+from ..outputs import OutputMap, describe_output
+from ._progress import progress_callback
+from .explore import assemble_path, check_start_gradient, paper_invert_for, raise_not_reached
+from .problem import (
+    EPS,
+    Problem,
+    check_budget,
+    check_positive,
+    check_step,
+    level_tolerance,
+    one_dimensional_classes,
+    prepare,
 )
-from .problem import EPS, Problem, check_positive, one_dimensional_classes, prepare
-from .result import TraceResult, TraceStats
-from .trace import trace
+from .results import BandRegion, ExploreResult, PreimageResult, TraceResult
+from .trace import trace_phases, trace_results
 
 METHODS = ("corrected", "paper")
+#: Bytes per grid node of the region measurement (values, masks, labels, weights).
+_GRID_BYTES = 64
 
 
-@dataclass
-class BandRegion:
-    """The band ``low <= N <= high`` inside a 2-D box, measured on a grid and by polygon.
+def preimage(
+    model: Callable[..., Any],
+    x0: Any,
+    interval: Any,
+    *,
+    levels: int = 11,
+    bounds: Any,
+    step: float = 0.01,
+    max_steps: int = 10_000,
+    method: str = "corrected",
+    tol: float = 1e-12,
+    output: OutputMap | str | None = None,
+    metric: Any = None,
+    partial: bool = False,
+    region: bool = True,
+    resolution: int = 400,
+    nst: int = 100,
+    exp_step: float | None = None,
+    exp_max_steps: int = 10_000,
+    max_angle: float = 0.3,
+    sing_tol: float = 1e-8,
+    dtype: Any = None,
+    progress: bool | Callable[[int, int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    checkpoint: Callable[[Snapshot], None] | None = None,
+    checkpoint_every: int = 1000,
+    resume: Snapshot | None = None,
+) -> PreimageResult:
+    """Trace the family of classes that fills the preimage of ``[a, b]`` reachable from ``x0``.
 
-    Attributes
+    The model must map ``R^n -> R^(n-1)`` (classes are curves): a scalar network of two
+    inputs, or ``m = n - 1`` outputs with ``a`` and ``b`` given as ``m``-vectors (the levels
+    are then spaced along the output segment from ``a`` to ``b``).
+
+    Parameters
     ----------
-    xs, ys : numpy.ndarray
-        Grid axes ``(R,)``.
-    values : numpy.ndarray
-        ``(R, R)`` network values, ``values[i, j]`` at ``(xs[j], ys[i])``.
-    mask : numpy.ndarray
-        ``(R, R)`` bool: grid nodes in the band *and* in a connected component that a traced
-        level touches (the region reachable from the start).
-    band_mask : numpy.ndarray
-        ``(R, R)`` bool: every grid node with ``low <= N <= high``.
-    low, high : float
-        Output range of the band.
-    area : float
-        Area of ``mask`` (trapezoid weights on the grid nodes).
-    band_area : float
-        Area of ``band_mask`` (all components inside the box).
-    polygon : list of numpy.ndarray or None
-        Rings ``(P, 2)`` bounding the region from the traced extreme levels: ``[outer,
-        inner]`` for two nested closed levels, one ring stitched with the box boundary for
-        two open levels; None when the extreme levels do not bound a simple region.
-    polygon_area : float or None
-        Area enclosed by ``polygon`` (outer minus inner).
-    boundary_distance : dict
-        For the lowest and highest traced levels: ``max`` and ``mean`` distance of their
-        points to the network's own contour (marching squares on this grid) at the requested
-        interval's ends: ``{"low": {...}, "high": {...}}``.
+    model : callable or torch.nn.Module
+        The network.
+    x0 : tensor or array-like
+        Start; ``N(x0)`` must lie in the interval.
+    interval : tuple
+        ``(a, b)``.
+    levels : int
+        Corrected: number of levels ``K >= 2`` spaced evenly over ``[a, b]``, ends included.
+    bounds : tuple
+        The box ``(lo, hi)`` (required: open levels are traced to it; the region is measured
+        inside it).
+    step : float
+        Corrected: largest step of walks and traces. Paper: SiMEC-1D's ``delta``.
+    max_steps : int
+        Accepted steps per member: per level trace branch, and per walk across the levels
+        (paper: SiMEC-1D's number of iterations per direction).
+    method : {"corrected", "paper"}
+        fiberscope's exact levels or the authors' driver.
+    tol : float
+        Residual tolerance of every point on its level.
+    output : callable or str, optional
+        Output map.
+    metric : array-like, optional
+        SPD output metric (paper mode's eigen-problems).
+    partial : bool
+        Corrected: trace the levels that can be reached and list the others in
+        ``result.unreached`` instead of raising :class:`TargetNotReachedError`.
+    region : bool
+        Measure the band (2-D inputs).
     resolution : int
-        Grid points per axis.
+        Grid points per axis for the region.
+    nst : int
+        Paper: levels per sweep (the authors' 100).
+    exp_step : float, optional
+        Paper: SiMExp-1D's step (default ``step / 100``).
+    exp_max_steps : int
+        Paper: SiMExp-1D's step cap per sub-step (the authors' 10000).
+    max_angle, sing_tol : float
+        Corrected: as for :func:`fiberscope.trace`.
+    dtype : torch.dtype or str, optional
+        Precision of the Jacobians (outputs stay float64).
+    progress : bool or callable, optional
+        True for a progress bar or lines on stderr, or ``progress(done, total)``.
+    stop : callable, optional
+        Polled between steps; True raises :class:`~fiberscope.errors.Interrupted`.
+    checkpoint : callable, optional
+        ``checkpoint(snapshot)`` every ``checkpoint_every`` steps.
+    checkpoint_every : int
+        Steps between checkpoints.
+    resume : Snapshot, optional
+        Continue an interrupted run exactly.
+
+    Returns
+    -------
+    PreimageResult
+        The traced levels, the exploration path and (2-D) the region with its area.
+
+    Raises
+    ------
+    InputError
+        No bounds, an empty interval or one that does not contain ``N(x0)``, bad options,
+        or more levels or grid nodes than memory allows.
+    ModelError
+        The classes are not curves (``m != n - 1``), e.g. a vector output without an output
+        map for a 2-D input.
+    TargetNotReachedError
+        A level cannot be reached inside the box (unless ``partial``).
+    Interrupted
+        Ctrl-C or ``stop``.
     """
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    max_steps = check_positive(max_steps, "max_steps", integer=True)
+    tol = check_positive(tol, "tol")
+    resolution = check_positive(resolution, "resolution", integer=True)
+    if resolution < 16:
+        raise InputError(f"resolution must be at least 16, got {resolution}")
+    if bounds is None:
+        raise InputError(
+            "preimage needs bounds=(lo, hi): open levels are traced to the box and the region "
+            "is measured inside it"
+        )
+    problem = prepare(
+        model,
+        x0,
+        bounds=bounds,
+        metric=metric,
+        output=output,
+        require_m=one_dimensional_classes,
+        batched=False,
+        dtype=dtype,
+    )
+    step = check_step(step, problem)
+    a, b = parse_interval(interval, problem, tol)
+    check_start_gradient(problem, "preimage")
+    assert problem.box is not None
+    if region and problem.n == 2:
+        check_budget(
+            resolution * resolution * _GRID_BYTES,
+            f"a {resolution}x{resolution} grid",
+            "use a smaller --resolution",
+        )
+    options: dict[str, Any] = {
+        "method": method,
+        "interval": [a.tolist(), b.tolist()],
+        "step": step,
+        "max_steps": max_steps,
+        "bounds": problem.box_list(),
+        "tol": tol,
+        "output": describe_output(problem.fn.output_map),
+        "metric": None if problem.metric is None else problem.metric.tolist(),
+        "x0": problem.x0.tolist(),
+        "input_shape": list(problem.fn.input_shape),
+        "resolution": resolution,
+    }
+    stats = Stats()
+    if method == "corrected":
+        levels = check_positive(levels, "levels", integer=True)
+        if levels < 2:
+            raise InputError(f"levels must be at least 2 (both ends of the interval), got {levels}")
+        check_budget(
+            levels * _level_bytes(problem, max_steps),
+            f"{levels} levels",
+            "use fewer levels or a smaller max_steps",
+        )
+        options.update(levels=levels, partial=partial, max_angle=max_angle, sing_tol=sing_tol)
+        total = max_steps * 3 * levels
+    else:
+        if problem.m != 1:
+            raise InputError("the authors' preimage driver (method='paper') needs a scalar output")
+        nst = check_positive(nst, "nst", integer=True)
+        exp_step = check_positive(exp_step if exp_step is not None else step / 100, "exp_step")
+        exp_max_steps = check_positive(exp_max_steps, "exp_max_steps", integer=True)
+        check_budget(
+            2 * nst * _level_bytes(problem, max_steps),
+            f"{2 * nst} paper levels",
+            "use a smaller nst or max_steps",
+        )
+        options.update(nst=nst, exp_step=exp_step, exp_max_steps=exp_max_steps)
+        total = 2 * nst * (2 * max_steps + exp_max_steps)
+    callback, close = progress_callback(progress, f"preimage ({method})")
+    session = Session(
+        "preimage",
+        options,
+        problem.ys,
+        stats=stats,
+        total=total,
+        progress=callback,
+        stop=stop,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+    )
+    try:
+        try:
+            if method == "corrected":
+                res = _corrected(
+                    problem,
+                    a,
+                    b,
+                    levels,
+                    step,
+                    max_steps,
+                    tol,
+                    partial,
+                    max_angle,
+                    sing_tol,
+                    stats,
+                    options,
+                    session,
+                )
+            else:
+                assert exp_step is not None
+                res = _paper(
+                    problem,
+                    a,
+                    b,
+                    nst,
+                    step,
+                    max_steps,
+                    exp_step,
+                    exp_max_steps,
+                    stats,
+                    options,
+                    session,
+                )
+        except KeyboardInterrupt:
+            raise Interrupted(None, session.snapshot()) from None
+    finally:
+        close()
+    if region and problem.n == 2 and res.traces:
+        lv = res.levels[:, 0].tolist()
+        low, high = (float(a[0]), float(b[0])) if method == "corrected" else (min(lv), max(lv))
+        res.region = band_region(
+            problem.fn,
+            None,
+            problem.box,
+            low,
+            high,
+            res.traces,
+            lv,
+            requested=(float(a[0]), float(b[0])),
+            resolution=resolution,
+        )
+    session.finish()
+    return res
 
-    xs: np.ndarray
-    ys: np.ndarray
-    values: np.ndarray
-    mask: np.ndarray
-    band_mask: np.ndarray
-    low: float
-    high: float
-    area: float
-    band_area: float
-    polygon: list[np.ndarray] | None
-    polygon_area: float | None
-    boundary_distance: dict[str, dict[str, float]]
-    resolution: int
 
-    def summary(self) -> dict[str, Any]:
-        """Areas and distances as a plain dict."""
-        return {
-            "low": self.low,
-            "high": self.high,
-            "area": self.area,
-            "band_area": self.band_area,
-            "polygon_area": self.polygon_area,
-            "boundary_distance": self.boundary_distance,
-            "resolution": self.resolution,
-        }
+def _level_bytes(problem: Problem, max_steps: int) -> int:
+    """Memory a traced level may need at most (two branches of points and outputs)."""
+    return 2 * max_steps * (problem.n + problem.m + 2) * 8
 
 
-@dataclass
-class PreimageResult:
-    """A family of traced classes filling the preimage of an output interval.
+def _trace_levels(
+    problem: Problem,
+    starts: Tensor,
+    goals: Tensor,
+    step: float,
+    max_steps: int,
+    tol: float,
+    stats: Stats,
+    session: Session,
+    *,
+    paper: bool,
+    max_angle: float = 0.3,
+    sing_tol: float = 1e-8,
+) -> list[TraceResult]:
+    """Trace every level (one member per level) forward, then backward where not closed."""
+    fn = problem.fn
+    _, js = fn.values_and_jacobians(starts)
+    stats.jacobian_evals += starts.shape[0]
+    sub = Problem(
+        fn=fn, xs=starts, ys=goals, js=js, box=problem.box, metric=problem.metric, batched=True
+    )
+    method = "paper" if paper else "corrected"
+    phases = trace_phases(
+        sub,
+        session,
+        method=method,
+        step=step,
+        max_steps=max_steps,
+        tol=tol,
+        max_angle=max_angle,
+        sing_tol=sing_tol,
+        paper_box="stop",
+        prefix="trace-",
+    )
+    opts = {
+        "method": method,
+        "step": step,
+        "max_steps": max_steps,
+        "direction": "both",
+        "bounds": problem.box_list(),
+        "tol": tol,
+        "input_shape": list(fn.input_shape),
+    }
+    out = trace_results(sub, phases, method, opts, Stats())
+    assert isinstance(out, list)
+    for s, tr in enumerate(out):
+        tr.options = dict(opts, x0=starts[s].tolist())
+    return out
 
-    Attributes
-    ----------
-    interval : torch.Tensor
-        ``(2, m)``: the requested ends ``a`` and ``b``.
-    y0 : torch.Tensor
-        Output at the start ``(m,)``.
-    levels : torch.Tensor
-        ``(L, m)`` output of each traced level (corrected: the targets, reached exactly;
-        paper: the output at each level's start).
-    traces : list of TraceResult
-        One trace per level, in the order of ``levels``.
-    starts : torch.Tensor
-        ``(L, *input_shape)`` where each level was entered.
-    path : torch.Tensor
-        ``(P, *input_shape)`` the exploration path across the levels, ordered from the lowest
-        output to the highest (corrected: the gradient line through ``x0``; paper: the SiMExp
-        steps of both sweeps).
-    path_outputs : torch.Tensor
-        ``(P, m)`` outputs along ``path``.
-    region : BandRegion or None
-        The band and its area (2-D inputs only).
-    method : str
-        ``"corrected"`` or ``"paper"``.
-    options : dict
-        Every parameter (JSON-ready).
-    stats : TraceStats
-        Statistics of the walks and traces together.
-    unreached : list of dict
-        Corrected with ``partial=True``: requested levels that could not be reached, with
-        the reason.
-    sweeps : list of int
-        Paper mode: the sweep (0 or 1) of each level.
-    final_points : torch.Tensor or None
-        Paper mode: where each sweep ended (the last level reached, never traced).
-    final_outputs : torch.Tensor or None
-        Paper mode: outputs at ``final_points``.
-    """
 
-    interval: Tensor
-    y0: Tensor
-    levels: Tensor
-    traces: list[TraceResult]
-    starts: Tensor
-    path: Tensor
-    path_outputs: Tensor
-    region: BandRegion | None
-    method: str
-    options: dict[str, Any]
-    stats: TraceStats = field(default_factory=TraceStats)
-    unreached: list[dict[str, Any]] = field(default_factory=list)
-    sweeps: list[int] = field(default_factory=list)
-    final_points: Tensor | None = None
-    final_outputs: Tensor | None = None
+def _corrected(
+    problem: Problem,
+    a: Tensor,
+    b: Tensor,
+    k_levels: int,
+    step: float,
+    max_steps: int,
+    tol: float,
+    partial: bool,
+    max_angle: float,
+    sing_tol: float,
+    stats: Stats,
+    options: dict[str, Any],
+    session: Session,
+) -> PreimageResult:
+    d = b - a
+    dd = float(d @ d)
+    s0 = float((problem.y0 - a) @ d) / dd
+    params = [k / (k_levels - 1) for k in range(k_levels)]
+    targets = [a + s * d for s in params]
+    slack = max(tol, 64 * EPS * max(1.0, float(problem.y0.abs().max()))) / math.sqrt(dd)
+    below = [k for k in reversed(range(k_levels)) if params[k] < s0 - slack]
+    above = [k for k in range(k_levels) if params[k] > s0 + slack]
+    starts: dict[int, Tensor] = {
+        k: problem.x0 for k in range(k_levels) if abs(params[k] - s0) <= slack
+    }
+    walks = [(name, order) for name, order in (("down", below), ("up", above)) if order]
+    unreached: list[dict[str, Any]] = []
+    paths: dict[str, tuple[Tensor | None, Tensor | None]] = {
+        "down": (None, None),
+        "up": (None, None),
+    }
+    if walks:
+        legs = max(len(order) for _, order in walks)
+        tg = torch.stack(
+            [
+                torch.stack([targets[order[min(j, len(order) - 1)]] for j in range(legs)])
+                for _, order in walks
+            ]
+        )
+        nlegs = torch.tensor([len(order) for _, order in walks])
+        w = len(walks)
+        tol_w = torch.maximum(
+            level_tolerance(tol, problem.ys.expand(w, -1)),
+            level_tolerance(tol, tg.reshape(-1, problem.m)).reshape(w, legs).amax(dim=1),
+        )
 
-    def __len__(self) -> int:
-        return len(self.traces)
+        def fresh() -> Members:
+            mem = Members.start(
+                problem.xs.expand(w, -1),
+                problem.ys.expand(w, -1),
+                problem.js.expand(w, -1, -1),
+                problem.ys.expand(w, -1),
+                step,
+            )
+            # a member with fewer levels than the other repeats its last one (never walked)
+            Target.init(mem, tg, nlegs)
+            return mem
 
-    @property
-    def covered(self) -> tuple[float, float]:
-        """Lowest and highest traced level (first output)."""
-        lv = self.levels[:, 0]
-        return float(lv.min()), float(lv.max())
+        ctx = Context(fn=problem.fn, box=problem.box, tol=tol_w, stats=stats, metric=problem.metric)
+        policy = Target(max_angle=max_angle, sing_tol=sing_tol)
+        state = session.phase(
+            "levels", ctx, policy, StepControl(step=step, max_steps=max_steps), fresh
+        )
+        mem, rec = state.mem, state.rec
+        for j, (name, order) in enumerate(walks):
+            pts, outs = rec.rows(j, "x"), rec.rows(j, "y")
+            paths[name] = (pts, outs)
+            ends = rec.rows(j, "leg_end")
+            got = [] if ends is None else pts[ends.to(pts.device)]
+            for q, k in enumerate(order[: len(got)]):
+                starts[k] = got[q]
+            if len(got) < len(order):
+                reason = mem.reasons[j] or "max_steps"
+                message = mem.messages[j]
+                k = order[len(got)]
+                if not partial:
+                    p_all, o_all, arc = _path(problem, pts, outs)
+                    res = ExploreResult(
+                        points=p_all,
+                        outputs=o_all,
+                        arclength=arc,
+                        y0=problem.y0,
+                        target=targets[k],
+                        epsilon=None,
+                        reached=False,
+                        stop_reason=reason,
+                        stop_point=p_all[-1].reshape(-1).tolist(),
+                        message=message,
+                        method="corrected",
+                        options=dict(options),
+                        stats=stats,
+                    )
+                    raise_not_reached(res, targets[k], None)
+                for kk in order[len(got) :]:
+                    unreached.append(
+                        {"level": targets[kk].tolist(), "reason": reason, "message": message}
+                    )
+    order = sorted(starts)
+    st = torch.stack([starts[k] for k in order])
+    goals = torch.stack([targets[k] for k in order]).reshape(len(order), -1)
+    traces = _trace_levels(
+        problem,
+        st,
+        goals,
+        step,
+        max_steps,
+        tol,
+        stats,
+        session,
+        paper=False,
+        max_angle=max_angle,
+        sing_tol=sing_tol,
+    )
+    dp, do = paths["down"]
+    up, uo = paths["up"]
+    path_pts = [problem.x0.unsqueeze(0)]
+    path_outs = [problem.y0.unsqueeze(0)]
+    if dp is not None:
+        path_pts.insert(0, dp.flip(0))
+        path_outs.insert(0, do.flip(0))
+    if up is not None:
+        path_pts.append(up)
+        path_outs.append(uo)
+    pp, po = torch.cat(path_pts), torch.cat(path_outs)
+    return PreimageResult(
+        interval=torch.stack((a, b)),
+        y0=problem.y0,
+        levels=goals,
+        traces=traces,
+        starts=problem.unflatten(st),
+        path=problem.unflatten(pp),
+        path_outputs=po.reshape(pp.shape[0], -1),
+        region=None,
+        method="corrected",
+        options=options,
+        stats=stats,
+        unreached=unreached,
+    )
 
-    @property
-    def drift(self) -> float:
-        """Largest ``|N(x) - level|`` over every traced point."""
-        return max((t.drift for t in self.traces), default=0.0)
 
-    def summary(self) -> dict[str, Any]:
-        """Headline numbers as a plain dict."""
-        out: dict[str, Any] = {
-            "kind": "preimage",
-            "method": self.method,
-            "interval": self.interval.tolist(),
-            "y0": self.y0.tolist(),
-            "levels": self.levels.tolist(),
-            "covered": list(self.covered),
-            "closed": [t.closed for t in self.traces],
-            "stop_reasons": [t.stop_reasons for t in self.traces],
-            "points": [len(t) for t in self.traces],
-            "drift": self.drift,
-            "unreached": self.unreached,
-            "stats": self.stats.as_dict(),
-        }
-        if self.region is not None:
-            out["region"] = self.region.summary()
-        if self.final_outputs is not None:
-            out["final_outputs"] = self.final_outputs.tolist()
-            out["sweeps"] = self.sweeps
-        return out
+def _path(
+    problem: Problem, pts: Tensor | None, outs: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor]:
 
-    def save(self, path: str | Path, *, force: bool = True) -> tuple[Path, Path]:
-        """Write every traced point to CSV (with its level) and the rest to a JSON sidecar.
+    return assemble_path(problem, 0, pts, outs)
 
-        Parameters
-        ----------
-        path : str or pathlib.Path
-            CSV destination.
-        force : bool
-            Overwrite existing files.
 
-        Returns
-        -------
-        tuple of pathlib.Path
-            The CSV and JSON paths.
-        """
-        from ..io.results import save_preimage
+def _paper(
+    problem: Problem,
+    a: Tensor,
+    b: Tensor,
+    nst: int,
+    step: float,
+    max_steps: int,
+    exp_step: float,
+    exp_max_steps: int,
+    stats: Stats,
+    options: dict[str, Any],
+    session: Session,
+) -> PreimageResult:
+    fn = problem.fn
+    y0 = float(problem.y0[0])
+    eps_up, eps_down = float(b[0]) - y0, y0 - float(a[0])
+    invert_up = paper_invert_for(problem, "up")
+    # The authors' order: the SiMExp flag inverted (true) first, then not (false).
+    inverts = (True, False)
+    eps_used = [eps_up if inv == invert_up else eps_down for inv in inverts]
+    moving = [i for i in range(2) if eps_used[i] > 0]
+    pts_sweep: dict[int, tuple[Tensor | None, Tensor | None, Tensor | None]] = {
+        0: (None, None, None),
+        1: (None, None, None),
+    }
+    if moving:
+        sel = torch.tensor(moving)
+        w = len(moving)
 
-        return save_preimage(self, path, force=force)
+        def fresh() -> Members:
+            mem = Members.start(
+                problem.xs.expand(w, -1),
+                problem.ys.expand(w, -1),
+                problem.js.expand(w, -1, -1),
+                problem.ys.expand(w, -1),
+                exp_step,
+            )
+            sign = torch.tensor([-1.0 if inverts[i] else 1.0 for i in moving], dtype=torch.float64)
+            eps = torch.tensor([eps_used[i] / nst for i in moving], dtype=torch.float64)
+            Simexp.init(mem, sign, eps, torch.full((w,), nst, dtype=torch.int64))
+            return mem
 
-    def plot(self, model: Any = None, **kwargs: Any) -> Any:
-        """Plot the levels coloured by output, the band shaded and the path (2-D inputs)."""
-        from ..plot.plots import plot_preimage
-
-        return plot_preimage(self, model=model, **kwargs)
+        tol_w = level_tolerance(0.0, problem.ys.expand(w, -1))
+        ctx = Context(fn=fn, box=None, tol=tol_w, stats=stats, metric=problem.metric)
+        state = session.phase(
+            "sweeps",
+            ctx,
+            Simexp(),
+            StepControl(step=exp_step, max_steps=exp_max_steps * nst, adaptive=False),
+            fresh,
+        )
+        for j, i in enumerate(sel.tolist()):
+            r = state.rec
+            pts_sweep[i] = (r.rows(j, "x"), r.rows(j, "y"), r.rows(j, "leg_end"))
+    level_starts: list[Tensor] = []
+    sweeps: list[int] = []
+    finals: list[Tensor] = []
+    for i in range(2):
+        pts, _, ends = pts_sweep[i]
+        if pts is None:
+            seq = [problem.x0] * nst
+            final = problem.x0
+        else:
+            ends_idx = ends.to(pts.device).nonzero().reshape(-1).tolist()
+            leg_ends = [pts[e] for e in ends_idx]
+            # a leg that never reached its epsilon: the authors' loop goes on from the last point
+            while len(leg_ends) < nst:
+                leg_ends.append(pts[-1])
+            seq = [problem.x0, *leg_ends[: nst - 1]]
+            final = leg_ends[nst - 1]
+        level_starts.extend(seq)
+        sweeps.extend([i] * nst)
+        finals.append(final)
+    st = torch.stack(level_starts)
+    goals = fn.values(st)
+    traces = _trace_levels(
+        problem,
+        st,
+        goals,
+        step,
+        max_steps,
+        0.0,
+        stats,
+        session,
+        paper=True,
+    )
+    final_pts = torch.stack(finals)
+    final_outs = fn.values(final_pts)
+    options["epsilon_per_sweep"] = eps_used
+    options["invert_per_sweep"] = [True, False]
+    # Path ordered from low to high output: the sweep that went down, reversed, then the other.
+    ends_y = [float(fo[0]) for fo in final_outs]
+    low_sweep = 0 if ends_y[0] <= ends_y[1] else 1
+    lp, lo_, _ = pts_sweep[low_sweep]
+    hp, ho, _ = pts_sweep[1 - low_sweep]
+    parts_p = [problem.x0.unsqueeze(0)]
+    parts_o = [problem.y0.unsqueeze(0)]
+    if lp is not None:
+        parts_p.insert(0, lp.flip(0))
+        parts_o.insert(0, lo_.flip(0))
+    if hp is not None:
+        parts_p.append(hp)
+        parts_o.append(ho)
+    pp, po = torch.cat(parts_p), torch.cat(parts_o)
+    return PreimageResult(
+        interval=torch.stack((a, b)),
+        y0=problem.y0,
+        levels=goals,
+        traces=traces,
+        starts=problem.unflatten(st),
+        path=problem.unflatten(pp),
+        path_outputs=po.reshape(pp.shape[0], -1),
+        region=None,
+        method="paper",
+        options=options,
+        stats=stats,
+        sweeps=sweeps,
+        final_points=problem.unflatten(final_pts),
+        final_outputs=final_outs.reshape(2, -1),
+    )
 
 
 def parse_interval(interval: Any, problem: Problem, tol: float) -> tuple[Tensor, Tensor]:
@@ -446,14 +834,39 @@ def grid_contours(
     list of numpy.ndarray
         Polylines ``(P, 2)`` in input coordinates.
     """
-    from skimage import measure
+    import contourpy
 
-    hx = (xs[-1] - xs[0]) / (len(xs) - 1)
-    hy = (ys[-1] - ys[0]) / (len(ys) - 1)
-    out = []
-    for c in measure.find_contours(values, level):
-        out.append(np.column_stack((xs[0] + c[:, 1] * hx, ys[0] + c[:, 0] * hy)))
-    return out
+    gen = contourpy.contour_generator(x=xs, y=ys, z=values, name="serial")
+    return [np.asarray(line, dtype=np.float64) for line in gen.lines(level) if len(line) > 1]
+
+
+def grid_values(
+    fn: ModelFunction, lo: np.ndarray, hi: np.ndarray, resolution: int, chunk: int = 65536
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (first) output of a 2-input model on a ``resolution x resolution`` grid, in float64.
+
+    Parameters
+    ----------
+    fn : ModelFunction
+        The model (any dtype; evaluated in float64 with its output map).
+    lo, hi : numpy.ndarray
+        Box corners.
+    resolution : int
+        Points per axis.
+    chunk : int
+        Points per batch.
+
+    Returns
+    -------
+    xs, ys, values : numpy.ndarray
+        Axes ``(R,)`` and values ``(R, R)``, ``values[i, j]`` at ``(xs[j], ys[i])``.
+    """
+    xs = torch.linspace(float(lo[0]), float(hi[0]), resolution, dtype=torch.float64)
+    ys = torch.linspace(float(lo[1]), float(hi[1]), resolution, dtype=torch.float64)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    pts = torch.stack((gx.reshape(-1), gy.reshape(-1)), dim=1).to(fn.device)
+    vals = torch.cat([fn.values(pts[i : i + chunk])[:, 0] for i in range(0, len(pts), chunk)])
+    return xs.numpy(), ys.numpy(), vals.reshape(resolution, resolution).cpu().numpy()
 
 
 def band_region(
@@ -472,10 +885,10 @@ def band_region(
 
     Parameters
     ----------
-    model : callable
-        The network (takes a batch ``(B, 2)``).
-    output : callable, optional
-        Output map.
+    model : ModelFunction
+        The network as a model function (its output map applied).
+    output : None
+        Unused (the model function carries its output map).
     box : tuple of torch.Tensor
         ``(lo, hi)``.
     low, high : float
@@ -499,8 +912,7 @@ def band_region(
 
     lo_t, hi_t = box
     lo, hi = lo_t.cpu().numpy().astype(np.float64), hi_t.cpu().numpy().astype(np.float64)
-    xs_t, ys_t, z_t = evaluate_grid(model, lo.tolist(), hi.tolist(), resolution, output=output)
-    xs, ys, z = xs_t.numpy(), ys_t.numpy(), z_t.numpy()
+    xs, ys, z = grid_values(model, lo, hi, resolution)
     band = (z >= low) & (z <= high)
     labels, _ = ndimage.label(band, structure=np.ones((3, 3), dtype=bool))
     hx = (hi[0] - lo[0]) / (resolution - 1)
@@ -547,363 +959,4 @@ def band_region(
         polygon_area=polygon_area,
         boundary_distance=distances,
         resolution=resolution,
-    )
-
-
-def preimage(
-    model: Callable[..., Any] | ModelFunction,
-    x0: Any,
-    interval: Any,
-    *,
-    levels: int = 11,
-    bounds: Any,
-    step: float = 0.01,
-    max_steps: int = 10_000,
-    method: str = "corrected",
-    tol: float = 1e-12,
-    output: OutputMap | None = None,
-    metric: Any = None,
-    partial: bool = False,
-    region: bool = True,
-    resolution: int = 400,
-    nst: int = 100,
-    exp_step: float | None = None,
-    exp_max_steps: int = 10_000,
-    progress: Callable[[int, int], None] | None = None,
-) -> PreimageResult:
-    """Trace the family of classes that fills the preimage of ``[a, b]`` reachable from ``x0``.
-
-    The model must map ``R^n -> R^(n-1)`` (classes are curves): a scalar network of two
-    inputs, or ``m = n - 1`` outputs with ``a`` and ``b`` given as ``m``-vectors (the levels
-    are then spaced along the output segment from ``a`` to ``b``).
-
-    Parameters
-    ----------
-    model : callable or torch.nn.Module
-        The network.
-    x0 : tensor or array-like
-        Start; ``N(x0)`` must lie in the interval.
-    interval : tuple
-        ``(a, b)``.
-    levels : int
-        Corrected: number of levels ``K >= 2`` spaced evenly over ``[a, b]``, ends included.
-    bounds : tuple
-        The box ``(lo, hi)`` (required: open levels are traced to it; the region is measured
-        inside it).
-    step : float
-        Corrected: largest step of walks and traces. Paper: SiMEC-1D's ``delta``.
-    max_steps : int
-        Steps per trace branch (paper: SiMEC-1D's number of iterations per direction).
-    method : {"corrected", "paper"}
-        fiberscope's exact levels or the authors' driver.
-    tol : float
-        Residual tolerance of every point on its level.
-    output : callable, optional
-        Output map.
-    metric : array-like, optional
-        SPD output metric (paper mode's eigen-problems).
-    partial : bool
-        Corrected: trace the levels that can be reached and list the others in
-        ``result.unreached`` instead of raising :class:`TargetNotReachedError`.
-    region : bool
-        Measure the band (2-D inputs).
-    resolution : int
-        Grid points per axis for the region.
-    nst : int
-        Paper: levels per sweep (the authors' 100).
-    exp_step : float, optional
-        Paper: SiMExp-1D's step (default ``step / 100``).
-    exp_max_steps : int
-        Paper: SiMExp-1D's step cap per sub-step (the authors' 10000).
-    progress : callable, optional
-        ``progress(done, total)`` per level.
-
-    Returns
-    -------
-    PreimageResult
-        The traced levels, the exploration path and (2-D) the region with its area.
-
-    Raises
-    ------
-    InputError
-        No bounds, an empty interval or one that does not contain ``N(x0)``, bad options.
-    ModelError
-        The classes are not curves (``m != n - 1``), e.g. a vector output without an output
-        map for a 2-D input.
-    TargetNotReachedError
-        A level cannot be reached inside the box (unless ``partial``).
-    """
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
-    step = check_positive(step, "step")
-    max_steps = check_positive(max_steps, "max_steps", integer=True)
-    tol = check_positive(tol, "tol")
-    resolution = check_positive(resolution, "resolution", integer=True)
-    if resolution < 16:
-        raise InputError(f"resolution must be at least 16, got {resolution}")
-    if bounds is None:
-        raise InputError(
-            "preimage needs bounds=(lo, hi): open levels are traced to the box and the region "
-            "is measured inside it"
-        )
-    output = resolve_output(output)
-    problem = prepare(
-        model, x0, bounds=bounds, metric=metric, output=output, require_m=one_dimensional_classes
-    )
-    a, b = parse_interval(interval, problem, tol)
-    check_start_gradient(problem, "preimage")
-    assert problem.box is not None
-    options: dict[str, Any] = {
-        "method": method,
-        "interval": [a.tolist(), b.tolist()],
-        "step": step,
-        "max_steps": max_steps,
-        "bounds": [problem.box[0].tolist(), problem.box[1].tolist()],
-        "tol": tol,
-        "output": describe_output(output),
-        "metric": None if problem.metric is None else problem.metric.tolist(),
-        "x0": problem.x0.tolist(),
-        "input_shape": list(problem.fn.input_shape),
-        "resolution": resolution,
-    }
-    t_start = time.perf_counter()
-    stats = TraceStats()
-    if method == "corrected":
-        levels = check_positive(levels, "levels", integer=True)
-        if levels < 2:
-            raise InputError(f"levels must be at least 2 (both ends of the interval), got {levels}")
-        options.update(levels=levels, partial=partial)
-        res = _corrected(
-            problem, a, b, levels, step, max_steps, tol, partial, stats, options, progress
-        )
-    else:
-        if problem.m != 1:
-            raise InputError("the authors' preimage driver (method='paper') needs a scalar output")
-        nst = check_positive(nst, "nst", integer=True)
-        exp_step = check_positive(exp_step if exp_step is not None else step / 100, "exp_step")
-        exp_max_steps = check_positive(exp_max_steps, "exp_max_steps", integer=True)
-        options.update(nst=nst, exp_step=exp_step, exp_max_steps=exp_max_steps)
-        res = _paper(
-            problem, a, b, nst, step, max_steps, exp_step, exp_max_steps, stats, options, progress
-        )
-    if region and problem.n == 2 and res.traces:
-        lv = res.levels[:, 0].tolist()
-        low, high = (float(a[0]), float(b[0])) if method == "corrected" else (min(lv), max(lv))
-        res.region = band_region(
-            model,
-            output,
-            problem.box,
-            low,
-            high,
-            res.traces,
-            lv,
-            requested=(float(a[0]), float(b[0])),
-            resolution=resolution,
-        )
-    stats.wall_time = time.perf_counter() - t_start
-    return res
-
-
-def _merge(stats: TraceStats, other: TraceStats) -> None:
-    stats.steps += other.steps
-    stats.rejected += other.rejected
-    stats.newton_iterations += other.newton_iterations
-    stats.jacobian_evals += other.jacobian_evals
-
-
-def _corrected(
-    problem: Problem,
-    a: Tensor,
-    b: Tensor,
-    k_levels: int,
-    step: float,
-    max_steps: int,
-    tol: float,
-    partial: bool,
-    stats: TraceStats,
-    options: dict[str, Any],
-    progress: Callable[[int, int], None] | None,
-) -> PreimageResult:
-    fn = problem.fn
-    d = b - a
-    dd = float(d @ d)
-    s0 = float((problem.y0 - a) @ d) / dd
-    params = [k / (k_levels - 1) for k in range(k_levels)]
-    targets = [a + s * d for s in params]
-    slack = max(tol, 64 * EPS * max(1.0, float(problem.y0.abs().max()))) / math.sqrt(dd)
-    below = [k for k in reversed(range(k_levels)) if params[k] < s0 - slack]
-    above = [k for k in range(k_levels) if params[k] > s0 + slack]
-    starts: dict[int, Tensor] = {
-        k: problem.x0 for k in range(k_levels) if abs(params[k] - s0) <= slack
-    }
-    unreached: list[dict[str, Any]] = []
-    opts = WalkOptions(step=step, max_steps=max_steps, tol=tol)
-    paths: dict[str, list[tuple[Tensor, Tensor]]] = {"down": [], "up": []}
-    for name, order in (("down", below), ("up", above)):
-        x, y, jac = problem.x0, problem.y0, problem.J0
-        for i, k in enumerate(order):
-            walk = walk_to_target(fn, x, y, jac, targets[k], opts, stats, box=problem.box)
-            paths[name].extend(zip(walk.points, walk.outputs, strict=True))
-            if walk.reason != "reached":
-                pts = [p for p, _ in paths[name]]
-                outs = [o for _, o in paths[name]]
-                p_all, o_all, arc = _assemble(problem, pts, outs)
-                partial_res = ExploreResult(
-                    points=p_all,
-                    outputs=o_all,
-                    arclength=arc,
-                    y0=problem.y0,
-                    target=targets[k],
-                    epsilon=None,
-                    reached=False,
-                    stop_reason=walk.reason,
-                    stop_point=p_all[-1].reshape(-1).tolist(),
-                    message=walk.message,
-                    method="corrected",
-                    options={**options, "max_steps": max_steps},
-                    stats=stats,
-                )
-                if not partial:
-                    raise_not_reached(partial_res, targets[k], None)
-                for kk in order[i:]:
-                    unreached.append(
-                        {
-                            "level": targets[kk].tolist(),
-                            "reason": walk.reason,
-                            "message": walk.message,
-                        }
-                    )
-                break
-            assert walk.stop_point is not None and walk.stop_output is not None
-            x, y, jac = walk.stop_point, walk.stop_output, walk.jac
-            starts[k] = x
-    order = sorted(starts)
-    traces: list[TraceResult] = []
-    for i, k in enumerate(order):
-        tr = trace(
-            fn,
-            problem.unflatten(starts[k].unsqueeze(0))[0],
-            step=step,
-            max_steps=max_steps,
-            bounds=(problem.box[0], problem.box[1]) if problem.box is not None else None,
-            tol=tol,
-        )
-        _merge(stats, tr.stats)
-        traces.append(tr)
-        if progress is not None:
-            progress(i + 1, len(order))
-    down = [(p, o) for p, o in reversed(paths["down"])]
-    path_pts = [p for p, _ in down] + [problem.x0] + [p for p, _ in paths["up"]]
-    path_outs = [o for _, o in down] + [problem.y0] + [o for _, o in paths["up"]]
-    return PreimageResult(
-        interval=torch.stack((a, b)),
-        y0=problem.y0,
-        levels=torch.stack([targets[k] for k in order]).reshape(len(order), -1),
-        traces=traces,
-        starts=problem.unflatten(torch.stack([starts[k] for k in order])),
-        path=problem.unflatten(torch.stack(path_pts)),
-        path_outputs=torch.stack(path_outs).reshape(len(path_pts), -1),
-        region=None,
-        method="corrected",
-        options=options,
-        stats=stats,
-        unreached=unreached,
-    )
-
-
-def _paper(
-    problem: Problem,
-    a: Tensor,
-    b: Tensor,
-    nst: int,
-    step: float,
-    max_steps: int,
-    exp_step: float,
-    exp_max_steps: int,
-    stats: TraceStats,
-    options: dict[str, Any],
-    progress: Callable[[int, int], None] | None,
-) -> PreimageResult:
-    fn = problem.fn
-    y0 = float(problem.y0[0])
-    eps_up, eps_down = float(b[0]) - y0, y0 - float(a[0])
-    invert_up = paper_invert_for(problem, "up")
-    box = (problem.box[0], problem.box[1]) if problem.box is not None else None
-    traces: list[TraceResult] = []
-    levels: list[Tensor] = []
-    starts: list[Tensor] = []
-    sweeps: list[int] = []
-    finals: list[Tensor] = []
-    final_outs: list[Tensor] = []
-    sweep_paths: list[tuple[list[Tensor], list[Tensor]]] = []
-    eps_used = []
-    total = 2 * nst
-    done = 0
-    # The authors' order: the SiMExp flag inverted (true) first, then not (false).
-    for sweep, invert in enumerate((True, False)):
-        eps = eps_up if invert == invert_up else eps_down
-        eps_used.append(eps)
-        x = problem.x0
-        pts: list[Tensor] = []
-        outs: list[Tensor] = []
-        for _ in range(nst):
-            tr = trace(
-                fn,
-                problem.unflatten(x.unsqueeze(0))[0],
-                step=step,
-                max_steps=max_steps,
-                bounds=box,
-                method="paper",
-                paper_box="stop",
-                metric=problem.metric,
-            )
-            _merge(stats, tr.stats)
-            traces.append(tr)
-            levels.append(tr.y0)
-            starts.append(x)
-            sweeps.append(sweep)
-            if eps > 0:
-                run = paper.simexp_1d(
-                    fn,
-                    x,
-                    step=exp_step,
-                    epsilon=eps / nst,
-                    max_steps=exp_max_steps,
-                    invert=invert,
-                    metric=problem.metric,
-                    stats=stats,
-                )
-                pts.extend(run.points)
-                outs.extend(run.outputs)
-                x = run.points[-1]
-            done += 1
-            if progress is not None:
-                progress(done, total)
-        finals.append(x)
-        final_outs.append(fn.value(x))
-        sweep_paths.append((pts, outs))
-    options["epsilon_per_sweep"] = eps_used
-    options["invert_per_sweep"] = [True, False]
-    # Path ordered from low to high output: the sweep that went down, reversed, then the other.
-    ends = [float(fo[0]) for fo in final_outs]
-    low_sweep = 0 if ends[0] <= ends[1] else 1
-    lp, lo_ = sweep_paths[low_sweep]
-    hp, ho = sweep_paths[1 - low_sweep]
-    path_pts = [*reversed(lp), problem.x0, *hp]
-    path_outs = [*reversed(lo_), problem.y0, *ho]
-    return PreimageResult(
-        interval=torch.stack((a, b)),
-        y0=problem.y0,
-        levels=torch.stack(levels).reshape(len(levels), -1),
-        traces=traces,
-        starts=problem.unflatten(torch.stack(starts)),
-        path=problem.unflatten(torch.stack(path_pts)),
-        path_outputs=torch.stack(path_outs).reshape(len(path_pts), -1),
-        region=None,
-        method="paper",
-        options=options,
-        stats=stats,
-        sweeps=sweeps,
-        final_points=problem.unflatten(torch.stack(finals)),
-        final_outputs=torch.stack(final_outs).reshape(2, -1),
     )

@@ -7,6 +7,7 @@ as a one-line :class:`~fiberscope.errors.FiberscopeError`.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,9 +15,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..engine.control import check_step_moves
 from ..errors import InputError, ModelError, SingularPointError
 from ..geometry.jacobian import ModelFunction, OutputMap, as_model_function
 from ..geometry.metric import check_output_metric
+from ..outputs import resolve_output
 
 DTYPE = torch.float64
 EPS = torch.finfo(DTYPE).eps
@@ -40,6 +43,14 @@ def as_start_point(x0: Any, *, name: str = "start point") -> Tensor:
     if isinstance(x0, Tensor):
         if x0.is_complex():
             raise InputError(f"the {name} is complex; fiberscope needs real inputs")
+        if x0.is_meta:
+            raise InputError(
+                f"the {name} is on the meta device (it has no values); give a tensor with data"
+            )
+        if x0.layout != torch.strided:
+            raise InputError(
+                f"the {name} is a sparse tensor ({x0.layout}); give a dense one (x.to_dense())"
+            )
         x = x0.detach().to(DTYPE)
     else:
         try:
@@ -136,28 +147,51 @@ def check_positive(value: Any, name: str, *, integer: bool = False) -> Any:
 
 @dataclass
 class Problem:
-    """A validated model + start point, flattened to float64 vectors.
+    """A validated model and start point(s), flattened to float64 vectors.
 
     Attributes
     ----------
     fn : ModelFunction
         The model as a map ``R^n -> R^m``.
-    x0, y0 : torch.Tensor
-        Flat start point ``(n,)`` and its output ``(m,)``.
-    J0 : torch.Tensor
-        Jacobian at the start ``(m, n)``.
+    xs, ys : torch.Tensor
+        Flat start points ``(B, n)`` and their outputs ``(B, m)``.
+    js : torch.Tensor
+        Jacobians at the starts ``(B, m, n)``.
     box : tuple of torch.Tensor or None
         Flat ``(lo, hi)``.
     metric : torch.Tensor or None
         Output metric (``None`` = identity).
+    batched : bool
+        The user gave a batch of starts (results are returned as a list).
     """
 
     fn: ModelFunction
-    x0: Tensor
-    y0: Tensor
-    J0: Tensor
+    xs: Tensor
+    ys: Tensor
+    js: Tensor
     box: tuple[Tensor, Tensor] | None
     metric: Tensor | None
+    batched: bool = False
+
+    @property
+    def x0(self) -> Tensor:
+        """The (first) start, flat ``(n,)``."""
+        return self.xs[0]
+
+    @property
+    def y0(self) -> Tensor:
+        """Output at the (first) start ``(m,)``."""
+        return self.ys[0]
+
+    @property
+    def J0(self) -> Tensor:  # noqa: N802 - the mathematical name
+        """Jacobian at the (first) start ``(m, n)``."""
+        return self.js[0]
+
+    @property
+    def size(self) -> int:
+        """Number of starts ``B``."""
+        return int(self.xs.shape[0])
 
     @property
     def n(self) -> int:
@@ -173,6 +207,42 @@ class Problem:
         """Reshape ``(K, n)`` flat points back to ``(K, *input_shape)``."""
         return flat.reshape(flat.shape[0], *self.fn.input_shape)
 
+    def box_list(self) -> list[list[float]] | None:
+        """The box as JSON-ready lists."""
+        return None if self.box is None else [self.box[0].tolist(), self.box[1].tolist()]
+
+    def starts_list(self) -> list[float] | list[list[float]]:
+        """The start(s) as JSON-ready lists (one list per start for a batch)."""
+        return self.xs.tolist() if self.batched else self.xs[0].tolist()
+
+
+def is_batch(model: Any, x: Tensor, batched: bool | None) -> bool:
+    """Whether ``x`` is a batch of starts (leading dimension) rather than one start.
+
+    Parameters
+    ----------
+    model : callable
+        The model.
+    x : torch.Tensor
+        The user's start(s).
+    batched : bool or None
+        The user's choice; None decides from the model when its input size is known (a
+        ``(B, n)`` array for a model whose first layer takes ``n`` inputs is a batch).
+
+    Returns
+    -------
+    bool
+        True for a batch.
+    """
+    if batched is not None:
+        if batched and x.ndim < 2:
+            raise InputError(
+                "batched=True needs starts with a leading batch dimension, e.g. shape (B, n)"
+            )
+        return bool(batched)
+    size = expected_input_size(model)
+    return size is not None and x.ndim == 2 and x.shape[1] == size and x.shape[0] >= 1
+
 
 def prepare(
     model: Callable[..., Any] | ModelFunction,
@@ -180,27 +250,33 @@ def prepare(
     *,
     bounds: Any = None,
     metric: Any = None,
-    output: OutputMap | None = None,
+    output: OutputMap | str | None = None,
     require_m: Callable[[int, int], str | None] | None = None,
+    batched: bool | None = None,
+    dtype: Any = None,
 ) -> Problem:
-    """Validate everything about one run and evaluate the model at the start.
+    """Validate everything about one run and evaluate the model at the start(s).
 
     Parameters
     ----------
     model : callable, torch.nn.Module or ModelFunction
         The network.
     x0 : tensor or array-like
-        Start point in the model's input shape.
+        Start point in the model's input shape, or a batch of them (see ``batched``).
     bounds : tuple, optional
-        ``(lo, hi)`` box; must contain ``x0``.
+        ``(lo, hi)`` box; must contain every start.
     metric : array-like, optional
         SPD output metric.
     output : callable or str, optional
         Output map, or a selection string such as ``"logits[3]"`` (see
-        :func:`fiberscope.models.output_map`).
+        :func:`fiberscope.outputs.output_map`).
     require_m : callable, optional
         ``require_m(n, m)`` returns an error message when the output dimension is not one the
         calling algorithm supports.
+    batched : bool, optional
+        ``x0`` has a leading batch dimension (None: decided by :func:`is_batch`).
+    dtype : torch.dtype or str, optional
+        Precision of the Jacobians (float64 by default; outputs are always float64).
 
     Returns
     -------
@@ -208,10 +284,14 @@ def prepare(
         The validated problem.
     """
     x = as_start_point(x0)
+    batch = is_batch(model, x, batched)
+    starts = x if batch else x.unsqueeze(0)
+    if starts.shape[0] == 0:
+        raise InputError("the batch of starts is empty")
     size = expected_input_size(model)
-    if size is not None and x.numel() != size:
+    if size is not None and starts[0].numel() != size:
         raise InputError(
-            f"the start point has {x.numel()} coordinates but the model takes {size} inputs"
+            f"the start point has {starts[0].numel()} coordinates but the model takes {size} inputs"
         )
     if isinstance(model, nn.Module) and model.training and _has_stochastic_layers(model):
         import warnings
@@ -222,28 +302,167 @@ def prepare(
             stacklevel=3,
         )
         model.eval()
-    if isinstance(output, str):
-        from ..outputs import output_map
-
-        output = output_map(output)
-    fn = as_model_function(model, x, output=output)
-    if fn.input_shape != tuple(x.shape):
+    output = resolve_output(output)
+    fn = as_model_function(model, starts[0], output=output, dtype=parse_dtype(dtype))
+    if fn.input_shape != tuple(starts[0].shape):
         raise InputError(
-            f"the start point has shape {tuple(x.shape)} but the model function was built for "
-            f"{fn.input_shape}"
+            f"the start point has shape {tuple(starts[0].shape)} but the model function was "
+            f"built for {fn.input_shape}"
         )
     if require_m is not None:
         msg = require_m(fn.n, fn.m)
         if msg:
             raise ModelError(msg)
-    xf = x.reshape(-1).to(fn.device)
-    box = check_bounds(bounds, xf)
-    y0, j0 = fn.value_and_jacobian(xf)
-    if not torch.isfinite(j0).all():
+    xs = starts.reshape(starts.shape[0], -1).to(fn.device)
+    box = None
+    for i in range(xs.shape[0]):
+        box = check_bounds(bounds, xs[i])
+    ys, js = fn.values_and_jacobians(xs)
+    if not torch.isfinite(ys).all():
+        raise ModelError("the model returned NaN or inf at a start point")
+    if not torch.isfinite(js).all():
         raise ModelError("the model's Jacobian at the start contains NaN or inf")
-    check_deterministic(fn, xf)
-    g = check_output_metric(metric, fn.m, device=xf.device)
-    return Problem(fn=fn, x0=xf, y0=y0, J0=j0, box=box, metric=g)
+    check_deterministic(fn, xs[0])
+    g = check_output_metric(metric, fn.m, device=xs.device)
+    return Problem(fn=fn, xs=xs, ys=ys, js=js, box=box, metric=g, batched=batch)
+
+
+def parse_dtype(dtype: Any) -> torch.dtype | None:
+    """``None``, a torch floating dtype, or its name (``"float32"``, ``"bfloat16"``, ...).
+
+    Parameters
+    ----------
+    dtype : torch.dtype, str or None
+        The user's choice.
+
+    Returns
+    -------
+    torch.dtype or None
+        The dtype (None: float64).
+    """
+    if dtype is None or isinstance(dtype, torch.dtype):
+        if isinstance(dtype, torch.dtype) and not dtype.is_floating_point:
+            raise InputError(f"dtype must be a floating-point type, got {dtype}")
+        return dtype
+    names = {
+        "float64": torch.float64,
+        "double": torch.float64,
+        "float32": torch.float32,
+        "float": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "float16": torch.float16,
+        "half": torch.float16,
+    }
+    key = str(dtype).lower().removeprefix("torch.")
+    if key not in names:
+        raise InputError(f"unknown dtype {dtype!r}; use float64, float32, bfloat16 or float16")
+    return names[key]
+
+
+def check_step(step: Any, problem: Problem, name: str = "step") -> float:
+    """A positive step that can move every start, not larger than the box.
+
+    Parameters
+    ----------
+    step : float
+        The user's step.
+    problem : Problem
+        The validated problem.
+    name : str
+        What to call it in messages.
+
+    Returns
+    -------
+    float
+        The step.
+    """
+    step = check_positive(step, name)
+    scale = float(problem.xs.abs().max())
+    why = check_step_moves(step, scale)
+    if why is not None:
+        raise InputError(why.replace("step ", f"{name} ", 1))
+    if problem.box is not None:
+        span = float((problem.box[1] - problem.box[0]).min())
+        if math.isfinite(span) and step > span:
+            raise InputError(
+                f"{name} {step:g} is larger than the box ({span:g} on its narrowest axis); "
+                f"use a smaller {name}"
+            )
+    return step
+
+
+def memory_budget() -> int:
+    """Bytes one run may allocate: ``FIBERSCOPE_MEMORY_BUDGET`` or half the machine's memory.
+
+    Returns
+    -------
+    int
+        The budget in bytes.
+    """
+    env = os.environ.get("FIBERSCOPE_MEMORY_BUDGET")
+    if env:
+        try:
+            return int(float(env))
+        except ValueError:
+            raise InputError(
+                f"FIBERSCOPE_MEMORY_BUDGET must be a number of bytes, got {env!r}"
+            ) from None
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 * 2**30
+    return int(total // 2)
+
+
+def check_budget(nbytes: float, what: str, fix: str) -> None:
+    """Refuse a run whose arrays would exceed :func:`memory_budget` before allocating them.
+
+    Parameters
+    ----------
+    nbytes : float
+        Bytes the run would need at most.
+    what : str
+        What is that large (for the message).
+    fix : str
+        How to make it smaller.
+
+    Raises
+    ------
+    InputError
+        When ``nbytes`` exceeds the budget.
+    """
+    budget = memory_budget()
+    if nbytes > budget:
+        raise InputError(
+            f"{what} would need up to {_gib(nbytes)} of memory, more than the "
+            f"{_gib(budget)} a run may use (half the machine's memory, or "
+            f"FIBERSCOPE_MEMORY_BUDGET); {fix}"
+        )
+
+
+def _gib(nbytes: float) -> str:
+    if nbytes >= 2**30:
+        return f"{nbytes / 2**30:.1f} GiB"
+    return f"{nbytes / 2**20:.0f} MiB"
+
+
+def level_tolerance(tol: float, ys: Tensor) -> Tensor:
+    """Per-member residual tolerance: ``tol``, raised to a few ulps of ``|N|`` where larger.
+
+    Parameters
+    ----------
+    tol : float
+        The user's tolerance.
+    ys : torch.Tensor
+        ``(B, m)`` the levels.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B,)``.
+    """
+    scale = torch.clamp(ys.abs().amax(dim=-1), min=1.0)
+    return torch.clamp(64 * EPS * scale, min=tol)
 
 
 def check_deterministic(fn: ModelFunction, x: Tensor, rtol: float = 1e-6) -> None:

@@ -1,130 +1,34 @@
-"""``fiberscope.sample_class``: synthetic data spread evenly along a 1-D class.
+"""``fiberscope.sample_class``: inputs the network cannot tell apart, spread along a class.
 
-The class is traced with the corrected tracer; then ``n`` points are placed at equal
-arclength along the traced curve (not where the tracer happened to step: its adaptive step
-clusters points where the class turns) and each is projected back onto the class with
-Gauss-Newton, so every sample has the start's output to the tracing tolerance. A closed class
-gets ``n`` points evenly around the loop (the start first); an open one ``n`` points from one
-end to the other, both ends included.
+The class is traced on the engine (the ``"tangent"`` policy, as :func:`fiberscope.trace`);
+then ``n`` points are placed at equal arclength along the traced polyline (an even spread, not
+the clustered points of a random walk, which would also cluster points where the class turns)
+and each is projected back onto the class with the engine's corrector, all in one batch.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from ..errors import InputError
-from ..geometry.jacobian import ModelFunction, OutputMap
-from ..outputs import describe_output, resolve_output
-from .corrected import newton_to_level
-from .problem import EPS, check_positive, one_dimensional_classes, prepare
-from .result import TraceResult, TraceStats
-from .trace import trace
-
-
-@dataclass
-class SampleResult:
-    """Points spread evenly by arclength along one class.
-
-    Attributes
-    ----------
-    points : torch.Tensor
-        ``(N, *input_shape)`` samples in order along the class.
-    outputs : torch.Tensor
-        ``(N, m)`` outputs (all equal to ``y0`` to ``tol``).
-    arclength : torch.Tensor
-        ``(N,)`` nominal arclength of each sample along the traced class (from its first end,
-        or from the start for a closed class).
-    y0 : torch.Tensor
-        The class's output ``(m,)``.
-    closed : bool
-        The class is a loop (samples go once around it).
-    length : float
-        Length of the traced class.
-    spacing : float
-        Nominal arclength between neighbouring samples.
-    trace : TraceResult
-        The trace the samples were taken from.
-    options : dict
-        Every parameter (JSON-ready).
-    stats : TraceStats
-        Statistics of the trace and the projections.
-    """
-
-    points: Tensor
-    outputs: Tensor
-    arclength: Tensor
-    y0: Tensor
-    closed: bool
-    length: float
-    spacing: float
-    trace: TraceResult
-    options: dict[str, Any]
-    stats: TraceStats = field(default_factory=TraceStats)
-
-    def __len__(self) -> int:
-        return int(self.points.shape[0])
-
-    @property
-    def residual(self) -> float:
-        """``max |N(x) - y0|`` over the samples."""
-        return float((self.outputs - self.y0).abs().max())
-
-    @property
-    def gaps(self) -> Tensor:
-        """``(N-1,)`` straight-line distances between neighbouring samples (``N`` for a loop)."""
-        flat = self.points.reshape(len(self), -1)
-        if self.closed:
-            flat = torch.cat((flat, flat[:1]))
-        return torch.linalg.vector_norm(flat[1:] - flat[:-1], dim=1)
-
-    def summary(self) -> dict[str, Any]:
-        """Headline numbers as a plain dict."""
-        g = self.gaps
-        return {
-            "kind": "samples",
-            "points": len(self),
-            "closed": self.closed,
-            "length": self.length,
-            "spacing": self.spacing,
-            "gap_min": float(g.min()) if g.numel() else 0.0,
-            "gap_max": float(g.max()) if g.numel() else 0.0,
-            "residual": self.residual,
-            "y0": self.y0.tolist(),
-            "stop_reasons": dict(self.trace.stop_reasons),
-            "stats": self.stats.as_dict(),
-        }
-
-    def save(self, path: str | Path, *, force: bool = True) -> tuple[Path, Path]:
-        """Write the samples to CSV and every parameter to a JSON sidecar.
-
-        Parameters
-        ----------
-        path : str or pathlib.Path
-            CSV destination.
-        force : bool
-            Overwrite existing files.
-
-        Returns
-        -------
-        tuple of pathlib.Path
-            The CSV and JSON paths.
-        """
-        from ..io.results import save_samples
-
-        return save_samples(self, path, force=force)
-
-    def plot(self, model: Any = None, **kwargs: Any) -> Any:
-        """Plot the samples on their class (2-D inputs: over a heat map)."""
-        from ..plot.plots import plot_samples
-
-        return plot_samples(self, model=model, **kwargs)
+from ..engine import Session, Snapshot, Stats, correct
+from ..errors import InputError, Interrupted
+from ..outputs import OutputMap, describe_output
+from ._progress import progress_callback
+from .problem import (
+    check_budget,
+    check_positive,
+    check_regular,
+    check_step,
+    level_tolerance,
+    one_dimensional_classes,
+    prepare,
+)
+from .results import SampleResult, TraceResult
+from .trace import trace_phases, trace_results
 
 
 def resample_polyline(points: Tensor, n: int, closed: bool) -> tuple[Tensor, Tensor, float]:
@@ -167,7 +71,7 @@ def resample_polyline(points: Tensor, n: int, closed: bool) -> tuple[Tensor, Ten
 
 
 def sample_class(
-    model: Callable[..., Any] | ModelFunction,
+    model: Callable[..., Any],
     x0: Any,
     n: int = 100,
     *,
@@ -175,8 +79,15 @@ def sample_class(
     max_steps: int = 10_000,
     bounds: Any = None,
     tol: float = 1e-12,
-    output: OutputMap | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    output: OutputMap | str | None = None,
+    max_angle: float = 0.3,
+    sing_tol: float = 1e-8,
+    dtype: Any = None,
+    progress: bool | Callable[[int, int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    checkpoint: Callable[[Snapshot], None] | None = None,
+    checkpoint_every: int = 1000,
+    resume: Snapshot | None = None,
 ) -> SampleResult:
     """``n`` inputs that the model cannot tell from ``x0``, spread evenly along its class.
 
@@ -191,15 +102,27 @@ def sample_class(
     step : float
         Largest step of the trace (smaller steps give a more accurate arclength).
     max_steps : int
-        Steps per trace branch.
+        Accepted steps per trace branch.
     bounds : tuple, optional
         Box; open classes are sampled from one box exit to the other.
     tol : float
         Residual tolerance: every sample has ``max |N(x) - N(x0)| <= tol``.
-    output : callable, optional
+    output : callable or str, optional
         Output map.
-    progress : callable, optional
-        ``progress(done, total)`` during the trace.
+    max_angle, sing_tol : float
+        As for :func:`fiberscope.trace`.
+    dtype : torch.dtype or str, optional
+        Precision of the Jacobians (outputs stay float64).
+    progress : bool or callable, optional
+        True for a progress bar or lines on stderr, or ``progress(done, total)``.
+    stop : callable, optional
+        Polled between steps; True raises :class:`~fiberscope.errors.Interrupted`.
+    checkpoint : callable, optional
+        ``checkpoint(snapshot)`` every ``checkpoint_every`` steps.
+    checkpoint_every : int
+        Steps between checkpoints.
+    resume : Snapshot, optional
+        Continue an interrupted run exactly.
 
     Returns
     -------
@@ -209,11 +132,13 @@ def sample_class(
     Raises
     ------
     InputError
-        Bad options.
+        Bad options, or more samples than memory allows.
     ModelError
         The classes are not curves.
     SingularPointError
         The start is singular.
+    Interrupted
+        Ctrl-C or ``stop``.
 
     Examples
     --------
@@ -226,21 +151,71 @@ def sample_class(
     n = check_positive(n, "n", integer=True)
     if n < 2:
         raise InputError(f"n must be at least 2, got {n}")
-    step = check_positive(step, "step")
+    max_steps = check_positive(max_steps, "max_steps", integer=True)
     tol = check_positive(tol, "tol")
-    output = resolve_output(output)
-    problem = prepare(model, x0, bounds=bounds, output=output, require_m=one_dimensional_classes)
-    t_start = time.perf_counter()
-    tr = trace(
-        problem.fn,
-        problem.unflatten(problem.x0.unsqueeze(0))[0],
-        step=step,
-        max_steps=max_steps,
+    problem = prepare(
+        model,
+        x0,
         bounds=bounds,
-        tol=tol,
-        progress=progress,
+        output=output,
+        require_m=one_dimensional_classes,
+        batched=False,
+        dtype=dtype,
     )
-    stats = TraceStats(**{k: v for k, v in tr.stats.as_dict().items() if k != "wall_time"})
+    step = check_step(step, problem)
+    check_budget(n * (problem.n + problem.m) * 8 * 6, f"{n} samples", "ask for fewer samples (-n)")
+    from ..geometry.linalg import oriented_tangents
+
+    _, s_min, s_max = oriented_tangents(problem.js)
+    check_regular(problem, float(s_min[0]), float(s_max[0]), sing_tol)
+    options = {
+        "n": n,
+        "step": step,
+        "max_steps": max_steps,
+        "bounds": problem.box_list(),
+        "tol": tol,
+        "output": describe_output(problem.fn.output_map),
+        "max_angle": max_angle,
+        "sing_tol": sing_tol,
+        "x0": problem.x0.tolist(),
+        "input_shape": list(problem.fn.input_shape),
+    }
+    stats = Stats()
+    callback, close = progress_callback(progress, "sample")
+    session = Session(
+        "sample_class",
+        options,
+        problem.ys,
+        stats=stats,
+        total=2 * max_steps,
+        progress=callback,
+        stop=stop,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+    )
+    try:
+        try:
+            phases = trace_phases(
+                problem,
+                session,
+                method="corrected",
+                step=step,
+                max_steps=max_steps,
+                tol=tol,
+                max_angle=max_angle,
+                sing_tol=sing_tol,
+            )
+        except KeyboardInterrupt:
+            raise Interrupted(None, session.snapshot()) from None
+    finally:
+        close()
+    trace_opts = {k: v for k, v in options.items() if k != "n"} | {
+        "method": "corrected",
+        "direction": "both",
+    }
+    tr = trace_results(problem, phases, "corrected", trace_opts, stats)
+    assert isinstance(tr, TraceResult)
     flat = tr.points.reshape(len(tr), -1).to(torch.float64)
     if len(tr) < 2:
         raise InputError("the traced class has a single point; nothing to sample (check the box)")
@@ -250,45 +225,35 @@ def sample_class(
     samples, pos, length = resample_polyline(flat, n, tr.closed)
     if length == 0.0:
         raise InputError("the traced class has zero length; nothing to sample")
+    keep = [0] if tr.closed else [0, n - 1]
+    inner = [i for i in range(n) if i not in keep]
     y0 = problem.y0
-    level_tol = max(tol, 64 * EPS * max(1.0, float(y0.abs().max())))
-    keep = {0} if tr.closed else {0, n - 1}
-    out_pts, out_vals = [], []
-    for i in range(n):
-        q = samples[i]
-        if i in keep:
-            out_pts.append(q)
-            out_vals.append(problem.fn.value(q))
-            stats.jacobian_evals += 1
-            continue
-        res = newton_to_level(problem.fn, q, y0, level_tol, 30, stats)
-        if res is None:
+    values = problem.fn.values(samples)
+    stats.value_evals += n
+    if inner:
+        sel = torch.tensor(inner, device=samples.device)
+        goal = y0.expand(len(inner), -1)
+        tol_v = level_tolerance(tol, goal)
+        cor = correct(problem.fn, samples[sel], goal, tol_v, max_iter=30, stats=stats)
+        bad = (~cor.ok).nonzero().reshape(-1)
+        if bad.numel():
+            i = inner[int(bad[0])]
             raise InputError(
                 f"could not project sample {i} back onto the class (near a singular point?); "
                 "use a smaller step"
             )
-        out_pts.append(res[0])
-        out_vals.append(res[1])
-    stats.wall_time = time.perf_counter() - t_start
-    pts = torch.stack(out_pts)
+        samples[sel] = cor.x
+        values[sel] = cor.y
+    session.finish()
     return SampleResult(
-        points=problem.unflatten(pts),
-        outputs=torch.stack(out_vals).reshape(n, -1),
+        points=problem.unflatten(samples),
+        outputs=values.reshape(n, -1),
         arclength=pos,
         y0=y0,
         closed=tr.closed,
         length=length,
         spacing=length / n if tr.closed else length / (n - 1),
         trace=tr,
-        options={
-            "n": n,
-            "step": step,
-            "max_steps": max_steps,
-            "bounds": tr.options.get("bounds"),
-            "tol": tol,
-            "output": describe_output(output),
-            "x0": problem.x0.tolist(),
-            "input_shape": list(problem.fn.input_shape),
-        },
+        options=options,
         stats=stats,
     )

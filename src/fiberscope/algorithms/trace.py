@@ -1,23 +1,29 @@
-"""``fiberscope.trace``: reconstruct the 1-D equivalence class through a point."""
+"""``fiberscope.trace``: reconstruct the 1-D equivalence class through a point (or many)."""
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from ..errors import CheckpointError, InputError, TraceInterrupted
-from ..geometry.jacobian import OutputMap
-from ..geometry.kernel import oriented_tangent
-from . import corrected, paper
-from .problem import Problem, check_positive, check_regular, one_dimensional_classes, prepare
-from .result import TraceResult, TraceStats
-from .snapshot import BranchRecord, TraceSnapshot
+from ..engine import Context, Members, RunState, Session, Snapshot, Stats, StepControl
+from ..engine.policies import Simec, Tangent
+from ..errors import InputError, Interrupted
+from ..geometry.linalg import oriented_tangents
+from ..outputs import OutputMap, describe_output
+from ._progress import progress_callback
+from .problem import (
+    Problem,
+    check_positive,
+    check_regular,
+    check_step,
+    level_tolerance,
+    one_dimensional_classes,
+    prepare,
+)
+from .results import TraceResult
 
 METHODS = ("corrected", "paper")
 DIRECTIONS = ("both", "forward", "backward")
@@ -25,14 +31,6 @@ PAPER_BOX = ("stop", "clamp")
 #: Largest step, relative to ``max(1, max |x0|)``, that the corrected tracer can shrink to a
 #: usable size (it halves down to ``step * 1e-9`` at most).
 MAX_STEP_RATIO = 1e6
-
-
-def _branch_signs(direction: str) -> list[tuple[str, int]]:
-    if direction == "forward":
-        return [("forward", 1)]
-    if direction == "backward":
-        return [("backward", -1)]
-    return [("forward", 1), ("backward", -1)]
 
 
 def trace(
@@ -50,12 +48,14 @@ def trace(
     paper_box: str = "stop",
     max_angle: float = 0.3,
     sing_tol: float = 1e-8,
-    progress: Callable[[int, int], None] | None = None,
+    dtype: Any = None,
+    batched: bool | None = None,
+    progress: bool | Callable[[int, int], None] | None = None,
     stop: Callable[[], bool] | None = None,
-    checkpoint: Callable[[TraceSnapshot], None] | None = None,
+    checkpoint: Callable[[Snapshot], None] | None = None,
     checkpoint_every: int = 1000,
-    resume: TraceSnapshot | None = None,
-) -> TraceResult:
+    resume: Snapshot | None = None,
+) -> TraceResult | list[TraceResult]:
     """Trace the equivalence class ``N^{-1}(N(x0))`` through ``x0`` (a curve).
 
     The network must map ``R^n -> R^(n-1)`` (after the optional output map), so that the
@@ -64,14 +64,15 @@ def trace(
     Parameters
     ----------
     model : callable or torch.nn.Module
-        The network (see :func:`fiberscope.load_model`).
+        The network (see :func:`fiberscope.load_model`), any dtype.
     x0 : tensor or array-like
-        Start point, any shape; points are returned in the same shape.
+        Start point, any shape; points are returned in the same shape. A batch of starts
+        (leading dimension; see ``batched``) is traced together and returns a list.
     step : float
         Step length. For ``"corrected"`` it is the *largest* step (the step adapts below it);
         for ``"paper"`` it is the authors' fixed ``delta``.
     max_steps : int
-        Steps per branch.
+        Accepted steps per branch.
     bounds : tuple, optional
         Box ``(lo, hi)``, scalars or one value per coordinate. It must contain ``x0``.
     direction : {"both", "forward", "backward"}
@@ -89,7 +90,7 @@ def trace(
     output : callable or str, optional
         Output map applied to the model's output (which outputs define "the same"), or a
         selection such as ``"logits[3]"`` or ``"logit-diff 3 5"`` (see
-        :func:`fiberscope.models.output_map`).
+        :func:`fiberscope.outputs.output_map`).
     paper_box : {"stop", "clamp"}
         Paper mode with ``bounds``: stop at the boundary (record the clamped point and stop)
         or clamp every step and continue.
@@ -97,25 +98,31 @@ def trace(
         Corrected mode: largest tangent turn per step, radians.
     sing_tol : float
         Relative threshold on the singular values of J for a singular point.
-    progress : callable, optional
-        ``progress(done, total)`` called now and then with accepted steps.
+    dtype : torch.dtype or str, optional
+        Precision of the Jacobians (``"float32"``, ``"bfloat16"`` for speed); outputs and
+        residuals stay float64.
+    batched : bool, optional
+        ``x0`` holds a batch of starts along its first dimension (default: decided from the
+        model when its input size is known).
+    progress : bool or callable, optional
+        True for a progress bar (plain lines on stderr outside terminals and notebooks), or
+        ``progress(done, total)``.
     stop : callable, optional
         Polled between steps; when it returns True the trace stops and raises
-        :class:`~fiberscope.errors.TraceInterrupted` (so does Ctrl-C).
+        :class:`~fiberscope.errors.Interrupted` (so does Ctrl-C).
     checkpoint : callable, optional
-        ``checkpoint(snapshot)`` is called every ``checkpoint_every`` steps of a branch and
-        when a branch ends, with a :class:`~fiberscope.algorithms.snapshot.TraceSnapshot`
-        (see :class:`fiberscope.io.checkpoint.CheckpointWriter`).
+        ``checkpoint(snapshot)`` every ``checkpoint_every`` steps and when a branch ends, with
+        a :class:`~fiberscope.engine.Snapshot` (see :mod:`fiberscope.io.checkpoint`).
     checkpoint_every : int
         Steps between checkpoints (only used with ``checkpoint``).
-    resume : TraceSnapshot, optional
+    resume : Snapshot, optional
         Continue an interrupted trace exactly where it stopped (same model and options).
 
     Returns
     -------
-    TraceResult
+    TraceResult or list of TraceResult
         Points ordered along the curve (start included), outputs, arclength, stop reasons,
-        drift, statistics.
+        drift, statistics; a list for a batch of starts.
 
     Raises
     ------
@@ -127,7 +134,7 @@ def trace(
         The start is a singular point.
     CheckpointError
         ``resume`` was taken with other options or another model.
-    TraceInterrupted
+    Interrupted
         Ctrl-C or ``stop``: carries the partial result and a snapshot to resume from.
 
     Examples
@@ -144,26 +151,22 @@ def trace(
         raise InputError(f"unknown direction {direction!r}; use one of {', '.join(DIRECTIONS)}")
     if paper_box not in PAPER_BOX:
         raise InputError(f"unknown paper_box {paper_box!r}; use 'stop' or 'clamp'")
-    step = check_positive(step, "step")
     max_steps = check_positive(max_steps, "max_steps", integer=True)
     tol = check_positive(tol, "tol")
     max_angle = check_positive(max_angle, "max_angle")
     sing_tol = check_positive(sing_tol, "sing_tol")
-    if isinstance(output, str):
-        from ..outputs import output_map
-
-        output = output_map(output)
     problem = prepare(
-        model, x0, bounds=bounds, metric=metric, output=output, require_m=one_dimensional_classes
+        model,
+        x0,
+        bounds=bounds,
+        metric=metric,
+        output=output,
+        require_m=one_dimensional_classes,
+        batched=batched,
+        dtype=dtype,
     )
-    if problem.box is not None:
-        span = float((problem.box[1] - problem.box[0]).min())
-        if math.isfinite(span) and step > span:
-            raise InputError(
-                f"step {step:g} is larger than the box ({span:g} on its narrowest axis); "
-                "use a smaller step"
-            )
-    scale = max(1.0, float(problem.x0.abs().max()))
+    step = check_step(step, problem)
+    scale = max(1.0, float(problem.xs.abs().max()))
     if step > MAX_STEP_RATIO * scale:
         # the step adapts down by at most 1e9 before a branch gives up as "singular", so a
         # step this far above the input's scale would end every branch with a false stop
@@ -172,352 +175,288 @@ def trace(
             f"{MAX_STEP_RATIO * scale:g}); give a step near the size of the features you "
             "want to see"
         )
-    _, s_min, s_max = oriented_tangent(problem.J0)
+    _, s_min, s_max = oriented_tangents(problem.js)
     if method == "corrected":
-        check_regular(problem, s_min, s_max, sing_tol)
-
+        for i in range(problem.size):
+            check_regular(problem, float(s_min[i]), float(s_max[i]), sing_tol)
     options = {
         "method": method,
         "step": step,
         "max_steps": max_steps,
         "direction": direction,
-        "bounds": None
-        if problem.box is None
-        else [problem.box[0].tolist(), problem.box[1].tolist()],
+        "bounds": problem.box_list(),
         "tol": tol,
         "metric": None if problem.metric is None else problem.metric.tolist(),
-        "output": None if output is None else getattr(output, "__name__", repr(output)),
+        "output": describe_output(problem.fn.output_map),
         "paper_box": paper_box if method == "paper" else None,
         "max_angle": max_angle,
         "sing_tol": sing_tol,
-        "x0": problem.x0.tolist(),
+        "dtype": str(problem.fn.jac_dtype).removeprefix("torch."),
+        "x0": problem.starts_list(),
         "input_shape": list(problem.fn.input_shape),
     }
-    if checkpoint is not None:
-        checkpoint_every = check_positive(checkpoint_every, "checkpoint_every", integer=True)
-    stats = TraceStats()
-    resumed: dict[str, BranchRecord] = {}
-    if resume is not None:
-        check_resume(resume, options, problem.y0)
-        corrected.restore_counters(stats, resume.stats)
-        device = problem.x0.device
-        resumed = {
-            b.name: replace(
-                b,
-                points=[p.to(device) for p in b.points],
-                outputs=[o.to(device) for o in b.outputs],
-            )
-            for b in resume.branches
-        }
-    total = max_steps * (2 if direction == "both" else 1)
-    done = [0]
-
-    def tick(k: int) -> None:
-        if progress is not None:
-            progress(done[0] + k, total)
-
-    t_start = time.perf_counter()
-    records: list[BranchRecord] = []
-    live: list[Any] = []  # [name, sign, tracer] of the branch in progress
-    closed = False
-
-    def snapshot() -> TraceSnapshot:
-        branches = list(records)
-        counters = corrected.stats_counters(stats)
-        if live:
-            name, sign, tracer = live
-            branches.append(_live_record(name, sign, tracer))
-            counters = dict(tracer.state.stats)
-        return TraceSnapshot(
-            method=method,
-            options=options,
-            y0=problem.y0.tolist(),
-            branches=branches,
-            stats=counters,
-            closed=closed,
-        )
-
-    def on_commit(tracer: Any) -> None:
-        if checkpoint is not None and tracer.state.k % checkpoint_every == 0:
-            checkpoint(snapshot())
-
-    for name, sign in _branch_signs(direction):
-        prior = resumed.get(name)
-        if prior is not None and prior.finished:
-            records.append(prior)
-            done[0] += max_steps
-            if prior.reason == "closed":
-                closed = True
-                break
-            continue
-        tracer = _make_tracer(problem, method, name, sign, prior, stats, options)
-        live[:] = [name, sign, tracer]
+    branches = ["forward", "backward"] if direction == "both" else [direction]
+    stats = Stats()
+    callback, close = progress_callback(progress, f"trace ({method})")
+    session = Session(
+        "trace",
+        options,
+        problem.ys,
+        stats=stats,
+        total=max_steps * len(branches) * problem.size,
+        progress=callback,
+        stop=stop,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+    )
+    try:
         try:
-            tracer.run(
-                progress=tick,
-                should_stop=stop,
-                on_commit=on_commit if checkpoint is not None else None,
+            trace_phases(
+                problem,
+                session,
+                method=method,
+                step=step,
+                max_steps=max_steps,
+                tol=tol,
+                branches=branches,
+                max_angle=max_angle,
+                sing_tol=sing_tol,
+                paper_box=paper_box,
             )
         except KeyboardInterrupt:
-            snap = snapshot()
-            stats.wall_time = time.perf_counter() - t_start
-            partial = _result_from_records(problem, snap.branches, closed, stats, method, options)
-            partial.complete = False
-            raise TraceInterrupted(partial, snap) from None
-        live.clear()
-        rec = _finished_record(name, sign, tracer)
-        records.append(rec)
-        if rec.reason == "closed":
-            closed = True
-        if checkpoint is not None:
-            checkpoint(snapshot())
-        if closed:
-            break
-        done[0] += max_steps
-    stats.wall_time = time.perf_counter() - t_start
-    if progress is not None:
-        progress(total, total)
-    return _result_from_records(problem, records, closed, stats, method, options)
+            partial = _results(problem, session, method, options, stats, complete=False)
+            raise Interrupted(partial, session.snapshot()) from None
+    finally:
+        close()
+    session.finish()
+    return _results(problem, session, method, options, stats, complete=True)
 
 
-def check_resume(snapshot: TraceSnapshot, options: dict[str, Any], y0: Tensor) -> None:
-    """Refuse to resume ``snapshot`` with other options or a model with another output.
+def trace_phases(
+    problem: Problem,
+    session: Session,
+    *,
+    method: str,
+    step: float,
+    max_steps: int,
+    tol: float,
+    branches: list[str] | None = None,
+    max_angle: float = 0.3,
+    sing_tol: float = 1e-8,
+    paper_box: str = "stop",
+    prefix: str = "",
+) -> dict[str, RunState]:
+    """Trace the class of every start of ``problem``: a forward phase, then a backward one.
+
+    The backward branch runs only for starts whose forward branch did not close its loop.
+    Every start is a member; each phase is one engine run of all of them.
 
     Parameters
     ----------
-    snapshot : TraceSnapshot
-        The snapshot to continue.
-    options : dict
-        Options of the new call.
-    y0 : torch.Tensor
-        Output of the new call's model at the start.
+    problem : Problem
+        The starts (``xs``), their levels (``ys``) and Jacobians (``js``).
+    session : Session
+        The verb's session (progress, interruption, checkpoints).
+    method : {"corrected", "paper"}
+        Tangent policy or the authors' SiMEC-1D.
+    step, max_steps, tol, max_angle, sing_tol, paper_box
+        As for :func:`trace`.
+    branches : list of str, optional
+        ``["forward", "backward"]`` (default), or one of them.
+    prefix : str
+        Prefix of the phase names.
 
-    Raises
-    ------
-    CheckpointError
-        On any difference.
+    Returns
+    -------
+    dict
+        ``{"forward": RunState, "backward": RunState}`` (the branches that ran); members
+        carry their start's index in ``vars["start"]``.
     """
-    if not isinstance(snapshot, TraceSnapshot):
-        raise CheckpointError(f"resume= takes a TraceSnapshot, got {type(snapshot).__name__}")
-    for key in sorted(set(options) | set(snapshot.options)):
-        new, old = options.get(key), snapshot.options.get(key)
-        if _plain(new) != _plain(old):
-            raise CheckpointError(
-                f"the checkpoint was written with {key}={_short(old)}, this run has "
-                f"{key}={_short(new)}; resume with the same options"
-            )
-    if [float(v) for v in snapshot.y0] != y0.reshape(-1).tolist():
-        raise CheckpointError(
-            "the model's output at the start differs from the checkpoint's "
-            f"({_short(snapshot.y0)} vs {_short(y0.tolist())}): is it the same model?"
-        )
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _make_tracer(
-    problem: Problem,
-    method: str,
-    name: str,
-    sign: int,
-    prior: BranchRecord | None,
-    stats: TraceStats,
-    options: dict[str, Any],
-) -> Any:
-    """A branch tracer, fresh or continuing ``prior`` (a branch in progress)."""
+    stats = session.stats
     if method == "corrected":
-        opts = corrected.CorrectedOptions(
-            step=options["step"],
-            max_steps=options["max_steps"],
-            tol=options["tol"],
-            max_angle=options["max_angle"],
-            sing_tol=options["sing_tol"],
-        )
-        if prior is None or prior.state is None:
-            return corrected.BranchTracer(problem, sign, opts, stats)
-        state = _restore_state(corrected.BranchState, prior, problem)
-        branch = corrected.Branch(
-            points=list(prior.points),
-            outputs=list(prior.outputs),
-            conditioning=list(prior.conditioning),
-        )
-        return corrected.BranchTracer(problem, sign, opts, stats, state=state, branch=branch)
-    variant = None if problem.box is None else options["paper_box"]
-    kwargs = dict(
-        step=options["step"],
-        n_steps=options["max_steps"],
-        invert=sign < 0,
-        metric=problem.metric,
-        box=problem.box,
-        variant=variant,
-        stats=stats,
-    )
-    if prior is None or prior.state is None:
-        return paper.SimecTracer(problem.fn, problem.x0, **kwargs)
-    state = _restore_state(paper.PaperState, prior, problem)
-    run = paper.PaperRun(points=list(prior.points), outputs=list(prior.outputs))
-    return paper.SimecTracer(problem.fn, problem.x0, state=state, run=run, **kwargs)
-
-
-def _restore_state(kind: Any, prior: BranchRecord, problem: Problem) -> Any:
-    """Rebuild a tracer state from a snapshot, refusing one that does not fit the problem."""
-    try:
-        state = kind.from_dict(prior.state, problem.x0.device)
-    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
-        raise CheckpointError(
-            f"the checkpoint's state of the {prior.name} branch is malformed ({exc})"
-        ) from None
-    n = problem.x0.numel()
-    vectors = [v for v in vars(state).values() if isinstance(v, Tensor)]
-    if any(v.shape != (n,) for v in vectors) or state.n_points != len(prior.points):
-        raise CheckpointError(
-            f"the checkpoint's state of the {prior.name} branch does not fit this problem "
-            f"({n} coordinates, {len(prior.points)} points)"
-        )
-    return state
-
-
-def _live_record(name: str, sign: int, tracer: Any) -> BranchRecord:
-    """Record of a branch in progress, as of its last commit."""
-    if tracer.finished:
-        return _finished_record(name, sign, tracer)
-    n = tracer.state.n_points
-    if isinstance(tracer, corrected.BranchTracer):
-        br = tracer.branch
-        pts, outs, conds, energy = br.points[:n], br.outputs[:n], br.conditioning[:n], 0.0
+        policy: Any = Tangent(max_angle=max_angle, sing_tol=sing_tol)
     else:
-        run = tracer.run_
-        pts, outs, conds, energy = run.points[:n], run.outputs[:n], [], tracer.state.energy
-    return BranchRecord(
-        name=name,
-        sign=sign,
-        points=list(pts),
-        outputs=list(outs),
-        conditioning=list(conds),
-        finished=False,
-        reason="interrupted",
-        message=f"interrupted after {tracer.state.k} steps",
-        stop_point=tracer.state.x.tolist(),
-        energy=energy,
-        state=tracer.state.to_dict(),
-    )
-
-
-def _finished_record(name: str, sign: int, tracer: Any) -> BranchRecord:
-    """Record of a branch that has stopped."""
-    if isinstance(tracer, corrected.BranchTracer):
-        br = tracer.branch
-        stop = br.stop_point if br.stop_point is not None else tracer.problem.x0
-        return BranchRecord(
-            name=name,
-            sign=sign,
-            points=list(br.points),
-            outputs=list(br.outputs),
-            conditioning=list(br.conditioning),
-            finished=True,
-            reason=br.reason,
-            message=br.message,
-            stop_point=stop.tolist(),
+        policy = Simec(box=paper_box if problem.box is not None else None)
+    ctl = StepControl(step=step, max_steps=max_steps, adaptive=method == "corrected")
+    tol_all = level_tolerance(tol, problem.ys)
+    done: dict[str, RunState] = {}
+    for name in branches or ["forward", "backward"]:
+        sign = 1.0 if name == "forward" else -1.0
+        starts = _open_starts(problem, done.get("forward"))
+        if not starts:
+            break
+        sel = torch.tensor(starts, dtype=torch.int64)
+        ctx = Context(
+            fn=problem.fn,
+            box=problem.box,
+            tol=tol_all[sel.to(tol_all.device)],
+            stats=stats,
+            metric=problem.metric,
         )
-    run = tracer.run_
-    stop = run.points[-1] if run.points else tracer.state.x
-    return BranchRecord(
-        name=name,
-        sign=sign,
-        points=list(run.points),
-        outputs=list(run.outputs),
-        finished=True,
-        reason=run.reason,
-        message=run.message,
-        stop_point=stop.tolist(),
-        energy=run.energy,
-    )
+        done[name] = session.phase(
+            prefix + name,
+            ctx,
+            policy,
+            ctl,
+            lambda sel=sel, sign=sign: _members(problem, sel, sign, step, method),
+        )
+    return done
 
 
-def _result_from_records(
+def _open_starts(problem: Problem, forward: RunState | None) -> list[int]:
+    """Starts whose class still needs a branch (all, or those the forward branch did not close)."""
+    if forward is None:
+        return list(range(problem.size))
+    mem = forward.mem
+    start = mem.vars["start"].tolist()
+    return [int(start[i]) for i in range(len(mem)) if mem.reasons[i] != "closed"]
+
+
+def _members(problem: Problem, sel: Tensor, sign: float, step: float, method: str) -> Members:
+    d = sel.to(problem.xs.device)
+    mem = Members.start(problem.xs[d], problem.ys[d], problem.js[d], problem.ys[d], step)
+    signs = torch.full((sel.numel(),), sign, dtype=torch.float64)
+    if method == "corrected":
+        Tangent.init(mem, signs)
+    else:
+        Simec.init(mem, signs)
+    mem.vars["start"] = sel.to(problem.xs.device)
+    return mem
+
+
+def _results(
     problem: Problem,
-    records: list[BranchRecord],
-    closed: bool,
-    stats: TraceStats,
+    session: Session,
     method: str,
     options: dict[str, Any],
-) -> TraceResult:
-    branches = {r.name: (r.points, r.outputs, r.conditioning) for r in records}
-    return _assemble(
-        problem,
-        branches,
-        closed=closed,
-        reasons={r.name: r.reason for r in records},
-        stop_points={r.name: r.stop_point or problem.x0.tolist() for r in records},
-        messages={r.name: r.message for r in records},
-        energy={r.name: r.energy for r in records} if method == "paper" else {},
-        stats=stats,
-        method=method,
-        options=options,
-    )
-
-
-def _assemble(
-    problem: Problem,
-    branches: dict[str, tuple[list[Tensor], list[Tensor], list[float]]],
+    stats: Stats,
     *,
-    closed: bool,
-    reasons: dict[str, str],
-    stop_points: dict[str, list[float]],
-    messages: dict[str, str],
-    energy: dict[str, float],
-    stats: TraceStats,
+    complete: bool,
+) -> TraceResult | list[TraceResult]:
+    phases = dict(session.states())
+    return trace_results(problem, phases, method, options, stats, complete=complete)
+
+
+def trace_results(
+    problem: Problem,
+    phases: dict[str, RunState],
     method: str,
     options: dict[str, Any],
+    stats: Stats,
+    *,
+    complete: bool = True,
+) -> TraceResult | list[TraceResult]:
+    """Assemble one :class:`TraceResult` per start from the branch phases.
+
+    Parameters
+    ----------
+    problem : Problem
+        The starts.
+    phases : dict
+        ``{"forward": RunState, "backward": RunState}``.
+    method : str
+        ``"corrected"`` or ``"paper"``.
+    options : dict
+        Options recorded in every result.
+    stats : Stats
+        Statistics recorded in every result.
+    complete : bool
+        False for the partial results of an interrupted run.
+
+    Returns
+    -------
+    TraceResult or list of TraceResult
+        A list when ``problem.batched``.
+    """
+    out = []
+    for s in range(problem.size):
+        out.append(_one(problem, s, phases, method, options, stats, complete))
+    return out if problem.batched else out[0]
+
+
+def _one(
+    problem: Problem,
+    s: int,
+    phases: dict[str, RunState],
+    method: str,
+    options: dict[str, Any],
+    stats: Stats,
+    complete: bool,
 ) -> TraceResult:
-    """Order the branches into one curve: reversed backward branch, start, forward branch."""
-    back_pts, back_out, back_c = branches.get("backward", ([], [], []))
-    fwd_pts, fwd_out, fwd_c = branches.get("forward", ([], [], []))
-    x0 = problem.x0
-    pts = [*reversed(back_pts), x0, *fwd_pts]
-    outs = [*reversed(back_out), problem.y0, *fwd_out]
-    points = torch.stack(pts)
-    outputs = torch.stack(outs).reshape(len(pts), -1)
-    start = len(back_pts)
-    branch = torch.zeros(len(pts), dtype=torch.int64)
+    branches: dict[str, tuple[Tensor | None, Tensor | None, Tensor | None]] = {}
+    reasons: dict[str, str] = {}
+    messages: dict[str, str] = {}
+    stop_points: dict[str, list[float]] = {}
+    energy: dict[str, float] = {}
+    closed = False
+    for name, st in phases.items():
+        mem = st.mem
+        where = (mem.vars["start"] == s).nonzero().reshape(-1)
+        if where.numel() == 0:
+            continue
+        i = int(where[0])
+        branches[name] = (st.rec.rows(i, "x"), st.rec.rows(i, "y"), st.rec.rows(i, "cond"))
+        reason = mem.reasons[i]
+        if reason is None:
+            reason = "interrupted"
+            messages[name] = f"interrupted after {int(mem.k[i])} steps"
+            stop_points[name] = mem.x[i].tolist()
+        else:
+            messages[name] = mem.messages[i]
+            stop_points[name] = mem.stop_points[i] or problem.xs[s].tolist()
+        reasons[name] = reason
+        closed = closed or reason == "closed"
+        if method == "paper":
+            energy[name] = float(mem.vars["energy"][i])
+    x0, y0 = problem.xs[s], problem.ys[s]
+    n, m = problem.n, problem.m
+
+    def rows(name: str, k: int, width: int) -> Tensor:
+        got = branches.get(name, (None, None, None))[k]
+        if got is None:
+            return x0.new_zeros((0, width))
+        return got.reshape(-1, width)
+
+    bp, bo, bc = rows("backward", 0, n), rows("backward", 1, m), rows("backward", 2, 1)
+    fp, fo, fc = rows("forward", 0, n), rows("forward", 1, m), rows("forward", 2, 1)
+    points = torch.cat((bp.flip(0), x0.unsqueeze(0), fp))
+    outputs = torch.cat((bo.flip(0), y0.unsqueeze(0), fo))
+    start = bp.shape[0]
+    branch = torch.zeros(points.shape[0], dtype=torch.int64)
     branch[:start] = -1
     branch[start + 1 :] = 1
     seg = torch.linalg.vector_norm(points[1:] - points[:-1], dim=1)
     cum = torch.cat((seg.new_zeros(1), torch.cumsum(seg, 0)))
     arclength = cum - cum[start]
-    drift = float((outputs - problem.y0).abs().max())
-    cond0 = oriented_tangent(problem.J0)
-    c0 = cond0[1] if problem.m == 1 else (cond0[1] / cond0[2] if cond0[2] else 0.0)
-    conds = [*reversed(back_c), c0, *fwd_c]
-    conditioning = torch.tensor(conds, dtype=torch.float64) if len(conds) == len(pts) else None
+    drift = float((outputs - y0).abs().max())
+    conditioning = None
+    if method == "corrected":
+        _, s_min, s_max = oriented_tangents(problem.js[s : s + 1])
+        c0 = s_min if m == 1 else torch.where(s_max > 0, s_min / s_max, 0.0)
+        if bc.shape[0] == bp.shape[0] and fc.shape[0] == fp.shape[0]:
+            conditioning = torch.cat((bc.flip(0).reshape(-1), c0.reshape(-1), fc.reshape(-1)))
+            conditioning = conditioning.to(torch.float64).cpu()
+    opts = dict(options)
+    if problem.batched:
+        opts["x0"] = x0.tolist()
+        opts["batch_index"] = s
     return TraceResult(
         points=problem.unflatten(points),
         outputs=outputs,
         branch=branch,
         arclength=arclength,
         start_index=start,
-        y0=problem.y0,
+        y0=y0,
         closed=closed,
         stop_reasons=reasons,
         stop_points=stop_points,
         drift=drift,
         method=method,
-        options=options,
+        options=opts,
         stats=stats,
         messages=messages,
         energy=energy,
         conditioning=conditioning,
+        complete=complete and all(r != "interrupted" for r in reasons.values()),
     )

@@ -39,6 +39,12 @@ def _check_outputs(out: Path, plot: Path | None, force: bool) -> None:
         check_writable(plot, force=force)
 
 
+def _plot(res: Any, **kwargs: Any) -> Any:
+    from ..plot import plot
+
+    return plot(res, **kwargs)
+
+
 def _resolve(output: str | None) -> Any:
     from ..outputs import resolve_output
 
@@ -152,7 +158,7 @@ def explore_cmd(
                 progress=cb,
             ),
         )
-        fig = res.plot(model=net, output=omap) if plot is not None and two_d else None
+        fig = _plot(res, model=net, output=omap) if plot is not None and two_d else None
         from ..io.results import save_boundary_walk
 
         save_boundary_walk(res, out, force=force, extra={"model": model})
@@ -187,7 +193,7 @@ def explore_cmd(
                 progress=cb,
             ),
         )
-        fig = res.plot(model=net, output=omap) if plot is not None and two_d else None
+        fig = _plot(res, model=net, output=omap) if plot is not None and two_d else None
         from ..io.results import save_explore
 
         save_explore(res, out, force=force, extra={"model": model})
@@ -278,7 +284,7 @@ def preimage_cmd(
             progress=cb,
         ),
     )
-    fig = res.plot(model=net, output=omap) if plot is not None and len(x0) == 2 else None
+    fig = _plot(res, model=net, output=omap) if plot is not None and len(x0) == 2 else None
     save_preimage(res, out, force=force, extra={"model": model})
     if fig is not None and plot is not None:
         save_figure(fig, plot, force=force)
@@ -353,7 +359,7 @@ def sample_cmd(
             progress=cb,
         ),
     )
-    fig = res.plot(model=net, output=omap) if plot is not None and len(x0) == 2 else None
+    fig = _plot(res, model=net, output=omap) if plot is not None and len(x0) == 2 else None
     save_samples(res, out, force=force, extra={"model": model})
     if fig is not None and plot is not None:
         save_figure(fig, plot, force=force)

@@ -76,13 +76,14 @@ def _mlp_layers(module: Any, device: torch.device) -> list[_Layer] | None:
     return layers
 
 
-def _mlp_value(layers: list[_Layer], x: Tensor) -> Tensor:
-    """Forward pass of a plain MLP at one flat point (no Jacobian)."""
+def _mlp_values(layers: list[_Layer], x: Tensor) -> Tensor:
+    """Forward pass of a plain MLP at a batch of flat points ``x`` (shape ``(B, n)``)."""
     h = x
     for layer in layers:
         kind = layer.kind
         if kind == "linear":
-            h = layer.weight @ h if layer.bias is None else torch.addmv(layer.bias, layer.weight, h)
+            w = layer.weight
+            h = h @ w.T if layer.bias is None else torch.addmm(layer.bias, h, w.T)
         elif kind == "sigmoid":
             h = torch.sigmoid(h)
         elif kind == "tanh":
@@ -94,67 +95,72 @@ def _mlp_value(layers: list[_Layer], x: Tensor) -> Tensor:
         elif kind == "relu":
             h = torch.relu(h)
         elif kind == "softmax":
-            h = torch.softmax(h, dim=0)
+            h = torch.softmax(h, dim=-1)
     return h
 
 
-def _mlp_value_and_jacobian(layers: list[_Layer], x: Tensor) -> tuple[Tensor, Tensor]:
-    """Forward pass and Jacobian of a plain MLP at one flat point ``x`` (shape ``(n,)``)."""
+def _mlp_values_and_jacobians(layers: list[_Layer], x: Tensor) -> tuple[Tensor, Tensor]:
+    """Forward pass and Jacobians of a plain MLP at a batch ``x`` (``(B, n)``): ``(B, m, n)``."""
     h = x
     jac: Tensor | None = None
     for layer in layers:
         kind = layer.kind
         if kind == "linear":
-            h = layer.weight @ h if layer.bias is None else torch.addmv(layer.bias, layer.weight, h)
-            jac = layer.weight if jac is None else layer.weight @ jac
+            w = layer.weight
+            h = h @ w.T if layer.bias is None else torch.addmm(layer.bias, h, w.T)
+            jac = w.expand(x.shape[0], *w.shape) if jac is None else torch.matmul(w, jac)
             continue
         assert jac is not None
         if kind == "sigmoid":
             h = torch.sigmoid(h)
-            jac = (h - h * h).unsqueeze(1) * jac
+            jac = (h - h * h).unsqueeze(-1) * jac
         elif kind == "tanh":
             h = torch.tanh(h)
-            jac = torch.addcmul(jac, (h * h).unsqueeze(1), jac, value=-1.0)
+            jac = (1.0 - h * h).unsqueeze(-1) * jac
         elif kind == "silu":
             s = torch.sigmoid(h)
             d = s * (1.0 + h * (1.0 - s))
             h = h * s
-            jac = d.unsqueeze(1) * jac
+            jac = d.unsqueeze(-1) * jac
         elif kind == "softplus":
             d = torch.sigmoid(h)
             big = h > layer.param
             d = torch.where(big, torch.ones_like(d), d)
             h = torch.where(big, h, torch.nn.functional.softplus(h, threshold=layer.param))
-            jac = d.unsqueeze(1) * jac
+            jac = d.unsqueeze(-1) * jac
         elif kind == "relu":
             d = (h > 0).to(h.dtype)
             h = torch.relu(h)
-            jac = d.unsqueeze(1) * jac
+            jac = d.unsqueeze(-1) * jac
         elif kind == "softmax":
-            s = torch.softmax(h, dim=0)
-            jac = s.unsqueeze(1) * jac - s.unsqueeze(1) * (s @ jac).unsqueeze(0)
+            s = torch.softmax(h, dim=-1)
+            jac = s.unsqueeze(-1) * jac - s.unsqueeze(-1) * torch.matmul(s.unsqueeze(-2), jac)
             h = s
         # identity: nothing to do
     assert jac is not None
-    return h, jac
+    return h, jac.contiguous()
 
 
 class ModelFunction:
-    """A model seen as a float64 map between flat vectors, ``R^n -> R^m``.
+    """A model seen as a float64 map between flat vectors, ``R^n -> R^m``, single or batched.
 
     Parameters
     ----------
     model : callable or torch.nn.Module
-        The network. It is called with a float64 tensor shaped like the user's input, with a
-        leading batch dimension of 1 when the model needs one (detected automatically unless
-        ``batched`` is given).
+        The network. It is called with a tensor shaped like the user's input, with a leading
+        batch dimension when the model needs one (detected automatically unless ``batched``
+        is given). Its floating-point weights are evaluated in float64 whatever their dtype
+        (a float32 model works as it is), on the device of ``x0``.
     x0 : torch.Tensor
-        A representative input (any shape). Sets the input shape, the device and the batch
-        convention; the model is evaluated there once to validate it.
+        A representative input (any shape, no batch dimension). Sets the input shape, the
+        device and the batch convention; the model is evaluated there once to validate it.
     output : callable, optional
         Output map applied to the model's (unbatched) output, e.g. ``lambda y: y[3]``.
     batched : bool, optional
         Force the batch convention. ``None`` (default) tries a batch of one first.
+    dtype : torch.dtype, optional
+        Precision of the *Jacobians* (float64 by default; float32 or bfloat16 for speed).
+        Outputs are always evaluated in float64, so residuals are checked in float64.
 
     Raises
     ------
@@ -170,6 +176,7 @@ class ModelFunction:
         *,
         output: OutputMap | None = None,
         batched: bool | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         if not callable(model):
             raise ModelError(
@@ -180,7 +187,11 @@ class ModelFunction:
         self.input_shape = tuple(x0.shape)
         self.device = x0.device
         self.n = int(math.prod(self.input_shape)) if self.input_shape else 1
+        self.jac_dtype = _DTYPE if dtype is None else dtype
+        if not self.jac_dtype.is_floating_point:
+            raise InputError(f"dtype must be a floating-point type, got {self.jac_dtype}")
         self._params: dict[str, Tensor] | None = None
+        self._jparams: dict[str, Tensor] | None = None
         # TorchScript modules cannot be called with swapped parameters (torch.func's stateless
         # API); they are called as they are (fiberscope's loaders return them in float64).
         if isinstance(model, nn.Module) and not isinstance(model, torch.jit.ScriptModule):
@@ -194,6 +205,11 @@ class ModelFunction:
                 k: (v.detach().to(device=self.device, dtype=_DTYPE) if v.is_floating_point() else v)
                 for k, v in tensors.items()
             }
+            if self.jac_dtype != _DTYPE:
+                self._jparams = {
+                    k: (v.to(self.jac_dtype) if v.is_floating_point() else v)
+                    for k, v in self._params.items()
+                }
         self._mlp = None
         if output is None and len(self.input_shape) == 1 and isinstance(model, nn.Module):
             self._mlp = _mlp_layers(model, self.device)
@@ -204,21 +220,29 @@ class ModelFunction:
         self.m = int(y0.numel())
         self.output_shape = tuple(y0.shape)
         self._jac_impl: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
+        self._batch_jac: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
+        self._batch_value_ok: bool | None = None
 
     # ------------------------------------------------------------------ evaluation
-    def _forward(self, x: Tensor) -> Any:
-        if self._params is not None:
-            return torch.func.functional_call(self.model, self._params, (x,))
-        return self.model(x)
+    def _forward(self, x: Tensor, params: dict[str, Tensor] | None = None) -> Any:
+        try:
+            if self._params is not None:
+                return torch.func.functional_call(self.model, params or self._params, (x,))
+            return self.model(x)
+        except SystemExit as exc:  # user code may not end the program silently
+            raise ModelError(
+                f"the model called sys.exit({exc.code!r}) while being evaluated; a model must "
+                "return a tensor"
+            ) from None
 
-    def _call_flat(self, xf: Tensor) -> Tensor:
-        """Evaluate on a flat float64 vector; returns the (mapped) output, unflattened."""
+    def _call_flat(self, xf: Tensor, params: dict[str, Tensor] | None = None) -> Tensor:
+        """Evaluate on a flat vector; returns the (mapped) output, unflattened."""
         x = xf.reshape(self.input_shape)
         if self.batched:
-            out = self._forward(x.unsqueeze(0))
+            out = self._forward(x.unsqueeze(0), params)
             out = self._unbatch(out)
         else:
-            out = self._forward(x)
+            out = self._forward(x, params)
         if not isinstance(out, Tensor):
             raise ModelError(
                 f"the model returned {type(out).__name__}, not a torch.Tensor; "
@@ -268,15 +292,59 @@ class ModelFunction:
             raise ModelError("the model returned NaN or inf at the start point")
         return out.detach().to(_DTYPE)
 
+    def _check_size(self, y: Tensor) -> Tensor:
+        if y.shape[-1] != self.m:
+            raise ModelError(
+                f"the model's output size changed during the run: {self.m} values at the start, "
+                f"{y.shape[-1]} now; fiberscope needs a fixed function"
+            )
+        return y
+
     def value(self, xf: Tensor) -> Tensor:
         """Output at a flat float64 point, flattened to shape ``(m,)``."""
         if self._mlp is not None:  # detached weights: no autograd graph to switch off
-            return _mlp_value(self._mlp, xf)
+            return _mlp_values(self._mlp, xf.unsqueeze(0))[0]
         with torch.no_grad():
-            return self._call_flat(xf).reshape(-1).to(_DTYPE)
+            return self._check_size(self._call_flat(xf).reshape(-1).to(_DTYPE))
+
+    def values(self, xs: Tensor) -> Tensor:
+        """Outputs at a batch of flat float64 points ``(B, n)``: shape ``(B, m)``."""
+        if self._mlp is not None:
+            return _mlp_values(self._mlp, xs)
+        if xs.shape[0] == 1:
+            return self.value(xs[0]).unsqueeze(0)
+        with torch.no_grad():
+            if self._batch_value_ok is not False:
+                try:
+                    out = self._batched_values(xs)
+                    self._batch_value_ok = True
+                    return self._check_size(out)
+                except ModelError:
+                    raise
+                except Exception:
+                    if self._batch_value_ok:
+                        raise
+                    self._batch_value_ok = False
+            return torch.stack([self.value(x) for x in xs])
+
+    def _batched_values(self, xs: Tensor) -> Tensor:
+        b = xs.shape[0]
+        x = xs.reshape(b, *self.input_shape)
+        if self.batched:
+            out = self._forward(x)
+            if not isinstance(out, Tensor) or out.ndim == 0 or out.shape[0] != b:
+                raise ValueError("the model does not keep the batch dimension")
+            if self.output_map is not None:
+                out = torch.vmap(self.output_map)(out)
+        else:
+            out = torch.vmap(lambda xf: self._call_flat(xf))(xs)
+        return out.reshape(b, -1).to(_DTYPE)
 
     def value_and_jacobian(self, xf: Tensor) -> tuple[Tensor, Tensor]:
         """Output ``(m,)`` and Jacobian ``(m, n)`` at a flat float64 point."""
+        if self._mlp is not None:
+            y, jac = _mlp_values_and_jacobians(self._mlp, xf.unsqueeze(0))
+            return y[0], jac[0]
         if self._jac_impl is None:
             self._jac_impl = self._choose_jacobian()
         try:
@@ -284,38 +352,65 @@ class ModelFunction:
         except ModelError:
             raise
         except Exception as exc:
-            try:  # does the plain forward pass fail too? then the model raised, say where
-                with torch.no_grad():
-                    self._call_flat(xf)
-            except ModelError:
-                raise
-            except Exception as plain:
-                where = ", ".join(f"{v:.6g}" for v in xf.reshape(-1)[:6].tolist())
-                more = ", ..." if xf.numel() > 6 else ""
-                raise ModelError(
-                    f"the model raised {_describe(plain)} at ({where}{more})"
-                ) from None
-            raise ModelError(
-                f"could not differentiate the model ({_describe(exc)}); fiberscope needs a "
-                "model that is differentiable with torch.func or torch.autograd"
-            ) from None
+            self._raise_eval_error(xf, exc)
+        self._check_size(y)
+        if self.jac_dtype != _DTYPE and self._mlp is None:
+            y = self.value(xf)
         return y, jac
 
-    def _choose_jacobian(self) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+    def values_and_jacobians(self, xs: Tensor) -> tuple[Tensor, Tensor]:
+        """Outputs ``(B, m)`` and Jacobians ``(B, m, n)`` at a batch of flat float64 points."""
         if self._mlp is not None:
-            layers = self._mlp
-            return lambda xf: _mlp_value_and_jacobian(layers, xf)
+            return _mlp_values_and_jacobians(self._mlp, xs)
+        if xs.shape[0] == 1:
+            y, jac = self.value_and_jacobian(xs[0])
+            return y.unsqueeze(0), jac.unsqueeze(0)
+        if self._batch_jac is None:
+            self._batch_jac = self._choose_batch_jacobian()
+        try:
+            y, jac = self._batch_jac(xs)
+        except ModelError:
+            raise
+        except Exception as exc:
+            self._raise_eval_error(xs[0], exc)
+        self._check_size(y)
+        if self.jac_dtype != _DTYPE:
+            y = self.values(xs)
+        return y, jac
+
+    def _raise_eval_error(self, xf: Tensor, exc: BaseException) -> None:
+        try:  # does the plain forward pass fail too? then the model raised, say where
+            with torch.no_grad():
+                self._call_flat(xf)
+        except ModelError:
+            raise
+        except Exception as plain:
+            where = ", ".join(f"{v:.6g}" for v in xf.reshape(-1)[:6].tolist())
+            more = ", ..." if xf.numel() > 6 else ""
+            raise ModelError(f"the model raised {_describe(plain)} at ({where}{more})") from None
+        raise ModelError(
+            f"could not differentiate the model ({_describe(exc)}); fiberscope needs a "
+            "model that is differentiable with torch.func or torch.autograd"
+        ) from None
+
+    def _jac_fn(self) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+        """``torch.func`` Jacobian of the flat map at one point (in ``jac_dtype``)."""
+        jd = self.jac_dtype
+        params = self._jparams
 
         def f(xf: Tensor) -> tuple[Tensor, Tensor]:
-            y = self._call_flat(xf).reshape(-1).to(_DTYPE)
+            y = self._call_flat(xf.to(jd), params).reshape(-1).to(_DTYPE)
             return y, y
 
         transform = torch.func.jacrev if self.m <= self.n else torch.func.jacfwd
-        functional = transform(f, has_aux=True)
+        return transform(f, has_aux=True)
+
+    def _choose_jacobian(self) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+        functional = self._jac_fn()
 
         def via_func(xf: Tensor) -> tuple[Tensor, Tensor]:
             jac, y = functional(xf)
-            return y.detach(), jac.detach()
+            return y.detach(), jac.detach().to(_DTYPE)
 
         def via_autograd(xf: Tensor) -> tuple[Tensor, Tensor]:
             x = xf.detach().clone().requires_grad_(True)
@@ -345,6 +440,28 @@ class ModelFunction:
             via_autograd(self._x0f)  # raises if the output is detached from the input
         return via_func
 
+    def _choose_batch_jacobian(self) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+        single = self._jac_impl if self._jac_impl is not None else self._choose_jacobian()
+        self._jac_impl = single
+        functional = torch.func.vmap(self._jac_fn())
+
+        def via_vmap(xs: Tensor) -> tuple[Tensor, Tensor]:
+            jac, y = functional(xs)
+            return y.detach(), jac.detach().to(_DTYPE)
+
+        def one_by_one(xs: Tensor) -> tuple[Tensor, Tensor]:
+            ys, js = zip(*(single(x) for x in xs), strict=True)
+            return torch.stack(ys), torch.stack(js)
+
+        try:
+            y2, j2 = via_vmap(torch.stack((self._x0f, self._x0f)))
+            y1, j1 = single(self._x0f)
+            if torch.allclose(j2[0], j1, rtol=1e-6, atol=1e-12) and torch.allclose(y2[0], y1):
+                return via_vmap
+        except Exception:  # not vmap-able (data-dependent control flow, .item(), ...)
+            pass
+        return one_by_one
+
 
 def as_model_function(
     model: Callable[..., Any] | ModelFunction,
@@ -352,6 +469,7 @@ def as_model_function(
     *,
     output: OutputMap | None = None,
     batched: bool | None = None,
+    dtype: torch.dtype | None = None,
 ) -> ModelFunction:
     """Wrap ``model`` as a :class:`ModelFunction` at ``x0`` (no-op for one already wrapped).
 
@@ -365,6 +483,8 @@ def as_model_function(
         Output map applied to the model's output.
     batched : bool, optional
         Batch convention; ``None`` detects it.
+    dtype : torch.dtype, optional
+        Precision of the Jacobians (float64 by default).
 
     Returns
     -------
@@ -373,7 +493,7 @@ def as_model_function(
     """
     if isinstance(model, ModelFunction):
         return model
-    return ModelFunction(model, x0, output=output, batched=batched)
+    return ModelFunction(model, x0, output=output, batched=batched, dtype=dtype)
 
 
 def _as_point(x: Any) -> Tensor:

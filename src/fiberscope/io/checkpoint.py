@@ -1,19 +1,20 @@
-"""Durable long traces: stream points to disk in chunks and checkpoint the tracer's state.
+"""Durable long runs: stream recorded points to disk and checkpoint the engine's state.
 
-A run writing ``trace.csv`` keeps two files next to it while it works:
+A run writing ``result.csv`` keeps two files next to it while it works:
 
-``trace.csv.partial``
-    The points so far, appended in chunks (one CSV row per point: branch, index, the input
-    coordinates, the outputs, the conditioning), each chunk flushed and ``fsync``-ed.
-``trace.csv.ckpt``
-    JSON, replaced atomically after every chunk: the tracer state of the branch in progress,
-    finished branches, counters, the run's options, and how many bytes of the stream (and
-    their SHA-256) belong to this state.
+``result.csv.partial``
+    The recorded rows so far (points, outputs and per-row extras of every phase), appended in
+    chunks, each chunk flushed and ``fsync``-ed. A chunk is an 8-byte little-endian length
+    followed by a safetensors blob of the new rows.
+``result.csv.ckpt``
+    The rest of the run's :class:`~fiberscope.engine.Snapshot` (members, policy variables,
+    counters, options) as a safetensors blob, replaced atomically after every chunk, with how
+    many bytes of the stream (and their SHA-256) belong to it. Its first line is the SHA-256
+    of everything after it: a checkpoint edited by hand, even into valid content, is refused.
 
-A crash between the two writes leaves extra rows at the end of the stream; they are cut off
-on resume, because the checkpoint says how many bytes count. Floats are written with
-``repr``, which round-trips float64 exactly, so a resumed run continues bit for bit.
-Nothing here is unpickled: both files are text.
+A crash between the two writes leaves extra bytes at the end of the stream; they are cut off
+on resume, because the checkpoint says how many bytes count. Tensors are stored bit for bit,
+so a resumed run continues exactly. Nothing here is unpickled (safetensors and JSON only).
 """
 
 from __future__ import annotations
@@ -21,19 +22,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
-from ..algorithms.snapshot import BranchRecord, TraceSnapshot
+from ..engine.state import Snapshot
 from ..errors import CheckpointError, OutputFileError
 from .atomic import atomic_write
 
-CHECKPOINT_FORMAT = "fiberscope-trace-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_FORMAT = "fiberscope-checkpoint"
+CHECKPOINT_VERSION = 2
 MAX_CHECKPOINT_BYTES = 2**30
+_MAGIC = b"fiberscope-checkpoint 2 sha256="
 
 
 def checkpoint_paths(out: str | Path) -> tuple[Path, Path]:
@@ -42,7 +46,7 @@ def checkpoint_paths(out: str | Path) -> tuple[Path, Path]:
     Parameters
     ----------
     out : str or pathlib.Path
-        The CSV the run will write.
+        The file the run will write.
 
     Returns
     -------
@@ -53,20 +57,36 @@ def checkpoint_paths(out: str | Path) -> tuple[Path, Path]:
     return p.with_name(p.name + ".ckpt"), p.with_name(p.name + ".partial")
 
 
-def _row(name: str, i: int, x: Any, y: Any, cond: float | None) -> str:
-    xs = ",".join(repr(float(v)) for v in x.reshape(-1).tolist())
-    ys = ",".join(repr(float(v)) for v in y.reshape(-1).tolist())
-    c = "" if cond is None else repr(float(cond))
-    return f"{name},{i},{xs},{ys},{c}\n"
+def _is_row_table(name: str) -> bool:
+    """Recorder tables (``p<k>.rec.<key>``) are append-only: they go to the stream."""
+    parts = name.split(".")
+    return len(parts) >= 3 and parts[1] == "rec"
+
+
+def _st_save(tensors: dict[str, Tensor], metadata: dict[str, str] | None = None) -> bytes:
+    from safetensors.torch import save
+
+    return save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=metadata)
+
+
+def _st_load(data: bytes) -> tuple[dict[str, Tensor], dict[str, str]]:
+    from safetensors.torch import load
+
+    tensors = load(data)
+    # the metadata lives in the header: parse it as JSON (never code)
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    meta = header.get("__metadata__") or {}
+    return tensors, {str(k): str(v) for k, v in meta.items()}
 
 
 class CheckpointWriter:
-    """Writes a run's stream and checkpoint; pass it as ``trace(checkpoint=...)``.
+    """Writes a run's stream and checkpoint; pass it as ``checkpoint=`` to any verb.
 
     Parameters
     ----------
     out : str or pathlib.Path
-        The result CSV of the run (the checkpoint files are named after it).
+        The result file of the run (the checkpoint files are named after it).
     meta : dict, optional
         Extra JSON-ready facts stored in the checkpoint (model spec, file hash, ...).
     """
@@ -89,7 +109,7 @@ class CheckpointWriter:
         Parameters
         ----------
         out : str or pathlib.Path
-            The result CSV.
+            The result file.
         loaded : LoadedCheckpoint
             What :func:`load_checkpoint` returned.
         meta : dict, optional
@@ -101,21 +121,21 @@ class CheckpointWriter:
             The writer.
         """
         writer = cls(out, meta=meta if meta is not None else loaded.meta)
-        writer.streamed = {b.name: len(b.points) for b in loaded.snapshot.branches}
+        writer.streamed = dict(loaded.streamed)
         writer.stream_bytes = loaded.stream_bytes
         writer._hash = hashlib.sha256(loaded.stream_prefix)
         return writer
 
-    def __call__(self, snapshot: TraceSnapshot) -> None:
+    def __call__(self, snapshot: Snapshot) -> None:
         """Same as :meth:`save` (so the writer is a ``checkpoint=`` callback)."""
         self.save(snapshot)
 
-    def save(self, snapshot: TraceSnapshot) -> Path:
-        """Append the new points to the stream, then replace the checkpoint atomically.
+    def save(self, snapshot: Snapshot) -> Path:
+        """Append the new rows to the stream, then replace the checkpoint atomically.
 
         Parameters
         ----------
-        snapshot : TraceSnapshot
+        snapshot : Snapshot
             The run's state.
 
         Returns
@@ -123,21 +143,29 @@ class CheckpointWriter:
         pathlib.Path
             The checkpoint file.
         """
-        lines = []
-        for b in snapshot.branches:
-            have = self.streamed.get(b.name, 0)
-            if len(b.points) < have:
+        if not isinstance(snapshot, Snapshot):
+            raise CheckpointError(f"a checkpoint takes a Snapshot, got {type(snapshot).__name__}")
+        new_rows: dict[str, Tensor] = {}
+        counts: dict[str, int] = {}
+        for name, t in snapshot.tensors.items():
+            if not _is_row_table(name):
+                continue
+            have = self.streamed.get(name, 0)
+            if t.shape[0] < have:
                 raise CheckpointError(
-                    f"branch {b.name} has {len(b.points)} points but {have} are already streamed"
+                    f"{name} has {t.shape[0]} rows but {have} are already streamed"
                 )
-            for i in range(have, len(b.points)):
-                cond = b.conditioning[i] if i < len(b.conditioning) else None
-                lines.append(_row(b.name, i, b.points[i], b.outputs[i], cond))
-        chunk = "".join(lines).encode("ascii")
+            if t.shape[0] > have:
+                new_rows[name] = t[have:]
+            counts[name] = int(t.shape[0])
+        chunk = b""
+        if new_rows:
+            blob = _st_save(new_rows)
+            chunk = struct.pack("<Q", len(blob)) + blob
         try:
             fd = os.open(self.stream_path, os.O_WRONLY | os.O_CREAT, 0o666)
             try:
-                os.ftruncate(fd, self.stream_bytes)  # rows after the last checkpoint do not count
+                os.ftruncate(fd, self.stream_bytes)  # bytes after the last checkpoint do not count
                 os.lseek(fd, self.stream_bytes, os.SEEK_SET)
                 view = memoryview(chunk)
                 while view:
@@ -151,43 +179,32 @@ class CheckpointWriter:
             ) from None
         self._hash.update(chunk)
         self.stream_bytes += len(chunk)
-        for b in snapshot.branches:
-            self.streamed[b.name] = len(b.points)
+        self.streamed.update(counts)
         doc = {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
             "complete": False,
             "steps": snapshot.steps,
-            "points": snapshot.n_points,
             "meta": self.meta,
-            "method": snapshot.method,
+            "verb": snapshot.verb,
             "options": snapshot.options,
             "y0": snapshot.y0,
+            "phase": snapshot.phase,
+            "state": snapshot.meta,
             "stats": snapshot.stats,
-            "closed": snapshot.closed,
-            "branches": [
-                {
-                    "name": b.name,
-                    "sign": b.sign,
-                    "rows": len(b.points),
-                    "finished": b.finished,
-                    "reason": b.reason,
-                    "message": b.message,
-                    "stop_point": b.stop_point,
-                    "energy": b.energy,
-                    "state": b.state,
-                }
-                for b in snapshot.branches
-            ],
+            "rows": self.streamed,
             "stream": {
                 "file": self.stream_path.name,
                 "bytes": self.stream_bytes,
                 "sha256": self._hash.hexdigest(),
             },
         }
-        with atomic_write(self.ckpt_path) as fh:
-            json.dump(doc, fh)
-            fh.write("\n")
+        state = {k: v for k, v in snapshot.tensors.items() if not _is_row_table(k)}
+        body = _st_save(state, metadata={"fiberscope": json.dumps(doc)})
+        digest = hashlib.sha256(body).hexdigest().encode("ascii")
+        with atomic_write(self.ckpt_path, "wb") as fh:
+            fh.write(_MAGIC + digest + b"\n")
+            fh.write(body)
         self.saves += 1
         return self.ckpt_path
 
@@ -202,7 +219,7 @@ def remove_checkpoint(out: str | Path) -> None:
     Parameters
     ----------
     out : str or pathlib.Path
-        The result CSV.
+        The result file.
     """
     for p in checkpoint_paths(out):
         try:
@@ -219,20 +236,23 @@ class LoadedCheckpoint:
 
     Attributes
     ----------
-    snapshot : TraceSnapshot
-        Pass it to ``trace(resume=...)``.
+    snapshot : Snapshot
+        Pass it as ``resume=`` to the verb that wrote it.
     meta : dict
         The metadata stored with it.
     stream_bytes : int
         Bytes of the stream that belong to it.
     stream_prefix : bytes
         Those bytes.
+    streamed : dict
+        Rows of every recorder table in the stream.
     """
 
-    snapshot: TraceSnapshot
+    snapshot: Snapshot
     meta: dict[str, Any] = field(default_factory=dict)
     stream_bytes: int = 0
     stream_prefix: bytes = b""
+    streamed: dict[str, int] = field(default_factory=dict)
 
 
 def _corrupt(path: Path, why: str) -> CheckpointError:
@@ -242,15 +262,35 @@ def _corrupt(path: Path, why: str) -> CheckpointError:
     )
 
 
+def _read_regular(path: Path, limit: int) -> bytes:
+    """Read a regular file of at most ``limit`` bytes (no FIFOs or devices)."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise CheckpointError(f"{path} is not a regular file")
+        if st.st_size > limit:
+            raise _corrupt(path, f"larger than {limit // 2**20} MiB")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(limit + 1)
+    finally:
+        os.close(fd)
+
+
 def load_checkpoint(out: str | Path, *, device: torch.device | str = "cpu") -> LoadedCheckpoint:
     """Read the checkpoint and stream of the result file ``out``.
 
     Parameters
     ----------
     out : str or pathlib.Path
-        The result CSV of the interrupted run.
+        The result file of the interrupted run.
     device : torch.device or str
-        Where to put the points.
+        Unused (tensors are restored on the run's device when it resumes); kept for callers.
 
     Returns
     -------
@@ -260,23 +300,30 @@ def load_checkpoint(out: str | Path, *, device: torch.device | str = "cpu") -> L
     Raises
     ------
     CheckpointError
-        If there is no checkpoint, or it or its stream is corrupt.
+        If there is no checkpoint, or it or its stream is corrupt or was edited.
     """
     ckpt, stream = checkpoint_paths(out)
-    if not ckpt.is_file():
+    if not ckpt.exists():
         raise CheckpointError(
             f"nothing to resume: {ckpt} does not exist (a run writes it every "
             "--checkpoint-every steps and when it is interrupted)"
         )
+    data = _read_regular(ckpt, MAX_CHECKPOINT_BYTES)
+    head, sep, body = data.partition(b"\n")
+    if not sep or not head.startswith(_MAGIC):
+        if data.lstrip().startswith(b"{"):
+            raise CheckpointError(
+                f"{ckpt} was written by an older fiberscope (checkpoint format 1); this "
+                f"fiberscope reads format {CHECKPOINT_VERSION}: run again without --resume"
+            )
+        raise _corrupt(ckpt, "not a fiberscope checkpoint")
+    if hashlib.sha256(body).hexdigest().encode("ascii") != head[len(_MAGIC) :]:
+        raise _corrupt(ckpt, "its checksum does not match: the file was edited or damaged")
     try:
-        if ckpt.stat().st_size > MAX_CHECKPOINT_BYTES:
-            raise _corrupt(ckpt, "larger than 1 GiB")
-        doc = json.loads(ckpt.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise _corrupt(ckpt, type(exc).__name__) from None
-    try:
+        tensors, st_meta = _st_load(body)
+        doc = json.loads(st_meta["fiberscope"])
         if doc.get("format") != CHECKPOINT_FORMAT:
-            raise _corrupt(ckpt, "not a fiberscope trace checkpoint")
+            raise _corrupt(ckpt, "not a fiberscope checkpoint")
         if doc.get("version") != CHECKPOINT_VERSION:
             raise CheckpointError(
                 f"{ckpt} was written by checkpoint format version {doc.get('version')!r}; this "
@@ -284,75 +331,52 @@ def load_checkpoint(out: str | Path, *, device: torch.device | str = "cpu") -> L
             )
         info = doc["stream"]
         nbytes, digest = int(info["bytes"]), str(info["sha256"])
-        branches_doc = list(doc["branches"])
-        options, y0 = dict(doc["options"]), [float(v) for v in doc["y0"]]
-        stats = {str(k): int(v) for k, v in dict(doc["stats"]).items()}
-        method, closed, meta = str(doc["method"]), bool(doc["closed"]), dict(doc.get("meta", {}))
+        rows = {str(k): int(v) for k, v in dict(doc["rows"]).items()}
+        snapshot = Snapshot(
+            verb=str(doc["verb"]),
+            options=dict(doc["options"]),
+            y0=[float(v) for v in doc["y0"]],
+            phase=int(doc["phase"]),
+            tensors=dict(tensors),
+            meta=dict(doc["state"]),
+            stats={str(k): int(v) for k, v in dict(doc["stats"]).items()},
+        )
+        meta = dict(doc.get("meta", {}))
     except CheckpointError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise _corrupt(ckpt, f"missing or malformed field {exc}") from None
-    try:
-        with open(stream, "rb") as fh:
-            prefix = fh.read(nbytes)
-    except FileNotFoundError:
-        if nbytes:
+    except Exception as exc:  # malformed safetensors or JSON: a corrupt file, one line
+        raise _corrupt(ckpt, f"{type(exc).__name__}") from None
+    prefix = b""
+    if nbytes:
+        try:
+            raw = _read_regular(stream, MAX_CHECKPOINT_BYTES * 64)
+        except CheckpointError:
             raise CheckpointError(
-                f"the stream {stream} of checkpoint {ckpt.name} is missing"
+                f"the stream {stream} of checkpoint {ckpt.name} is missing or unreadable"
             ) from None
-        prefix = b""
-    except OSError as exc:
-        raise CheckpointError(f"cannot read {stream}: {exc.strerror or exc}") from None
+        prefix = raw[:nbytes]
     if len(prefix) != nbytes or hashlib.sha256(prefix).hexdigest() != digest:
         raise CheckpointError(
             f"the stream {stream.name} does not match its checkpoint (truncated or edited); "
             f"delete {ckpt.name} and {stream.name} and run again without --resume"
         )
-    rows: dict[str, list[list[str]]] = {}
+    parts: dict[str, list[Tensor]] = {}
+    pos = 0
     try:
-        for line in prefix.decode("ascii").splitlines():
-            parts = line.split(",")
-            rows.setdefault(parts[0], []).append(parts)
-    except UnicodeDecodeError:
-        raise _corrupt(stream, "not text") from None
-    dev = torch.device(device)
-    n = len(options.get("x0", []))
-    records: list[BranchRecord] = []
-    try:
-        for b in branches_doc:
-            name = str(b["name"])
-            mine = rows.get(name, [])
-            if len(mine) != int(b["rows"]):
-                raise _corrupt(ckpt, f"branch {name} has {len(mine)} rows, expected {b['rows']}")
-            pts, outs, conds = [], [], []
-            for i, parts in enumerate(mine):
-                if int(parts[1]) != i or len(parts) < n + 4:
-                    raise _corrupt(stream, f"row {i} of branch {name} is malformed")
-                f64 = torch.float64
-                pts.append(torch.tensor([float(v) for v in parts[2 : 2 + n]], dtype=f64))
-                outs.append(torch.tensor([float(v) for v in parts[2 + n : -1]], dtype=f64))
-                if parts[-1]:
-                    conds.append(float(parts[-1]))
-            records.append(
-                BranchRecord(
-                    name=name,
-                    sign=int(b["sign"]),
-                    points=[p.to(dev) for p in pts],
-                    outputs=[o.to(dev) for o in outs],
-                    conditioning=conds,
-                    finished=bool(b["finished"]),
-                    reason=str(b["reason"]),
-                    message=str(b["message"]),
-                    stop_point=None if b["stop_point"] is None else list(b["stop_point"]),
-                    energy=float(b["energy"]),
-                    state=b["state"],
-                )
-            )
-    except CheckpointError:
-        raise
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise _corrupt(ckpt, f"malformed branch ({type(exc).__name__})") from None
-    snapshot = TraceSnapshot(
-        method=method, options=options, y0=y0, branches=records, stats=stats, closed=closed
+        while pos < len(prefix):
+            (size,) = struct.unpack("<Q", prefix[pos : pos + 8])
+            chunk, _ = _st_load(prefix[pos + 8 : pos + 8 + size])
+            for k, v in chunk.items():
+                parts.setdefault(k, []).append(v)
+            pos += 8 + size
+    except Exception as exc:
+        raise _corrupt(stream, f"malformed chunk ({type(exc).__name__})") from None
+    for k, n in rows.items():
+        got = torch.cat(parts[k]) if k in parts else None
+        if got is None or got.shape[0] != n:
+            raise _corrupt(ckpt, f"table {k} has {0 if got is None else got.shape[0]} rows, "
+                           f"expected {n}")
+        snapshot.tensors[k] = got
+    return LoadedCheckpoint(
+        snapshot=snapshot, meta=meta, stream_bytes=nbytes, stream_prefix=prefix, streamed=rows
     )
-    return LoadedCheckpoint(snapshot=snapshot, meta=meta, stream_bytes=nbytes, stream_prefix=prefix)

@@ -12,7 +12,7 @@ from .._version import __version__
 from .atomic import atomic_write, check_writable
 
 if TYPE_CHECKING:
-    from ..algorithms.result import TraceResult
+    from ..algorithms.results import TraceResult
 
 
 def sidecar_path(path: str | Path) -> Path:
@@ -139,10 +139,10 @@ def load_trace_csv(path: str | Path) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- walks across classes
 if TYPE_CHECKING:
-    from ..algorithms.boundary import BoundaryWalkResult
-    from ..algorithms.explore import ExploreResult
-    from ..algorithms.preimage import PreimageResult
-    from ..algorithms.sampling import SampleResult
+    from ..algorithms.results import BoundaryWalkResult
+    from ..algorithms.results import ExploreResult
+    from ..algorithms.results import PreimageResult
+    from ..algorithms.results import SampleResult
 
 
 def save_explore(
@@ -315,4 +315,59 @@ def save_samples(
     meta = {**result.summary(), "parameters": result.options, **(extra or {})}
     return _write_table(
         path, [*_columns(len(pts[0]), len(outs[0])), "arclength"], rows, meta, force=force
+    )
+
+
+def save(
+    result: Any,
+    path: str | Path,
+    *,
+    force: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> tuple[Path, ...]:
+    """Write any fiberscope result: a CSV table (or tables) plus a JSON sidecar.
+
+    Parameters
+    ----------
+    result : TraceResult, ExploreResult, PreimageResult, BoundaryWalkResult or SampleResult
+        The result.
+    path : str or pathlib.Path
+        CSV destination; the sidecar is the same name with ``.json``.
+    force : bool
+        Overwrite existing files.
+    extra : dict, optional
+        More metadata for the sidecar.
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The files written.
+
+    Raises
+    ------
+    InputError
+        For an object that is not a fiberscope result.
+    """
+    from ..algorithms.results import (
+        BoundaryWalkResult,
+        ExploreResult,
+        PreimageResult,
+        SampleResult,
+        TraceResult,
+    )
+    from ..errors import InputError
+
+    if isinstance(result, TraceResult):
+        return save_trace(result, path, force=force, extra=extra)
+    if isinstance(result, ExploreResult):
+        return save_explore(result, path, force=force, extra=extra)
+    if isinstance(result, PreimageResult):
+        return save_preimage(result, path, force=force, extra=extra)
+    if isinstance(result, BoundaryWalkResult):
+        return save_boundary_walk(result, path, force=force, extra=extra)
+    if isinstance(result, SampleResult):
+        return save_samples(result, path, force=force, extra=extra)
+    raise InputError(
+        f"cannot save a {type(result).__name__}: fiberscope.io.save takes the result of a "
+        "fiberscope verb"
     )

@@ -13,7 +13,7 @@ from ..geometry.grid import evaluate_grid
 from ..io.atomic import atomic_write, check_writable
 
 if TYPE_CHECKING:
-    from ..algorithms.result import TraceResult
+    from ..algorithms.results import TraceResult
 
 
 def plot_trace(
@@ -124,10 +124,10 @@ def save_figure(fig: Figure, path: str | Path, *, force: bool = True, dpi: int =
 
 # ---------------------------------------------------------------- walks across classes
 if TYPE_CHECKING:
-    from ..algorithms.boundary import BoundaryWalkResult
-    from ..algorithms.explore import ExploreResult
-    from ..algorithms.preimage import PreimageResult
-    from ..algorithms.sampling import SampleResult
+    from ..algorithms.results import BoundaryWalkResult
+    from ..algorithms.results import ExploreResult
+    from ..algorithms.results import PreimageResult
+    from ..algorithms.results import SampleResult
 
 
 def _points_box(

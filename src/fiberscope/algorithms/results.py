@@ -1,0 +1,564 @@
+"""Result objects: plain dataclasses holding tensors plus metadata.
+
+They neither save nor plot themselves: :func:`fiberscope.io.save` writes any of them and
+:func:`fiberscope.plot.plot` draws any of them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..engine.stats import Stats
+
+#: Solver statistics (the engine's counters), under the name earlier releases used.
+TraceStats = Stats
+
+
+@dataclass
+class TraceResult:
+    """A traced equivalence class (one connected curve through the start).
+
+    Attributes
+    ----------
+    points : torch.Tensor
+        ``(K, *input_shape)`` points ordered along the curve, the start included.
+    outputs : torch.Tensor
+        ``(K, m)`` model outputs at the points.
+    branch : torch.Tensor
+        ``(K,)`` int: ``-1`` backward branch, ``0`` the start, ``+1`` forward branch.
+    arclength : torch.Tensor
+        ``(K,)`` signed arclength from the start along the curve (negative on the backward
+        branch), increasing along ``points``.
+    start_index : int
+        Row of ``points`` that is the start.
+    y0 : torch.Tensor
+        Output at the start, ``(m,)``.
+    closed : bool
+        The class is a closed loop that was traced once around; ``points`` is then a closed
+        polygon (the last point connects back to the first).
+    stop_reasons : dict
+        Why each branch stopped: ``"closed"``, ``"boundary"``, ``"singular"``,
+        ``"max_steps"``, ``"nonfinite"`` (the model returns NaN/inf just ahead), or
+        ``"interrupted"`` (partial result of a stopped trace).
+    stop_points : dict
+        Where each branch stopped (flat list of floats).
+    messages : dict
+        Human-readable details per branch (e.g. why a point was judged singular).
+    drift : float
+        ``max_k |N(x_k) - N(x0)|`` over all points and outputs.
+    method : str
+        ``"corrected"`` or ``"paper"``.
+    options : dict
+        Every parameter of the run (JSON-serialisable).
+    stats : Stats
+        Solver statistics.
+    energy : dict
+        Paper mode only: the authors' "energy" per branch.
+    conditioning : torch.Tensor or None
+        ``(K,)`` ``s_min / s_max`` of J (for ``m = 1``: ``|grad N|``) at each point.
+    complete : bool
+        False for the partial result of an interrupted trace (a branch then has the stop
+        reason ``"interrupted"``).
+    """
+
+    points: Tensor
+    outputs: Tensor
+    branch: Tensor
+    arclength: Tensor
+    start_index: int
+    y0: Tensor
+    closed: bool
+    stop_reasons: dict[str, str]
+    stop_points: dict[str, list[float]]
+    drift: float
+    method: str
+    options: dict[str, Any]
+    stats: Stats = field(default_factory=Stats)
+    messages: dict[str, str] = field(default_factory=dict)
+    energy: dict[str, float] = field(default_factory=dict)
+    conditioning: Tensor | None = None
+    complete: bool = True
+
+    @property
+    def length(self) -> float:
+        """Total arclength of the traced curve (including the closing segment of a loop)."""
+        total = float(self.arclength[-1] - self.arclength[0])
+        if self.closed and self.points.shape[0] > 1:
+            flat = self.points.reshape(self.points.shape[0], -1)
+            total += float(torch.linalg.vector_norm(flat[-1] - flat[0]))
+        return total
+
+    @property
+    def start(self) -> Tensor:
+        """The start point."""
+        return self.points[self.start_index]
+
+    def __len__(self) -> int:
+        return int(self.points.shape[0])
+
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers as a plain dict (what the CLI prints and the JSON sidecar holds)."""
+        return {
+            "method": self.method,
+            "points": len(self),
+            "closed": self.closed,
+            "stop_reasons": dict(self.stop_reasons),
+            "drift": self.drift,
+            "length": self.length,
+            "stats": self.stats.as_dict(),
+        }
+
+
+@dataclass
+class ExploreResult:
+    """A walk from a start across classes (the gradient line, or the authors' SiMExp-1D).
+
+    Attributes
+    ----------
+    points : torch.Tensor
+        ``(K, *input_shape)`` points along the path, the start first.
+    outputs : torch.Tensor
+        ``(K, m)`` outputs at the points.
+    arclength : torch.Tensor
+        ``(K,)`` arclength from the start (polyline through the points).
+    y0 : torch.Tensor
+        Output at the start ``(m,)``.
+    target : torch.Tensor or None
+        The requested output ``(m,)`` (``y0 +- epsilon`` for one output with ``epsilon``);
+        None for several outputs with ``epsilon``.
+    epsilon : float or None
+        The requested output change, when given.
+    reached : bool
+        The target (or the ``epsilon`` change) was reached.
+    stop_reason : str
+        ``"reached"``, ``"boundary"``, ``"singular"`` or ``"max_steps"``.
+    stop_point : list of float
+        The last point (flat).
+    message : str
+        Human-readable detail.
+    method : str
+        ``"corrected"`` or ``"paper"``.
+    options : dict
+        Every parameter (JSON-ready).
+    stats : Stats
+        Solver statistics.
+    energy : float or None
+        Paper mode: the authors' energy ``sum delta v^T g v``.
+    """
+
+    points: Tensor
+    outputs: Tensor
+    arclength: Tensor
+    y0: Tensor
+    target: Tensor | None
+    epsilon: float | None
+    reached: bool
+    stop_reason: str
+    stop_point: list[float]
+    message: str
+    method: str
+    options: dict[str, Any]
+    stats: Stats = field(default_factory=Stats)
+    energy: float | None = None
+    complete: bool = True
+
+    def __len__(self) -> int:
+        return int(self.points.shape[0])
+
+    @property
+    def start(self) -> Tensor:
+        """The start point."""
+        return self.points[0]
+
+    @property
+    def end(self) -> Tensor:
+        """The last point of the path."""
+        return self.points[-1]
+
+    @property
+    def end_output(self) -> Tensor:
+        """The output at the last point ``(m,)``."""
+        return self.outputs[-1]
+
+    @property
+    def length(self) -> float:
+        """Arclength of the path (sum of its segments)."""
+        return float(self.arclength[-1])
+
+    @property
+    def distance(self) -> float:
+        """Straight-line distance from the start to the last point."""
+        d = (self.end - self.start).reshape(-1)
+        return float(torch.linalg.vector_norm(d))
+
+    @property
+    def residual(self) -> float:
+        """``max |N(end) - target|`` (NaN without a target)."""
+        if self.target is None:
+            return math.nan
+        return float((self.end_output - self.target).abs().max())
+
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers as a plain dict."""
+        return {
+            "method": self.method,
+            "points": len(self),
+            "reached": self.reached,
+            "stop_reason": self.stop_reason,
+            "y0": self.y0.tolist(),
+            "target": None if self.target is None else self.target.tolist(),
+            "end_output": self.end_output.tolist(),
+            "residual": self.residual,
+            "length": self.length,
+            "distance": self.distance,
+            "end": self.end.reshape(-1).tolist(),
+            "stats": self.stats.as_dict(),
+        }
+
+
+@dataclass
+class BandRegion:
+    """The band ``low <= N <= high`` inside a 2-D box, measured on a grid and by polygon.
+
+    Attributes
+    ----------
+    xs, ys : numpy.ndarray
+        Grid axes ``(R,)``.
+    values : numpy.ndarray
+        ``(R, R)`` network values, ``values[i, j]`` at ``(xs[j], ys[i])``.
+    mask : numpy.ndarray
+        ``(R, R)`` bool: grid nodes in the band *and* in a connected component that a traced
+        level touches (the region reachable from the start).
+    band_mask : numpy.ndarray
+        ``(R, R)`` bool: every grid node with ``low <= N <= high``.
+    low, high : float
+        Output range of the band.
+    area : float
+        Area of ``mask`` (trapezoid weights on the grid nodes).
+    band_area : float
+        Area of ``band_mask`` (all components inside the box).
+    polygon : list of numpy.ndarray or None
+        Rings ``(P, 2)`` bounding the region from the traced extreme levels: ``[outer,
+        inner]`` for two nested closed levels, one ring stitched with the box boundary for
+        two open levels; None when the extreme levels do not bound a simple region.
+    polygon_area : float or None
+        Area enclosed by ``polygon`` (outer minus inner).
+    boundary_distance : dict
+        For the lowest and highest traced levels: ``max`` and ``mean`` distance of their
+        points to the network's own contour (marching squares on this grid) at the requested
+        interval's ends: ``{"low": {...}, "high": {...}}``.
+    resolution : int
+        Grid points per axis.
+    """
+
+    xs: np.ndarray
+    ys: np.ndarray
+    values: np.ndarray
+    mask: np.ndarray
+    band_mask: np.ndarray
+    low: float
+    high: float
+    area: float
+    band_area: float
+    polygon: list[np.ndarray] | None
+    polygon_area: float | None
+    boundary_distance: dict[str, dict[str, float]]
+    resolution: int
+
+    def summary(self) -> dict[str, Any]:
+        """Areas and distances as a plain dict."""
+        return {
+            "low": self.low,
+            "high": self.high,
+            "area": self.area,
+            "band_area": self.band_area,
+            "polygon_area": self.polygon_area,
+            "boundary_distance": self.boundary_distance,
+            "resolution": self.resolution,
+        }
+
+
+@dataclass
+class PreimageResult:
+    """A family of traced classes filling the preimage of an output interval.
+
+    Attributes
+    ----------
+    interval : torch.Tensor
+        ``(2, m)``: the requested ends ``a`` and ``b``.
+    y0 : torch.Tensor
+        Output at the start ``(m,)``.
+    levels : torch.Tensor
+        ``(L, m)`` output of each traced level (corrected: the targets, reached exactly;
+        paper: the output at each level's start).
+    traces : list of TraceResult
+        One trace per level, in the order of ``levels``.
+    starts : torch.Tensor
+        ``(L, *input_shape)`` where each level was entered.
+    path : torch.Tensor
+        ``(P, *input_shape)`` the exploration path across the levels, ordered from the lowest
+        output to the highest (corrected: the gradient line through ``x0``; paper: the SiMExp
+        steps of both sweeps).
+    path_outputs : torch.Tensor
+        ``(P, m)`` outputs along ``path``.
+    region : BandRegion or None
+        The band and its area (2-D inputs only).
+    method : str
+        ``"corrected"`` or ``"paper"``.
+    options : dict
+        Every parameter (JSON-ready).
+    stats : Stats
+        Statistics of the walks and traces together.
+    unreached : list of dict
+        Corrected with ``partial=True``: requested levels that could not be reached, with
+        the reason.
+    sweeps : list of int
+        Paper mode: the sweep (0 or 1) of each level.
+    final_points : torch.Tensor or None
+        Paper mode: where each sweep ended (the last level reached, never traced).
+    final_outputs : torch.Tensor or None
+        Paper mode: outputs at ``final_points``.
+    """
+
+    interval: Tensor
+    y0: Tensor
+    levels: Tensor
+    traces: list[TraceResult]
+    starts: Tensor
+    path: Tensor
+    path_outputs: Tensor
+    region: BandRegion | None
+    method: str
+    options: dict[str, Any]
+    stats: Stats = field(default_factory=Stats)
+    unreached: list[dict[str, Any]] = field(default_factory=list)
+    sweeps: list[int] = field(default_factory=list)
+    final_points: Tensor | None = None
+    final_outputs: Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.traces)
+
+    @property
+    def covered(self) -> tuple[float, float]:
+        """Lowest and highest traced level (first output)."""
+        lv = self.levels[:, 0]
+        return float(lv.min()), float(lv.max())
+
+    @property
+    def drift(self) -> float:
+        """Largest ``|N(x) - level|`` over every traced point."""
+        return max((t.drift for t in self.traces), default=0.0)
+
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers as a plain dict."""
+        out: dict[str, Any] = {
+            "kind": "preimage",
+            "method": self.method,
+            "interval": self.interval.tolist(),
+            "y0": self.y0.tolist(),
+            "levels": self.levels.tolist(),
+            "covered": list(self.covered),
+            "closed": [t.closed for t in self.traces],
+            "stop_reasons": [t.stop_reasons for t in self.traces],
+            "points": [len(t) for t in self.traces],
+            "drift": self.drift,
+            "unreached": self.unreached,
+            "stats": self.stats.as_dict(),
+        }
+        if self.region is not None:
+            out["region"] = self.region.summary()
+        if self.final_outputs is not None:
+            out["final_outputs"] = self.final_outputs.tolist()
+            out["sweeps"] = self.sweeps
+        return out
+
+
+@dataclass
+class BoundaryWalkResult:
+    """A walk from a start to the decision boundary and past it.
+
+    Attributes
+    ----------
+    path : ExploreResult
+        The whole gradient path, start -> boundary -> flipped point.
+    boundary_index : int
+        Row of ``path.points`` that lies on the boundary.
+    threshold : float
+        Score at which the decision flips.
+    beyond : float
+        How far past the threshold (in score units) the path goes.
+    side : int
+        ``+1`` if the start's score is above the threshold, ``-1`` below.
+    decision_start, decision_flip : int or None
+        The decision (class) at the start and at the flipped point, when the output map
+        defines one (for a bare scalar score: 1 above the threshold, 0 below).
+    closest_point : torch.Tensor
+        The boundary point closest to the start (input shape).
+    closest_distance : float
+        ``||closest_point - x0||``: the smallest perturbation that reaches the boundary
+        (locally; never more than ``boundary_distance``).
+    closest_kkt : float
+        ``sin`` of the angle between ``closest_point - x0`` and the score's gradient there
+        (0 at an exact local minimiser).
+    closest_converged : bool
+        The projection iteration met its tolerance.
+    options : dict
+        Every parameter (JSON-ready).
+    stats : Stats
+        Solver statistics.
+    """
+
+    path: ExploreResult
+    boundary_index: int
+    threshold: float
+    beyond: float
+    side: int
+    decision_start: int | None
+    decision_flip: int | None
+    closest_point: Tensor
+    closest_distance: float
+    closest_kkt: float
+    closest_converged: bool
+    options: dict[str, Any]
+    stats: Stats = field(default_factory=Stats)
+
+    @property
+    def y0(self) -> float:
+        """Score at the start."""
+        return float(self.path.y0[0])
+
+    @property
+    def boundary_point(self) -> Tensor:
+        """Where the gradient path meets the boundary (input shape)."""
+        return self.path.points[self.boundary_index]
+
+    @property
+    def boundary_output(self) -> float:
+        """Score at the boundary point (the threshold, to ``tol``)."""
+        return float(self.path.outputs[self.boundary_index, 0])
+
+    @property
+    def boundary_length(self) -> float:
+        """Arclength of the gradient path from the start to the boundary."""
+        return float(self.path.arclength[self.boundary_index])
+
+    @property
+    def boundary_distance(self) -> float:
+        """Straight-line distance from the start to the path's boundary point."""
+        d = (self.boundary_point - self.path.start).reshape(-1)
+        return float(torch.linalg.vector_norm(d))
+
+    @property
+    def flip_point(self) -> Tensor:
+        """The end of the path, decided the other way (input shape)."""
+        return self.path.end
+
+    @property
+    def flip_output(self) -> float:
+        """Score at the flipped point."""
+        return float(self.path.end_output[0])
+
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers as a plain dict."""
+        return {
+            "kind": "boundary_walk",
+            "y0": self.y0,
+            "threshold": self.threshold,
+            "side": self.side,
+            "decision_start": self.decision_start,
+            "decision_flip": self.decision_flip,
+            "boundary_point": self.boundary_point.reshape(-1).tolist(),
+            "boundary_output": self.boundary_output,
+            "boundary_length": self.boundary_length,
+            "boundary_distance": self.boundary_distance,
+            "flip_point": self.flip_point.reshape(-1).tolist(),
+            "flip_output": self.flip_output,
+            "flip_length": self.path.length,
+            "closest_point": self.closest_point.reshape(-1).tolist(),
+            "closest_distance": self.closest_distance,
+            "closest_kkt": self.closest_kkt,
+            "closest_converged": self.closest_converged,
+            "points": len(self.path),
+            "stats": self.stats.as_dict(),
+        }
+
+
+@dataclass
+class SampleResult:
+    """Points spread evenly by arclength along one class.
+
+    Attributes
+    ----------
+    points : torch.Tensor
+        ``(N, *input_shape)`` samples in order along the class.
+    outputs : torch.Tensor
+        ``(N, m)`` outputs (all equal to ``y0`` to ``tol``).
+    arclength : torch.Tensor
+        ``(N,)`` nominal arclength of each sample along the traced class (from its first end,
+        or from the start for a closed class).
+    y0 : torch.Tensor
+        The class's output ``(m,)``.
+    closed : bool
+        The class is a loop (samples go once around it).
+    length : float
+        Length of the traced class.
+    spacing : float
+        Nominal arclength between neighbouring samples.
+    trace : TraceResult
+        The trace the samples were taken from.
+    options : dict
+        Every parameter (JSON-ready).
+    stats : Stats
+        Statistics of the trace and the projections.
+    """
+
+    points: Tensor
+    outputs: Tensor
+    arclength: Tensor
+    y0: Tensor
+    closed: bool
+    length: float
+    spacing: float
+    trace: TraceResult
+    options: dict[str, Any]
+    stats: Stats = field(default_factory=Stats)
+
+    def __len__(self) -> int:
+        return int(self.points.shape[0])
+
+    @property
+    def residual(self) -> float:
+        """``max |N(x) - y0|`` over the samples."""
+        return float((self.outputs - self.y0).abs().max())
+
+    @property
+    def gaps(self) -> Tensor:
+        """``(N-1,)`` straight-line distances between neighbouring samples (``N`` for a loop)."""
+        flat = self.points.reshape(len(self), -1)
+        if self.closed:
+            flat = torch.cat((flat, flat[:1]))
+        return torch.linalg.vector_norm(flat[1:] - flat[:-1], dim=1)
+
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers as a plain dict."""
+        g = self.gaps
+        return {
+            "kind": "samples",
+            "points": len(self),
+            "closed": self.closed,
+            "length": self.length,
+            "spacing": self.spacing,
+            "gap_min": float(g.min()) if g.numel() else 0.0,
+            "gap_max": float(g.max()) if g.numel() else 0.0,
+            "residual": self.residual,
+            "y0": self.y0.tolist(),
+            "stop_reasons": dict(self.trace.stop_reasons),
+            "stats": self.stats.as_dict(),
+        }

@@ -1,0 +1,182 @@
+"""The one corrector: chord Gauss-Newton back to a level, batched, any ``m < n``.
+
+From predicted points ``x`` it solves ``N(x) = y*`` for each member with the iteration
+``x <- x - J^T (J J^T)^{-1} (N(x) - y*)`` where ``J`` is evaluated once (at the predicted point,
+or given: the normal space of the step's start, as the manifold Metropolis-Hastings proposal
+needs) and its ``m x m`` Gram matrix is factorised once. Every further iteration costs one
+evaluation of the outputs only. When the iteration contracts slowly the Jacobian is refreshed
+(full Newton) unless it was given. Members converge, fail (divergence, stagnation, a
+rank-deficient ``J``, NaN) or run out of iterations independently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..geometry.jacobian import ModelFunction
+from ..geometry.linalg import Gram, gram, min_norm
+from .stats import Stats
+
+
+@dataclass
+class Correction:
+    """Result of :func:`correct` for a batch of ``k`` members.
+
+    Attributes
+    ----------
+    x : torch.Tensor
+        ``(k, n)`` corrected points (the last iterate where ``ok`` is False).
+    y : torch.Tensor
+        ``(k, m)`` outputs at ``x``.
+    jac : torch.Tensor
+        ``(k, m, n)`` the last Jacobian evaluated (at the predicted point, or the refreshed
+        one); at most one correction away from ``x``.
+    iters : torch.Tensor
+        ``(k,)`` corrections applied.
+    ok : torch.Tensor
+        ``(k,)`` bool: converged to the tolerance.
+    residual : torch.Tensor
+        ``(k,)`` final ``max |N(x) - y*|``.
+    """
+
+    x: Tensor
+    y: Tensor
+    jac: Tensor
+    iters: Tensor
+    ok: Tensor
+    residual: Tensor
+
+
+def _rmax(r: Tensor) -> Tensor:
+    return r.abs().amax(dim=-1)
+
+
+def correct(
+    fn: ModelFunction,
+    x: Tensor,
+    goal: Tensor,
+    tol: Tensor,
+    *,
+    max_iter: int = 8,
+    jac: Tensor | None = None,
+    stats: Stats,
+) -> Correction:
+    """Project predicted points onto their levels with chord Gauss-Newton.
+
+    Parameters
+    ----------
+    fn : ModelFunction
+        The model.
+    x : torch.Tensor
+        ``(k, n)`` predicted points.
+    goal : torch.Tensor
+        ``(k, m)`` the level of each member.
+    tol : torch.Tensor
+        ``(k,)`` residual tolerances (max-abs).
+    max_iter : int
+        Correction cap.
+    jac : torch.Tensor, optional
+        ``(k, m, n)`` fixed chord Jacobians (the corrections then move along ``jac^T``, and
+        are never refreshed); by default ``J`` is evaluated at ``x``.
+    stats : Stats
+        Counters to update.
+
+    Returns
+    -------
+    Correction
+        Corrected points, outputs, Jacobians, iteration counts and convergence flags.
+    """
+    k = x.shape[0]
+    fixed = jac is not None
+    if fixed:
+        y = fn.values(x)
+        stats.value_evals += k
+        jc = jac
+    else:
+        y, jc = fn.values_and_jacobians(x)
+        stats.jacobian_evals += k
+    r = y - goal
+    prev = _rmax(r)
+    finite = torch.isfinite(prev)
+    ok = finite & (prev <= tol)
+    alive = finite & ~ok
+    iters = torch.zeros(k, dtype=torch.int64, device=x.device)
+    if not bool(alive.any()):
+        return Correction(x, y, jc, iters, ok, prev)
+    x = x.clone()
+    y = y.clone()
+    jc = jc.clone() if not fixed else jc
+    gr: Gram = gram(jc)
+    for it in range(1, max_iter + 1):
+        idx = alive.nonzero().squeeze(-1)
+        sub_gram = Gram(
+            jac=gr.jac[idx],
+            chol=None if gr.chol is None else gr.chol[idx],
+            gg=None if gr.gg is None else gr.gg[idx],
+            ok=gr.ok[idx],
+        )
+        stats.newton_iterations += int(idx.numel())
+        dx = min_norm(sub_gram, r[idx])
+        xi = x[idx] - dx
+        yi = fn.values(xi)
+        stats.value_evals += int(idx.numel())
+        ri = yi - goal[idx]
+        rn = _rmax(ri)
+        good = torch.isfinite(rn) & (rn < prev[idx])
+        x[idx] = xi
+        y[idx] = yi
+        r[idx] = ri
+        iters[idx] = it
+        conv = good & (rn <= tol[idx])
+        ok[idx] = conv
+        still = good & ~conv
+        fail = ~good
+        alive[idx[fail]] = False
+        alive[idx[conv]] = False
+        if not bool(still.any()):
+            prev[idx] = rn
+            break
+        slow = still & (rn > 0.25 * prev[idx])
+        prev[idx] = rn
+        if not fixed and bool(slow.any()):
+            sidx = idx[slow]
+            _, jn = fn.values_and_jacobians(x[sidx])
+            stats.jacobian_evals += int(sidx.numel())
+            jc[sidx] = jn
+            gn = gram(jn)
+            gr.jac[sidx] = jn
+            if gr.chol is not None:
+                assert gn.chol is not None
+                gr.chol[sidx] = gn.chol
+            else:
+                assert gr.gg is not None and gn.gg is not None
+                gr.gg[sidx] = gn.gg
+            gr.ok[sidx] = gn.ok
+    return Correction(x, y, jc, iters, ok, prev)
+
+
+def evaluate(fn: ModelFunction, x: Tensor, stats: Stats) -> Correction:
+    """Evaluate outputs and Jacobians at points without correcting (uncorrected walks).
+
+    Parameters
+    ----------
+    fn : ModelFunction
+        The model.
+    x : torch.Tensor
+        ``(k, n)`` points.
+    stats : Stats
+        Counters to update.
+
+    Returns
+    -------
+    Correction
+        ``ok`` is True where the outputs and Jacobians are finite.
+    """
+    y, jc = fn.values_and_jacobians(x)
+    stats.jacobian_evals += x.shape[0]
+    ok = torch.isfinite(y).all(-1) & torch.isfinite(jc).flatten(1).all(-1)
+    zeros = torch.zeros(x.shape[0], dtype=torch.int64, device=x.device)
+    return Correction(x, y, jc, zeros, ok, torch.zeros(x.shape[0], dtype=y.dtype, device=x.device))

@@ -1,0 +1,24 @@
+"""The registered direction policies (importing this package registers them)."""
+
+from . import closest, paper, tangent, target, top_eigen
+from .closest import Closest
+from .paper import Simec, Simexp, eigen2x2, eigenvector
+from .tangent import Tangent
+from .target import Target
+from .top_eigen import TopEigen
+
+__all__ = [
+    "Closest",
+    "closest",
+    "Simec",
+    "Simexp",
+    "Tangent",
+    "Target",
+    "TopEigen",
+    "eigen2x2",
+    "eigenvector",
+    "paper",
+    "tangent",
+    "target",
+    "top_eigen",
+]

@@ -1,0 +1,155 @@
+"""Policy ``"closest"``: move along a level toward an anchor point, to the nearest point.
+
+A member stays on its level ``N(x) = y*`` and moves toward its anchor ``a`` (a target input,
+or the start for the smallest perturbation that reaches a decision boundary): each step goes
+along ``d = P_ker J (a - x)``, the part of ``a - x`` tangent to the level, by at most ``h``, and
+is corrected back to the level. With ``h >= |d|`` this is the jump to the point of the tangent
+plane closest to ``a`` (sequential projection, which converges fast near the minimum). A step
+is accepted when the corrector converged and the distance to the anchor decreased. The member
+stops at a local minimum of ``|x - a|`` on the level (``|d|`` negligible: the first-order
+condition ``a - x`` normal to the level), at the box (where the class leaves it: ``"exit_on_class"``
+only makes sense for curves, so the walk stops where its chord leaves), or where ``J`` loses
+rank.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ...geometry.linalg import gram, project_kernel, singular_extremes
+from ..corrector import Correction
+from ..policy import Advance, Context, Policy, Proposal, Stop, Verdict, register
+from ..state import Members
+from .tangent import fmt_point
+
+_EPS = float(torch.finfo(torch.float64).eps)
+
+
+def tangent_part(jac: Tensor, v: Tensor) -> Tensor:
+    """``P_ker J v``, batched (``(k, m, n)``, ``(k, n)``)."""
+    return project_kernel(gram(jac), v)
+
+
+class Closest(Policy):
+    """Descend ``|x - a|`` on the level (see the module docstring).
+
+    Parameters
+    ----------
+    rtol : float
+        Stop when ``|P_ker J (a - x)| <= rtol * max(1, |a - x|)``.
+    sing_tol : float
+        Stop where ``s_min(J) < sing_tol * s_max(J)``.
+    max_newton : int
+        Corrector iterations per step.
+    """
+
+    name = "closest"
+    corrects = True
+    adaptive = True
+    box_mode = "exit_on_chord"
+
+    def __init__(self, *, rtol: float = 1e-10, sing_tol: float = 1e-10, max_newton: int = 20):
+        self.rtol = rtol
+        self.sing_tol = sing_tol
+        self.max_newton = max_newton
+
+    @staticmethod
+    def init(mem: Members, anchor: Tensor) -> None:
+        """Set the anchors of fresh members.
+
+        Parameters
+        ----------
+        mem : Members
+            Members on their levels (``goal`` = the level).
+        anchor : torch.Tensor
+            ``(B, n)`` the points to approach.
+        """
+        d = tangent_part(mem.jac, anchor - mem.x)
+        mem.vars.update(
+            anchor=anchor.clone(),
+            dist=torch.linalg.vector_norm(anchor - mem.x, dim=-1),
+            dnorm=torch.linalg.vector_norm(d, dim=-1),
+        )
+
+    def propose(self, ctx: Context, mem: Members, idx: Tensor) -> Proposal:
+        """A step along the tangent part of ``a - x``, at most ``h`` long."""
+        dv = idx.to(mem.x.device)
+        x = mem.x[dv]
+        d = tangent_part(mem.jac[dv], mem.vars["anchor"][dv] - x)
+        nd = torch.linalg.vector_norm(d, dim=-1)
+        h = mem.h[idx].to(x.device)
+        scale = torch.where(nd > h, h / torch.clamp(nd, min=1e-300), torch.ones_like(nd))
+        h_try = torch.minimum(h, nd)
+        return Proposal(x=x + scale.unsqueeze(-1) * d, goal=mem.goal[dv], jac=None, h=h_try.cpu())
+
+    def judge(
+        self, ctx: Context, mem: Members, idx: Tensor, prop: Proposal, cor: Correction
+    ) -> Verdict:
+        """Converged and closer to the anchor."""
+        dv = idx.to(mem.x.device)
+        dist = torch.linalg.vector_norm(mem.vars["anchor"][dv] - cor.x, dim=-1)
+        closer = dist <= mem.vars["dist"][dv] * (1 + 1e-12)
+        accept = cor.ok & closer & torch.isfinite(dist)
+        return Verdict(
+            accept=accept.cpu(), easy=(cor.iters <= 2).cpu() & accept.cpu(), info={"dist": dist}
+        )
+
+    def at_floor(self, ctx: Context, mem: Members, i: int, x_try: Tensor) -> tuple[str, str]:
+        """No step gets closer: a local minimum up to rounding."""
+        return "minimum", (
+            f"no step along the level gets closer to the anchor near {fmt_point(mem.x[i])}: a "
+            "local minimum of the distance (to rounding)"
+        )
+
+    def advance(
+        self,
+        ctx: Context,
+        mem: Members,
+        idx: Tensor,
+        prop: Proposal,
+        cor: Correction,
+        verdict: Verdict,
+    ) -> Advance:
+        """Move; stop at a first-order minimum or a rank drop."""
+        dv = idx.to(mem.x.device)
+        anchor = mem.vars["anchor"][dv]
+        dist = verdict.info["dist"]
+        d = tangent_part(cor.jac, anchor - cor.x)
+        dnorm = torch.linalg.vector_norm(d, dim=-1)
+        s_min, s_max = singular_extremes(cor.jac)
+        done = dnorm <= self.rtol * torch.clamp(dist, min=1.0)
+        stuck = torch.linalg.vector_norm(cor.x - mem.x[dv], dim=-1) <= 16 * _EPS * torch.clamp(
+            cor.x.abs().amax(dim=-1), min=1.0
+        )
+        singular = s_min < self.sing_tol * s_max
+        stops: list[Stop] = []
+        for j in (done | stuck).cpu().nonzero().squeeze(-1).tolist():
+            stops.append(
+                Stop(
+                    j,
+                    "minimum",
+                    f"a local minimum of the distance on the level at {fmt_point(cor.x[j])} "
+                    f"(distance {float(dist[j]):.6g})",
+                )
+            )
+        stopped = {s.index for s in stops}
+        for j in singular.cpu().nonzero().squeeze(-1).tolist():
+            if j not in stopped:
+                stops.append(
+                    Stop(j, "singular", f"the Jacobian lost rank at {fmt_point(cor.x[j])}")
+                )
+        return Advance(
+            x=cor.x,
+            y=cor.y,
+            jac=cor.jac,
+            vars={"dist": dist, "dnorm": dnorm},
+            record=torch.ones(idx.numel(), dtype=torch.bool),
+            rec_x=cor.x,
+            rec_y=cor.y,
+            extra={"dist": dist},
+            stops=stops,
+        )
+
+
+register("closest", Closest)

@@ -1,0 +1,244 @@
+"""The state of a batch of members advancing together, and its plain-data snapshot."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+#: Every reason a member can stop for.
+STOP_REASONS = (
+    "closed",
+    "boundary",
+    "singular",
+    "nonfinite",
+    "reached",
+    "max_steps",
+    "minimum",
+    "interrupted",
+)
+
+
+@dataclass
+class Members:
+    """A batch of ``B`` members (branches, levels, starts, chains) advancing together.
+
+    Tensors have a leading member dimension. ``x``, ``y``, ``jac`` and ``goal`` live on the
+    problem's device; the per-member scalars ``h``, ``k`` and ``active`` live on the CPU.
+
+    Attributes
+    ----------
+    x : torch.Tensor
+        ``(B, n)`` current points.
+    y : torch.Tensor
+        ``(B, m)`` outputs at ``x``.
+    jac : torch.Tensor
+        ``(B, m, n)`` the Jacobian the next step starts from (at or within one correction of
+        ``x``).
+    goal : torch.Tensor
+        ``(B, m)`` the level each member lives on (or walks toward).
+    h : torch.Tensor
+        ``(B,)`` current step (float64, CPU).
+    k : torch.Tensor
+        ``(B,)`` accepted steps (int64, CPU).
+    active : torch.Tensor
+        ``(B,)`` bool (CPU).
+    vars : dict of torch.Tensor
+        Policy variables, each with leading dimension ``B``.
+    reasons : list of str or None
+        Stop reason of each member (None while active).
+    messages : list of str
+        Details of each stop.
+    stop_points : list of list of float or None
+        Where each member stopped (flat).
+    """
+
+    x: Tensor
+    y: Tensor
+    jac: Tensor
+    goal: Tensor
+    h: Tensor
+    k: Tensor
+    active: Tensor
+    vars: dict[str, Tensor] = field(default_factory=dict)
+    reasons: list[str | None] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    stop_points: list[list[float] | None] = field(default_factory=list)
+    nrec: int = 0
+
+    @classmethod
+    def start(cls, x: Tensor, y: Tensor, jac: Tensor, goal: Tensor, h: float) -> Members:
+        """Members at their starts, all active, with step ``h``.
+
+        Parameters
+        ----------
+        x, y, jac, goal : torch.Tensor
+            ``(B, n)``, ``(B, m)``, ``(B, m, n)``, ``(B, m)``.
+        h : float
+            Initial step.
+
+        Returns
+        -------
+        Members
+            The batch.
+        """
+        b = x.shape[0]
+        return cls(
+            x=x.clone(),
+            y=y.clone(),
+            jac=jac.clone(),
+            goal=goal.clone(),
+            h=torch.full((b,), float(h), dtype=torch.float64),
+            k=torch.zeros(b, dtype=torch.int64),
+            active=torch.ones(b, dtype=torch.bool),
+            reasons=[None] * b,
+            messages=[""] * b,
+            stop_points=[None] * b,
+        )
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def copy(self) -> Members:
+        """A shallow copy whose tensors and lists can be replaced without touching this one."""
+        return dataclasses.replace(
+            self,
+            vars=dict(self.vars),
+            reasons=list(self.reasons),
+            messages=list(self.messages),
+            stop_points=list(self.stop_points),
+            active=self.active.clone(),
+        )
+
+    def stop(self, i: int, reason: str, message: str, point: Tensor | None = None) -> None:
+        """Stop member ``i`` for ``reason`` (one of :data:`STOP_REASONS`).
+
+        Parameters
+        ----------
+        i : int
+            Member index.
+        reason : str
+            Why.
+        message : str
+            Details for people.
+        point : torch.Tensor, optional
+            Where it stopped (default: its current point).
+        """
+        assert reason in STOP_REASONS, reason
+        self.active[i] = False
+        self.reasons[i] = reason
+        self.messages[i] = message
+        where = self.x[i] if point is None else point
+        self.stop_points[i] = where.reshape(-1).tolist()
+
+    # ------------------------------------------------------------------ snapshots
+    def export(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """Tensors and JSON-ready facts that rebuild these members exactly.
+
+        Returns
+        -------
+        tensors : dict of torch.Tensor
+            CPU tensors by name.
+        meta : dict
+            Reasons, messages, stop points.
+        """
+        tensors = {
+            "x": self.x,
+            "y": self.y,
+            "jac": self.jac,
+            "goal": self.goal,
+            "h": self.h,
+            "k": self.k,
+            "active": self.active,
+            **{f"var.{k}": v for k, v in self.vars.items()},
+        }
+        meta = {
+            "nrec": self.nrec,
+            "reasons": list(self.reasons),
+            "messages": list(self.messages),
+            "stop_points": list(self.stop_points),
+        }
+        return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, meta
+
+    @classmethod
+    def restore(
+        cls, tensors: dict[str, Tensor], meta: dict[str, Any], device: torch.device
+    ) -> Members:
+        """Rebuild members written by :meth:`export`.
+
+        Parameters
+        ----------
+        tensors : dict of torch.Tensor
+            As exported.
+        meta : dict
+            As exported.
+        device : torch.device
+            The problem's device.
+
+        Returns
+        -------
+        Members
+            The batch.
+        """
+        return cls(
+            x=tensors["x"].to(device),
+            y=tensors["y"].to(device),
+            jac=tensors["jac"].to(device),
+            goal=tensors["goal"].to(device),
+            h=tensors["h"].clone(),
+            k=tensors["k"].clone(),
+            active=tensors["active"].clone(),
+            vars={
+                k[4:]: (v.to(device) if v.dtype.is_floating_point else v.clone())
+                for k, v in tensors.items()
+                if k.startswith("var.")
+            },
+            reasons=list(meta["reasons"]),
+            messages=[str(m) for m in meta["messages"]],
+            stop_points=list(meta["stop_points"]),
+            nrec=int(meta.get("nrec", 0)),
+        )
+
+
+@dataclass
+class Snapshot:
+    """A resumable picture of a run: plain tensors plus JSON-ready facts.
+
+    A verb's run is a sequence of engine phases (e.g. preimage: walk to the levels, then trace
+    them). The snapshot holds the finished phases' records and the live phase's members and
+    recorder, as of the last committed step, so continuing from it repeats the uninterrupted
+    run bit for bit.
+
+    Attributes
+    ----------
+    verb : str
+        ``"trace"``, ``"explore"``, ``"preimage"``, ...
+    options : dict
+        The run's options (JSON-ready); a resume must use the same.
+    y0 : list of float
+        Output at the start (guards against resuming with another model).
+    phase : int
+        Index of the live phase.
+    tensors : dict of torch.Tensor
+        Every tensor of the state, by dotted name.
+    meta : dict
+        Everything else (JSON-ready).
+    stats : dict
+        Solver counters at the snapshot.
+    """
+
+    verb: str
+    options: dict[str, Any]
+    y0: list[float]
+    phase: int
+    tensors: dict[str, Tensor]
+    meta: dict[str, Any]
+    stats: dict[str, int]
+
+    @property
+    def steps(self) -> int:
+        """Accepted steps so far."""
+        return int(self.stats.get("steps", 0))
