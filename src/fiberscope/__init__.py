@@ -66,7 +66,40 @@ _OTHER = {
 _NAMESPACES = ("outputs", "geometry", "io", "plot", "engine", "models", "algorithms")
 _LAZY = {**_VERBS, **_RESULTS, **_ERRORS, **_OTHER}
 
-__all__ = sorted([*_LAZY, *_NAMESPACES[:4], "__version__"])
+__all__ = [  # noqa: F822 - names are resolved lazily by __getattr__
+    "BandRegion",
+    "BoundaryWalkResult",
+    "CheckpointError",
+    "ExploreResult",
+    "FiberscopeError",
+    "InputError",
+    "Interrupted",
+    "ModelError",
+    "ModelLoadError",
+    "OutputFileError",
+    "OutputSelectionError",
+    "PreimageResult",
+    "SampleResult",
+    "SingularPointError",
+    "Snapshot",
+    "TargetNotReachedError",
+    "TraceInterrupted",
+    "TraceResult",
+    "UnsafeModelError",
+    "__version__",
+    "boundary_walk",
+    "bundled_networks",
+    "explore",
+    "geometry",
+    "io",
+    "load_model",
+    "outputs",
+    "plot",
+    "preimage",
+    "sample_class",
+    "save_model",
+    "trace",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -203,13 +203,13 @@ def boundary_walk(
     )
 
     def walkers() -> Members:
-        mem = Members.start(problem.xs, problem.ys, problem.js, problem.ys, step)
+        mem = Members.start(problem.xs, problem.ys, problem.js, problem.ys, step, tol_w)
         Target.init(mem, targets)
         return mem
 
     try:
         try:
-            ctx = Context(fn=problem.fn, box=problem.box, tol=tol_w, stats=stats)
+            ctx = Context(fn=problem.fn, box=problem.box, stats=stats)
             walk = session.phase(
                 "walk",
                 ctx,
@@ -256,17 +256,17 @@ def boundary_walk(
 
             def searcher() -> Members:
                 m2 = Members.start(
-                    xb.unsqueeze(0), yb.unsqueeze(0), jb.unsqueeze(0), t_boundary.unsqueeze(0), step
+                    xb.unsqueeze(0),
+                    yb.unsqueeze(0),
+                    jb.unsqueeze(0),
+                    t_boundary.unsqueeze(0),
+                    step,
+                    max(tol, scale_tol),
                 )
                 Closest.init(m2, problem.xs)
                 return m2
 
-            ctx2 = Context(
-                fn=problem.fn,
-                box=problem.box,
-                tol=torch.full((1,), max(tol, scale_tol), dtype=torch.float64, device=dev),
-                stats=stats,
-            )
+            ctx2 = Context(fn=problem.fn, box=problem.box, stats=stats)
             found = session.phase(
                 "closest", ctx2, Closest(), StepControl(step=step, max_steps=max_steps), searcher
             )

@@ -243,10 +243,10 @@ def explore(
         checkpoint_every=checkpoint_every,
         resume=resume,
     )
-    ctx = Context(fn=problem.fn, box=problem.box, tol=tol_all, stats=stats, metric=problem.metric)
+    ctx = Context(fn=problem.fn, box=problem.box, stats=stats, metric=problem.metric)
 
     def fresh() -> Members:
-        mem = Members.start(problem.xs, problem.ys, problem.js, problem.ys, step)
+        mem = Members.start(problem.xs, problem.ys, problem.js, problem.ys, step, tol_all)
         if method == "paper":
             sign = torch.tensor([-1.0 if inv else 1.0 for inv in inverts], dtype=torch.float64)
             Simexp.init(mem, sign, eps_all, torch.ones(b, dtype=torch.int64))
@@ -261,7 +261,7 @@ def explore(
     box_ctx = (
         ctx
         if method == "corrected"
-        else Context(fn=problem.fn, box=None, tol=tol_all, stats=stats, metric=problem.metric)
+        else Context(fn=problem.fn, box=None, stats=stats, metric=problem.metric)
     )
     try:
         try:

@@ -405,12 +405,13 @@ def _corrected(
                 problem.js.expand(w, -1, -1),
                 problem.ys.expand(w, -1),
                 step,
+                tol_w,
             )
             # a member with fewer levels than the other repeats its last one (never walked)
             Target.init(mem, tg, nlegs)
             return mem
 
-        ctx = Context(fn=problem.fn, box=problem.box, tol=tol_w, stats=stats, metric=problem.metric)
+        ctx = Context(fn=problem.fn, box=problem.box, stats=stats, metric=problem.metric)
         policy = Target(max_angle=max_angle, sing_tol=sing_tol)
         state = session.phase(
             "levels", ctx, policy, StepControl(step=step, max_steps=max_steps), fresh
@@ -541,8 +542,7 @@ def _paper(
             Simexp.init(mem, sign, eps, torch.full((w,), nst, dtype=torch.int64))
             return mem
 
-        tol_w = level_tolerance(0.0, problem.ys.expand(w, -1))
-        ctx = Context(fn=fn, box=None, tol=tol_w, stats=stats, metric=problem.metric)
+        ctx = Context(fn=fn, box=None, stats=stats, metric=problem.metric)
         state = session.phase(
             "sweeps",
             ctx,

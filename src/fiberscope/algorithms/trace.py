@@ -287,19 +287,13 @@ def trace_phases(
         if not starts:
             break
         sel = torch.tensor(starts, dtype=torch.int64)
-        ctx = Context(
-            fn=problem.fn,
-            box=problem.box,
-            tol=tol_all[sel.to(tol_all.device)],
-            stats=stats,
-            metric=problem.metric,
-        )
+        ctx = Context(fn=problem.fn, box=problem.box, stats=stats, metric=problem.metric)
         done[name] = session.phase(
             prefix + name,
             ctx,
             policy,
             ctl,
-            lambda sel=sel, sign=sign: _members(problem, sel, sign, step, method),
+            lambda sel=sel, sign=sign: _members(problem, sel, sign, step, method, tol_all),
         )
     return done
 
@@ -313,9 +307,11 @@ def _open_starts(problem: Problem, forward: RunState | None) -> list[int]:
     return [int(start[i]) for i in range(len(mem)) if mem.reasons[i] != "closed"]
 
 
-def _members(problem: Problem, sel: Tensor, sign: float, step: float, method: str) -> Members:
+def _members(
+    problem: Problem, sel: Tensor, sign: float, step: float, method: str, tol: Tensor
+) -> Members:
     d = sel.to(problem.xs.device)
-    mem = Members.start(problem.xs[d], problem.ys[d], problem.js[d], problem.ys[d], step)
+    mem = Members.start(problem.xs[d], problem.ys[d], problem.js[d], problem.ys[d], step, tol[d])
     signs = torch.full((sel.numel(),), sign, dtype=torch.float64)
     if method == "corrected":
         Tangent.init(mem, signs)

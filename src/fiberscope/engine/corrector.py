@@ -100,61 +100,68 @@ def correct(
         stats.jacobian_evals += k
     r = y - goal
     prev = _rmax(r)
-    finite = torch.isfinite(prev)
-    ok = finite & (prev <= tol)
-    alive = finite & ~ok
+    ok = prev <= tol  # False for NaN
     iters = torch.zeros(k, dtype=torch.int64, device=x.device)
+    if bool(ok.all()):
+        return Correction(x, y, jc, iters, ok, prev)
+    alive = torch.isfinite(prev) & ~ok
     if not bool(alive.any()):
         return Correction(x, y, jc, iters, ok, prev)
-    x = x.clone()
-    y = y.clone()
-    jc = jc.clone() if not fixed else jc
     gr: Gram = gram(jc)
     for it in range(1, max_iter + 1):
-        idx = alive.nonzero().squeeze(-1)
-        sub_gram = Gram(
-            jac=gr.jac[idx],
-            chol=None if gr.chol is None else gr.chol[idx],
-            gg=None if gr.gg is None else gr.gg[idx],
-            ok=gr.ok[idx],
-        )
-        stats.newton_iterations += int(idx.numel())
-        dx = min_norm(sub_gram, r[idx])
-        xi = x[idx] - dx
-        yi = fn.values(xi)
-        stats.value_evals += int(idx.numel())
-        ri = yi - goal[idx]
-        rn = _rmax(ri)
-        good = torch.isfinite(rn) & (rn < prev[idx])
-        x[idx] = xi
-        y[idx] = yi
-        r[idx] = ri
-        iters[idx] = it
-        conv = good & (rn <= tol[idx])
-        ok[idx] = conv
-        still = good & ~conv
-        fail = ~good
-        alive[idx[fail]] = False
-        alive[idx[conv]] = False
-        if not bool(still.any()):
+        n_alive = int(alive.sum())
+        stats.newton_iterations += n_alive
+        stats.value_evals += n_alive
+        if n_alive == k:  # every member still iterates: no gathers
+            xi = x - min_norm(gr, r)
+            yi = fn.values(xi)
+            ri = yi - goal
+            rn = _rmax(ri)
+            good = torch.isfinite(rn) & (rn < prev)
+            conv = good & (rn <= tol)
+            x, y, r = xi, yi, ri
+            iters = torch.full_like(iters, it)
+            ok = conv
+            still = good & ~conv
+            slow = still & (rn > 0.25 * prev)
+            prev = rn
+            alive = still
+        else:
+            idx = alive.nonzero().squeeze(-1)
+            sub_gram = Gram(
+                jac=gr.jac[idx],
+                chol=None if gr.chol is None else gr.chol[idx],
+                gg=None if gr.gg is None else gr.gg[idx],
+                ok=gr.ok[idx],
+            )
+            xi = x[idx] - min_norm(sub_gram, r[idx])
+            yi = fn.values(xi)
+            ri = yi - goal[idx]
+            rn = _rmax(ri)
+            good = torch.isfinite(rn) & (rn < prev[idx])
+            conv = good & (rn <= tol[idx])
+            x, y, r = x.clone(), y.clone(), r.clone()
+            x[idx], y[idx], r[idx] = xi, yi, ri
+            iters = iters.clone()
+            iters[idx] = it
+            ok = ok.clone()
+            ok[idx] = conv
+            still = good & ~conv
+            slow = torch.zeros_like(alive)
+            slow[idx] = still & (rn > 0.25 * prev[idx])
+            prev = prev.clone()
             prev[idx] = rn
+            alive = torch.zeros_like(alive)
+            alive[idx] = still
+        if not bool(alive.any()):
             break
-        slow = still & (rn > 0.25 * prev[idx])
-        prev[idx] = rn
-        if not fixed and bool(slow.any()):
-            sidx = idx[slow]
+        if not fixed and bool(slow.any()):  # slow contraction: refresh J (full Newton)
+            sidx = slow.nonzero().squeeze(-1)
             _, jn = fn.values_and_jacobians(x[sidx])
             stats.jacobian_evals += int(sidx.numel())
+            jc = jc.clone()
             jc[sidx] = jn
-            gn = gram(jn)
-            gr.jac[sidx] = jn
-            if gr.chol is not None:
-                assert gn.chol is not None
-                gr.chol[sidx] = gn.chol
-            else:
-                assert gr.gg is not None and gn.gg is not None
-                gr.gg[sidx] = gn.gg
-            gr.ok[sidx] = gn.ok
+            gr = gram(jc)
     return Correction(x, y, jc, iters, ok, prev)
 
 

@@ -130,7 +130,7 @@ def run(
     Parameters
     ----------
     ctx : Context
-        Model, box, tolerances, counters.
+        Model, box, counters.
     policy : Policy
         The direction policy.
     state : RunState
@@ -149,13 +149,17 @@ def run(
     hooks = hooks or Hooks()
     it = 0
     last_progress = 0.0
+    b = len(state.mem)
+    everyone = torch.arange(b)
     while True:
         mem = state.mem
-        act = mem.active.nonzero().squeeze(-1)
-        if act.numel() == 0:
+        n_active = int(mem.active.sum())
+        if n_active == 0:
             break
-        capped = mem.k[act] >= ctl.max_steps
-        if bool(capped.any()):
+        act = everyone if n_active == b else mem.active.nonzero().squeeze(-1)
+        k_act = mem.k if n_active == b else mem.k[act]
+        if int(k_act.max()) >= ctl.max_steps:
+            capped = k_act >= ctl.max_steps
             mem = mem.copy()
             for i in act[capped].tolist():
                 mem.stop(i, "max_steps", f"stopped after max_steps={ctl.max_steps} steps")
@@ -165,7 +169,7 @@ def run(
                 break
         if hooks.stop is not None and hooks.stop():
             raise RunInterrupted
-        state.mem = _iterate(ctx, policy, mem, state.rec, ctl, act)
+        state.mem = _iterate(ctx, policy, mem, state.rec, ctl, act, act.numel() == b)
         it += 1
         if hooks.progress is not None:
             now = time.monotonic()
@@ -177,152 +181,184 @@ def run(
 
 
 def _iterate(
-    ctx: Context, policy: Policy, old: Members, rec: Recorder, ctl: StepControl, act: Tensor
+    ctx: Context,
+    policy: Policy,
+    old: Members,
+    rec: Recorder,
+    ctl: StepControl,
+    act: Tensor,
+    full: bool,
 ) -> Members:
-    """One iteration; returns the new members (``old`` is left untouched)."""
+    """One iteration of the members ``act``; returns the new members (``old`` is untouched)."""
     stats = ctx.stats
-    mem = old.copy()
-    rec.chunks = rec.chunks[: old.nrec]
+    del rec.chunks[old.nrec :]
     k = int(act.numel())
-    dev = mem.x.device
-    act_dev = act.to(dev)
-    prop: Proposal = policy.propose(ctx, mem, act)
-    clamp_stop = torch.zeros(k, dtype=torch.bool)
+    sub = old if full else old.take(act)
+    prop: Proposal = policy.propose(ctx, sub)
+    clamp_stop: Tensor | None = None
     if ctx.box is not None and policy.box_mode in ("clamp", "stop_clamp"):
         out = outside(prop.x, ctx.box)
         if bool(out.any()):
             prop.x = clamp(prop.x, ctx.box)
             if policy.box_mode == "stop_clamp":
                 clamp_stop = out.cpu()
-    tol = ctx.tol[act_dev]
     if policy.corrects:
         cor = correct(
-            ctx.fn, prop.x, prop.goal, tol, max_iter=policy.max_newton, jac=prop.jac, stats=stats
+            ctx.fn,
+            prop.x,
+            prop.goal,
+            sub.tol,
+            max_iter=policy.max_newton,
+            jac=prop.jac,
+            stats=stats,
         )
     else:
         cor = evaluate(ctx.fn, prop.x, stats)
-    verdict: Verdict = policy.judge(ctx, mem, act, prop, cor)
+    verdict: Verdict = policy.judge(ctx, sub, prop, cor)
     accept = verdict.accept
-    h_new = mem.h.clone()
-    if policy.adaptive:
-        rej = ~accept
-        if bool(rej.any()):
-            stats.rejected += int(rej.sum())
-            r_local = rej.nonzero().squeeze(-1)
-            h_r = prop.h[r_local] * ctl.shrink
-            scale = mem.x[act_dev[r_local.to(dev)]].abs().amax(dim=-1).cpu()
-            below = h_r < ctl.floor(scale)
-            for j, i in enumerate(act[r_local].tolist()):
-                if bool(below[j]):
-                    reason, message = policy.at_floor(ctx, mem, i, prop.x[int(r_local[j])])
-                    mem.stop(i, reason, message)
-                else:
-                    h_new[i] = h_r[j]
+    n_acc = int(accept.sum())
+    mem = old.copy()
+    stops: list[tuple[int, str, str, Tensor | None]] = []
+    if policy.adaptive and n_acc < k:
+        stats.rejected += k - n_acc
+        rej = (~accept).nonzero().squeeze(-1)
+        h_r = prop.h[rej] * ctl.shrink
+        scale = sub.x[rej.to(sub.x.device)].abs().amax(dim=-1).cpu()
+        below = h_r < ctl.floor(scale)
+        h = mem.h.clone()
+        h[act[rej]] = h_r
+        mem.h = h
+        for j in rej[below].tolist():
+            reason, message = policy.at_floor(ctx, sub, j, prop.x[j])
+            stops.append((int(act[j]), reason, message, None))
         moving = accept.nonzero().squeeze(-1)
     else:
-        stats.rejected += int((~accept).sum())
-        moving = torch.arange(k)
-    mem.h = h_new
-    if moving.numel() == 0:
+        if not policy.adaptive:
+            stats.rejected += k - n_acc
+        moving = None  # every row
+    if moving is not None and moving.numel() == 0:
+        _stop_all(mem, stops)
         mem.nrec = len(rec.chunks)
         return mem
-    if moving.numel() != k:
-        prop, cor, verdict = take(prop, moving, k), take(cor, moving, k), take(verdict, moving, k)
-        clamp_stop = clamp_stop[moving]
-    idx = act[moving]
-    stats.steps += int(idx.numel())
+    if moving is not None:
+        sub, prop, cor, verdict = (
+            sub.take(moving),
+            take(prop, moving, k),
+            take(cor, moving, k),
+            take(verdict, moving, k),
+        )
+        if clamp_stop is not None:
+            clamp_stop = clamp_stop[moving]
+        ids = act[moving]
+    else:
+        ids = act
+    km = int(ids.numel())
+    stats.steps += km
     if ctx.box is not None and policy.box_mode in ("exit_on_class", "exit_on_chord"):
         out = outside(cor.x, ctx.box).cpu()
         if bool(out.any()):
             for j in out.nonzero().squeeze(-1).tolist():
-                _exit(ctx, policy, mem, rec, int(idx[j]), cor, j)
+                stops.append(_exit(ctx, policy, sub, rec, int(ids[j]), j, cor))
             keep = (~out).nonzero().squeeze(-1)
             if keep.numel() == 0:
+                _stop_all(mem, stops)
                 mem.nrec = len(rec.chunks)
                 return mem
-            kk = int(idx.numel())
-            prop, cor, verdict = take(prop, keep, kk), take(cor, keep, kk), take(verdict, keep, kk)
-            clamp_stop = clamp_stop[keep]
-            idx = idx[keep]
-    adv = policy.advance(ctx, mem, idx, prop, cor, verdict)
-    idx_dev = idx.to(dev)
+            sub, prop, cor, verdict = (
+                sub.take(keep),
+                take(prop, keep, km),
+                take(cor, keep, km),
+                take(verdict, keep, km),
+            )
+            if clamp_stop is not None:
+                clamp_stop = clamp_stop[keep]
+            ids = ids[keep]
+            full = False
+    adv = policy.advance(ctx, sub, prop, cor, verdict)
     record = adv.record
-    if bool(record.any()):
+    n_rec = int(record.sum())
+    if n_rec == record.numel():
+        rec.append(ids, adv.rec_x, adv.rec_y, **adv.extra)
+    elif n_rec:
         r = record.nonzero().squeeze(-1)
-        r_dev = r.to(dev)
-        extra = {key: v[r_dev] for key, v in adv.extra.items()}
-        rec.append(idx[r], adv.rec_x[r_dev], adv.rec_y[r_dev], **extra)
-    # commit: the members' new state in one go
-    x, y, jac = mem.x.clone(), mem.y.clone(), mem.jac.clone()
-    x[idx_dev], y[idx_dev], jac[idx_dev] = adv.x, adv.y, adv.jac
-    new_vars = dict(mem.vars)
-    for key, v in adv.vars.items():
-        full = new_vars[key].clone()
-        full[idx_dev if full.device == dev else idx] = (
-            v if v.device == full.device else v.to(full.device)
-        )
-        new_vars[key] = full
-    goal = mem.goal
-    if adv.goal is not None:
-        goal = goal.clone()
-        goal[idx_dev] = adv.goal
-    kk_new = mem.k.clone()
-    kk_new[idx] += 1
+        rd = r.to(adv.rec_x.device)
+        rec.append(ids[r], adv.rec_x[rd], adv.rec_y[rd], **{a: v[rd] for a, v in adv.extra.items()})
+    # commit: the members' new state
+    all_rows = full and moving is None
     if policy.adaptive:
-        easy = verdict.easy
-        h_acc = mem.h[idx]
-        h_acc = torch.where(easy, ctl.grown(h_acc), h_acc)
-        h_new = mem.h.clone()
-        h_new[idx] = h_acc
+        h_acc = torch.where(verdict.easy, ctl.grown(sub.h), sub.h)
     else:
-        h_new = mem.h
-    mem.x, mem.y, mem.jac, mem.vars, mem.goal, mem.k, mem.h = (
-        x,
-        y,
-        jac,
-        new_vars,
-        goal,
-        kk_new,
-        h_new,
-    )
-    for s in adv.stops:
-        mem.stop(int(idx[s.index]), s.reason, s.message, s.point)
-    if bool(clamp_stop.any()):
+        h_acc = sub.h
+    if all_rows:
+        mem.x, mem.y, mem.jac = adv.x, adv.y, adv.jac
+        mem.vars = {**mem.vars, **adv.vars}
+        if adv.goal is not None:
+            mem.goal = adv.goal
+        mem.k = mem.k + 1
+        mem.h = h_acc
+    else:
+        dev = mem.x.device
+        idd = ids.to(dev) if dev.type != "cpu" else ids
+        mem.x = _put(mem.x, idd, adv.x)
+        mem.y = _put(mem.y, idd, adv.y)
+        mem.jac = _put(mem.jac, idd, adv.jac)
+        for key, v in adv.vars.items():
+            full_v = mem.vars[key]
+            mem.vars[key] = _put(full_v, idd if full_v.device == dev else ids, v)
+        if adv.goal is not None:
+            mem.goal = _put(mem.goal, idd, adv.goal)
+        mem.k = _put(mem.k, ids, sub.k + 1)
+        mem.h = _put(mem.h, ids, h_acc)
+    for st in adv.stops:
+        stops.append((int(ids[st.index]), st.reason, st.message, st.point))
+    if clamp_stop is not None:
         for j in clamp_stop.nonzero().squeeze(-1).tolist():
-            i = int(idx[j])
-            if mem.active[i]:
-                mem.stop(i, "boundary", "reached the box (stop-at-boundary variant)")
+            stops.append(
+                (int(ids[j]), "boundary", "reached the box (stop-at-boundary variant)", None)
+            )
+    _stop_all(mem, stops)
     mem.nrec = len(rec.chunks)
     return mem
 
 
+def _put(t: Tensor, idx: Tensor, v: Tensor) -> Tensor:
+    out = t.clone()
+    out[idx] = v.to(out.device) if v.device != out.device else v
+    return out
+
+
+def _stop_all(mem: Members, stops: list[tuple[int, str, str, Tensor | None]]) -> None:
+    """Stop members (the first stop of a member wins)."""
+    for i, reason, message, point in stops:
+        if mem.reasons[i] is None:
+            mem.stop(i, reason, message, point)
+
+
 def _exit(
-    ctx: Context, policy: Policy, mem: Members, rec: Recorder, i: int, cor: Correction, j: int
-) -> None:
-    """Member ``i`` stepped out of the box: record where it leaves and stop it."""
+    ctx: Context, policy: Policy, sub: Members, rec: Recorder, i: int, j: int, cor: Correction
+) -> tuple[int, str, str, Tensor | None]:
+    """Row ``j`` (member ``i``) stepped out of the box: record where it leaves; its stop."""
     assert ctx.box is not None
-    x_in, x_out = mem.x[i], cor.x[j]
+    x_in, x_out = sub.x[j], cor.x[j]
     if policy.box_mode == "exit_on_class":
-        tol = float(ctx.tol[i])
-        found = exit_on_class(ctx.fn, x_in, x_out, mem.goal[i], ctx.box, tol, ctx.stats)
+        found = exit_on_class(
+            ctx.fn, x_in, x_out, sub.goal[j], ctx.box, float(sub.tol[j]), ctx.stats
+        )
         if found is None:
-            mem.stop(i, "boundary", "left the box; the exit point could not be located exactly")
-            return
+            return (
+                i,
+                "boundary",
+                "left the box; the exit point could not be located exactly",
+                None,
+            )
         xe, ye = found
     else:
         xe = chord_exit(x_in, x_out, ctx.box)
         ye = ctx.fn.value(xe)
         ctx.stats.value_evals += 1
-    extra = policy_exit_extra(policy, ctx, mem, i, xe)
+    hook = getattr(policy, "exit_extra", None)
+    extra = hook(ctx, sub, j, xe) if callable(hook) else {}
     if float(torch.linalg.vector_norm(xe - x_in)) > 0:
         rec.append(torch.tensor([i]), xe.unsqueeze(0), ye.unsqueeze(0), **extra)
     ys = ", ".join(f"{v:.6g}" for v in ye.reshape(-1)[:6].tolist())
-    mem.stop(i, "boundary", f"left the box at {_fmt(xe)} with output ({ys})", xe)
-
-
-def policy_exit_extra(
-    policy: Policy, ctx: Context, mem: Members, i: int, xe: Tensor
-) -> dict[str, Tensor]:
-    """Per-row extras of an exit point (the policy's ``exit_extra`` hook, if it has one)."""
-    hook = getattr(policy, "exit_extra", None)
-    return hook(ctx, mem, i, xe) if callable(hook) else {}
+    return (i, "boundary", f"left the box at {_fmt(xe)} with output ({ys})", xe)

@@ -32,8 +32,6 @@ class Context:
         The model.
     box : tuple of torch.Tensor or None
         Flat ``(lo, hi)``.
-    tol : torch.Tensor
-        ``(B,)`` residual tolerance of each member's level.
     stats : Stats
         Counters.
     metric : torch.Tensor or None
@@ -42,7 +40,6 @@ class Context:
 
     fn: ModelFunction
     box: Box | None
-    tol: Tensor
     stats: Stats
     metric: Tensor | None = None
 
@@ -98,7 +95,7 @@ class Stop:
     Attributes
     ----------
     index : int
-        Position in the step's subset.
+        Row in the policy's batch ``sub``.
     reason : str
         Stop reason.
     message : str
@@ -174,31 +171,23 @@ class Policy:
     box_mode: str = "none"
     max_newton: int = 8
 
-    def propose(self, ctx: Context, mem: Members, idx: Tensor) -> Proposal:
-        """Predicted points for the active members ``idx``."""
+    def propose(self, ctx: Context, sub: Members) -> Proposal:
+        """Predicted points for the members of ``sub`` (the active ones, compacted)."""
         raise NotImplementedError
 
-    def judge(
-        self, ctx: Context, mem: Members, idx: Tensor, prop: Proposal, cor: Correction
-    ) -> Verdict:
+    def judge(self, ctx: Context, sub: Members, prop: Proposal, cor: Correction) -> Verdict:
         """Accept or reject each corrected proposal (default: accept where it converged)."""
         ok = cor.ok.cpu()
         return Verdict(accept=ok, easy=ok & (cor.iters.cpu() <= 2))
 
-    def at_floor(self, ctx: Context, mem: Members, i: int, x_try: Tensor) -> tuple[str, str]:
-        """Reason and message for a member whose step fell below the floor."""
+    def at_floor(self, ctx: Context, sub: Members, j: int, x_try: Tensor) -> tuple[str, str]:
+        """Reason and message for row ``j`` of ``sub``, whose step fell below the floor."""
         return "singular", "the step became too small to stay on the class"
 
     def advance(
-        self,
-        ctx: Context,
-        mem: Members,
-        idx: Tensor,
-        prop: Proposal,
-        cor: Correction,
-        verdict: Verdict,
+        self, ctx: Context, sub: Members, prop: Proposal, cor: Correction, verdict: Verdict
     ) -> Advance:
-        """The accepted members' new state (for non-adaptive policies: every member's)."""
+        """The new state of the moving members ``sub`` (non-adaptive policies: every member)."""
         raise NotImplementedError
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +39,8 @@ class Members:
         ``x``).
     goal : torch.Tensor
         ``(B, m)`` the level each member lives on (or walks toward).
+    tol : torch.Tensor
+        ``(B,)`` residual tolerance of each member's level.
     h : torch.Tensor
         ``(B,)`` current step (float64, CPU).
     k : torch.Tensor
@@ -60,6 +61,7 @@ class Members:
     y: Tensor
     jac: Tensor
     goal: Tensor
+    tol: Tensor
     h: Tensor
     k: Tensor
     active: Tensor
@@ -70,7 +72,9 @@ class Members:
     nrec: int = 0
 
     @classmethod
-    def start(cls, x: Tensor, y: Tensor, jac: Tensor, goal: Tensor, h: float) -> Members:
+    def start(
+        cls, x: Tensor, y: Tensor, jac: Tensor, goal: Tensor, h: float, tol: Tensor | float = 0.0
+    ) -> Members:
         """Members at their starts, all active, with step ``h``.
 
         Parameters
@@ -79,6 +83,8 @@ class Members:
             ``(B, n)``, ``(B, m)``, ``(B, m, n)``, ``(B, m)``.
         h : float
             Initial step.
+        tol : torch.Tensor or float
+            ``(B,)`` residual tolerances (or one for all).
 
         Returns
         -------
@@ -86,11 +92,13 @@ class Members:
             The batch.
         """
         b = x.shape[0]
+        tol_t = torch.as_tensor(tol, dtype=torch.float64, device=x.device)
         return cls(
             x=x.clone(),
             y=y.clone(),
             jac=jac.clone(),
             goal=goal.clone(),
+            tol=tol_t.expand(b).clone() if tol_t.ndim == 0 else tol_t.clone(),
             h=torch.full((b,), float(h), dtype=torch.float64),
             k=torch.zeros(b, dtype=torch.int64),
             active=torch.ones(b, dtype=torch.bool),
@@ -104,14 +112,48 @@ class Members:
 
     def copy(self) -> Members:
         """A shallow copy whose tensors and lists can be replaced without touching this one."""
-        return dataclasses.replace(
-            self,
-            vars=dict(self.vars),
-            reasons=list(self.reasons),
-            messages=list(self.messages),
-            stop_points=list(self.stop_points),
-            active=self.active.clone(),
+        new = object.__new__(Members)
+        d = dict(self.__dict__)
+        d["vars"] = dict(self.vars)
+        d["reasons"] = list(self.reasons)
+        d["messages"] = list(self.messages)
+        d["stop_points"] = list(self.stop_points)
+        d["active"] = self.active.clone()
+        new.__dict__.update(d)
+        return new
+
+    def take(self, rows: Tensor) -> Members:
+        """The members ``rows`` (a CPU index tensor) as a compact batch (a view for policies).
+
+        Parameters
+        ----------
+        rows : torch.Tensor
+            Member indices.
+
+        Returns
+        -------
+        Members
+            ``len(rows)`` members; stop bookkeeping is not carried over.
+        """
+        dev = self.x.device
+        rd = rows.to(dev) if dev.type != "cpu" else rows
+        new = object.__new__(Members)
+        new.__dict__.update(
+            x=self.x[rd],
+            y=self.y[rd],
+            jac=self.jac[rd],
+            goal=self.goal[rd],
+            tol=self.tol[rd],
+            h=self.h[rows],
+            k=self.k[rows],
+            active=self.active[rows],
+            vars={key: v[rd] if v.device == dev else v[rows] for key, v in self.vars.items()},
+            reasons=[],
+            messages=[],
+            stop_points=[],
+            nrec=0,
         )
+        return new
 
     def stop(self, i: int, reason: str, message: str, point: Tensor | None = None) -> None:
         """Stop member ``i`` for ``reason`` (one of :data:`STOP_REASONS`).
@@ -150,6 +192,7 @@ class Members:
             "y": self.y,
             "jac": self.jac,
             "goal": self.goal,
+            "tol": self.tol,
             "h": self.h,
             "k": self.k,
             "active": self.active,
@@ -188,6 +231,7 @@ class Members:
             y=tensors["y"].to(device),
             jac=tensors["jac"].to(device),
             goal=tensors["goal"].to(device),
+            tol=tensors["tol"].to(device),
             h=tensors["h"].clone(),
             k=tensors["k"].clone(),
             active=tensors["active"].clone(),

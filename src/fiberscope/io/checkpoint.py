@@ -66,7 +66,7 @@ def _is_row_table(name: str) -> bool:
 def _st_save(tensors: dict[str, Tensor], metadata: dict[str, str] | None = None) -> bytes:
     from safetensors.torch import save
 
-    return save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=metadata)
+    return save({k: v.detach().cpu().clone() for k, v in tensors.items()}, metadata=metadata)
 
 
 def _st_load(data: bytes) -> tuple[dict[str, Tensor], dict[str, str]]:
@@ -262,8 +262,11 @@ def _corrupt(path: Path, why: str) -> CheckpointError:
     )
 
 
-def _read_regular(path: Path, limit: int) -> bytes:
-    """Read a regular file of at most ``limit`` bytes (no FIFOs or devices)."""
+def _read_regular(path: Path, limit: int, count: int | None = None) -> bytes:
+    """Read a regular file of at most ``limit`` bytes (no FIFOs or devices).
+
+    ``count`` reads only that many bytes from the start.
+    """
     import stat
 
     try:
@@ -277,7 +280,7 @@ def _read_regular(path: Path, limit: int) -> bytes:
         if st.st_size > limit:
             raise _corrupt(path, f"larger than {limit // 2**20} MiB")
         with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read(limit + 1)
+            return fh.read(st.st_size if count is None else min(count, st.st_size))
     finally:
         os.close(fd)
 
@@ -349,7 +352,7 @@ def load_checkpoint(out: str | Path, *, device: torch.device | str = "cpu") -> L
     prefix = b""
     if nbytes:
         try:
-            raw = _read_regular(stream, MAX_CHECKPOINT_BYTES * 64)
+            raw = _read_regular(stream, 2**62, count=nbytes)
         except CheckpointError:
             raise CheckpointError(
                 f"the stream {stream} of checkpoint {ckpt.name} is missing or unreadable"
@@ -374,8 +377,9 @@ def load_checkpoint(out: str | Path, *, device: torch.device | str = "cpu") -> L
     for k, n in rows.items():
         got = torch.cat(parts[k]) if k in parts else None
         if got is None or got.shape[0] != n:
-            raise _corrupt(ckpt, f"table {k} has {0 if got is None else got.shape[0]} rows, "
-                           f"expected {n}")
+            raise _corrupt(
+                ckpt, f"table {k} has {0 if got is None else got.shape[0]} rows, expected {n}"
+            )
         snapshot.tensors[k] = got
     return LoadedCheckpoint(
         snapshot=snapshot, meta=meta, stream_bytes=nbytes, stream_prefix=prefix, streamed=rows

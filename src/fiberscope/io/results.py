@@ -139,10 +139,7 @@ def load_trace_csv(path: str | Path) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- walks across classes
 if TYPE_CHECKING:
-    from ..algorithms.results import BoundaryWalkResult
-    from ..algorithms.results import ExploreResult
-    from ..algorithms.results import PreimageResult
-    from ..algorithms.results import SampleResult
+    from ..algorithms.results import BoundaryWalkResult, ExploreResult, PreimageResult, SampleResult
 
 
 def save_explore(

@@ -124,10 +124,7 @@ def save_figure(fig: Figure, path: str | Path, *, force: bool = True, dpi: int =
 
 # ---------------------------------------------------------------- walks across classes
 if TYPE_CHECKING:
-    from ..algorithms.results import BoundaryWalkResult
-    from ..algorithms.results import ExploreResult
-    from ..algorithms.results import PreimageResult
-    from ..algorithms.results import SampleResult
+    from ..algorithms.results import BoundaryWalkResult, ExploreResult, PreimageResult, SampleResult
 
 
 def _points_box(

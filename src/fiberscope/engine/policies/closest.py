@@ -72,56 +72,42 @@ class Closest(Policy):
             dnorm=torch.linalg.vector_norm(d, dim=-1),
         )
 
-    def propose(self, ctx: Context, mem: Members, idx: Tensor) -> Proposal:
+    def propose(self, ctx: Context, sub: Members) -> Proposal:
         """A step along the tangent part of ``a - x``, at most ``h`` long."""
-        dv = idx.to(mem.x.device)
-        x = mem.x[dv]
-        d = tangent_part(mem.jac[dv], mem.vars["anchor"][dv] - x)
+        x = sub.x
+        d = tangent_part(sub.jac, sub.vars["anchor"] - x)
         nd = torch.linalg.vector_norm(d, dim=-1)
-        h = mem.h[idx].to(x.device)
+        h = sub.h.to(x.device)
         scale = torch.where(nd > h, h / torch.clamp(nd, min=1e-300), torch.ones_like(nd))
         h_try = torch.minimum(h, nd)
-        return Proposal(x=x + scale.unsqueeze(-1) * d, goal=mem.goal[dv], jac=None, h=h_try.cpu())
+        return Proposal(x=x + scale.unsqueeze(-1) * d, goal=sub.goal, jac=None, h=h_try.cpu())
 
-    def judge(
-        self, ctx: Context, mem: Members, idx: Tensor, prop: Proposal, cor: Correction
-    ) -> Verdict:
+    def judge(self, ctx: Context, sub: Members, prop: Proposal, cor: Correction) -> Verdict:
         """Converged and closer to the anchor."""
-        dv = idx.to(mem.x.device)
-        dist = torch.linalg.vector_norm(mem.vars["anchor"][dv] - cor.x, dim=-1)
-        closer = dist <= mem.vars["dist"][dv] * (1 + 1e-12)
-        accept = cor.ok & closer & torch.isfinite(dist)
-        return Verdict(
-            accept=accept.cpu(), easy=(cor.iters <= 2).cpu() & accept.cpu(), info={"dist": dist}
-        )
+        dist = torch.linalg.vector_norm(sub.vars["anchor"] - cor.x, dim=-1)
+        closer = dist <= sub.vars["dist"] * (1 + 1e-12)
+        accept = (cor.ok & closer & torch.isfinite(dist)).cpu()
+        return Verdict(accept=accept, easy=(cor.iters <= 2).cpu() & accept, info={"dist": dist})
 
-    def at_floor(self, ctx: Context, mem: Members, i: int, x_try: Tensor) -> tuple[str, str]:
+    def at_floor(self, ctx: Context, sub: Members, j: int, x_try: Tensor) -> tuple[str, str]:
         """No step gets closer: a local minimum up to rounding."""
         return "minimum", (
-            f"no step along the level gets closer to the anchor near {fmt_point(mem.x[i])}: a "
+            f"no step along the level gets closer to the anchor near {fmt_point(sub.x[j])}: a "
             "local minimum of the distance (to rounding)"
         )
 
     def advance(
-        self,
-        ctx: Context,
-        mem: Members,
-        idx: Tensor,
-        prop: Proposal,
-        cor: Correction,
-        verdict: Verdict,
+        self, ctx: Context, sub: Members, prop: Proposal, cor: Correction, verdict: Verdict
     ) -> Advance:
         """Move; stop at a first-order minimum or a rank drop."""
-        dv = idx.to(mem.x.device)
-        anchor = mem.vars["anchor"][dv]
+        anchor = sub.vars["anchor"]
         dist = verdict.info["dist"]
         d = tangent_part(cor.jac, anchor - cor.x)
         dnorm = torch.linalg.vector_norm(d, dim=-1)
         s_min, s_max = singular_extremes(cor.jac)
         done = dnorm <= self.rtol * torch.clamp(dist, min=1.0)
-        stuck = torch.linalg.vector_norm(cor.x - mem.x[dv], dim=-1) <= 16 * _EPS * torch.clamp(
-            cor.x.abs().amax(dim=-1), min=1.0
-        )
+        moved = torch.linalg.vector_norm(cor.x - sub.x, dim=-1)
+        stuck = moved <= 16 * _EPS * torch.clamp(cor.x.abs().amax(dim=-1), min=1.0)
         singular = s_min < self.sing_tol * s_max
         stops: list[Stop] = []
         for j in (done | stuck).cpu().nonzero().squeeze(-1).tolist():
@@ -144,7 +130,7 @@ class Closest(Policy):
             y=cor.y,
             jac=cor.jac,
             vars={"dist": dist, "dnorm": dnorm},
-            record=torch.ones(idx.numel(), dtype=torch.bool),
+            record=torch.ones(cor.x.shape[0], dtype=torch.bool),
             rec_x=cor.x,
             rec_y=cor.y,
             extra={"dist": dist},

@@ -169,53 +169,55 @@ class Simec(Policy):
             sign=sign.to(torch.float64).to(dev),
         )
 
-    def propose(self, ctx: Context, mem: Members, idx: Tensor) -> Proposal:
+    def propose(self, ctx: Context, sub: Members) -> Proposal:
         """``x + sign delta v`` with the authors' eigenvector and sign continuity."""
-        d = idx.to(mem.x.device)
-        v, g = _directions(mem.jac[d], ctx.metric, lowest=True)
-        flip = (v * mem.vars["v_prev"][d]).sum(-1) < 0
+        v, g = _directions(sub.jac, ctx.metric, lowest=True)
+        flip = (v * sub.vars["v_prev"]).sum(-1) < 0
         v = torch.where(flip.unsqueeze(-1), -v, v)
-        h = mem.h[idx]
+        h = sub.h
         hd = h.to(v.device)
-        energy = mem.vars["energy"][d] + hd * torch.einsum("bi,bij,bj->b", v, g, v)
-        x = mem.x[d] + (mem.vars["sign"][d] * hd).unsqueeze(-1) * v
-        return Proposal(x=x, goal=mem.goal[d], jac=None, h=h, info={"v": v, "energy": energy})
+        gv = torch.matmul(g, v.unsqueeze(-1)).squeeze(-1)
+        energy = sub.vars["energy"] + hd * (v * gv).sum(-1)
+        x = sub.x + (sub.vars["sign"] * hd).unsqueeze(-1) * v
+        return Proposal(x=x, goal=sub.goal, jac=None, h=h, info={"v": v, "energy": energy})
 
-    def judge(
-        self, ctx: Context, mem: Members, idx: Tensor, prop: Proposal, cor: Correction
-    ) -> Verdict:
+    def judge(self, ctx: Context, sub: Members, prop: Proposal, cor: Correction) -> Verdict:
         """Every finite step is taken."""
         ok = cor.ok.cpu()
         return Verdict(accept=ok, easy=ok)
 
     def advance(
-        self,
-        ctx: Context,
-        mem: Members,
-        idx: Tensor,
-        prop: Proposal,
-        cor: Correction,
-        verdict: Verdict,
+        self, ctx: Context, sub: Members, prop: Proposal, cor: Correction, verdict: Verdict
     ) -> Advance:
         """Record the new point; stop members whose model returned NaN or inf."""
-        d = idx.to(mem.x.device)
         ok = verdict.accept
-        okd = ok.to(mem.x.device).unsqueeze(-1)
+        if bool(ok.all()):
+            return Advance(
+                x=cor.x,
+                y=cor.y,
+                jac=cor.jac,
+                vars={"v_prev": prop.info["v"], "energy": prop.info["energy"]},
+                record=ok,
+                rec_x=cor.x,
+                rec_y=cor.y,
+                extra={"energy": prop.info["energy"]},
+            )
+        okd = ok.to(sub.x.device).unsqueeze(-1)
         stops = [
             Stop(
                 j,
                 "nonfinite",
-                f"the model returns NaN or inf at step {int(mem.k[int(idx[j])]) + 1} "
+                f"the model returns NaN or inf at step {int(sub.k[j]) + 1} "
                 f"({fmt_point(prop.x[j])}); stopped there",
-                mem.x[int(idx[j])],
+                sub.x[j],
             )
             for j in (~ok).nonzero().squeeze(-1).tolist()
         ]
-        x = torch.where(okd, cor.x, mem.x[d])
-        y = torch.where(okd, cor.y, mem.y[d])
-        jac = torch.where(okd.unsqueeze(-1), cor.jac, mem.jac[d])
-        v_prev = torch.where(okd, prop.info["v"], mem.vars["v_prev"][d])
-        energy = torch.where(ok.to(x.device), prop.info["energy"], mem.vars["energy"][d])
+        x = torch.where(okd, cor.x, sub.x)
+        y = torch.where(okd, cor.y, sub.y)
+        jac = torch.where(okd.unsqueeze(-1), cor.jac, sub.jac)
+        v_prev = torch.where(okd, prop.info["v"], sub.vars["v_prev"])
+        energy = torch.where(ok.to(x.device), prop.info["energy"], sub.vars["energy"])
         return Advance(
             x=x,
             y=y,
@@ -268,40 +270,31 @@ class Simexp(Policy):
             legs=legs.to(torch.int64).to(dev),
         )
 
-    def propose(self, ctx: Context, mem: Members, idx: Tensor) -> Proposal:
+    def propose(self, ctx: Context, sub: Members) -> Proposal:
         """``x + sign delta v`` along the authors' top eigenvector (no sign continuity)."""
-        d = idx.to(mem.x.device)
-        v, g = _directions(mem.jac[d], ctx.metric, lowest=False)
-        h = mem.h[idx]
+        v, g = _directions(sub.jac, ctx.metric, lowest=False)
+        h = sub.h
         hd = h.to(v.device)
-        energy = mem.vars["energy"][d] + hd * torch.einsum("bi,bij,bj->b", v, g, v)
-        x = mem.x[d] + (mem.vars["sign"][d] * hd).unsqueeze(-1) * v
-        return Proposal(x=x, goal=mem.goal[d], jac=None, h=h, info={"energy": energy})
+        gv = torch.matmul(g, v.unsqueeze(-1)).squeeze(-1)
+        energy = sub.vars["energy"] + hd * (v * gv).sum(-1)
+        x = sub.x + (sub.vars["sign"] * hd).unsqueeze(-1) * v
+        return Proposal(x=x, goal=sub.goal, jac=None, h=h, info={"energy": energy})
 
-    def judge(
-        self, ctx: Context, mem: Members, idx: Tensor, prop: Proposal, cor: Correction
-    ) -> Verdict:
+    def judge(self, ctx: Context, sub: Members, prop: Proposal, cor: Correction) -> Verdict:
         """Every step is taken."""
-        ones = torch.ones(idx.numel(), dtype=torch.bool)
+        ones = torch.ones(sub.x.shape[0], dtype=torch.bool)
         return Verdict(accept=ones, easy=ones)
 
     def advance(
-        self,
-        ctx: Context,
-        mem: Members,
-        idx: Tensor,
-        prop: Proposal,
-        cor: Correction,
-        verdict: Verdict,
+        self, ctx: Context, sub: Members, prop: Proposal, cor: Correction, verdict: Verdict
     ) -> Advance:
         """Record the point; end the leg when the output changed by ``epsilon``."""
-        d = idx.to(mem.x.device)
-        v = mem.vars
-        change = (cor.y - v["y_leg"][d]).abs().amax(dim=-1)
-        done = change >= v["epsilon"][d]
-        leg = v["leg"][d] + done.to(torch.int64)
-        finished = done & (leg >= v["legs"][d])
-        y_leg = torch.where(done.unsqueeze(-1), cor.y, v["y_leg"][d])
+        v = sub.vars
+        change = (cor.y - v["y_leg"]).abs().amax(dim=-1)
+        done = change >= v["epsilon"]
+        leg = v["leg"] + done.to(torch.int64)
+        finished = done & (leg >= v["legs"])
+        y_leg = torch.where(done.unsqueeze(-1), cor.y, v["y_leg"])
         stops = [
             Stop(j, "reached", "output changed by epsilon", cor.x[j])
             for j in finished.cpu().nonzero().squeeze(-1).tolist()
@@ -311,7 +304,7 @@ class Simexp(Policy):
             y=cor.y,
             jac=cor.jac,
             vars={"energy": prop.info["energy"], "leg": leg, "y_leg": y_leg},
-            record=torch.ones(idx.numel(), dtype=torch.bool),
+            record=torch.ones(sub.x.shape[0], dtype=torch.bool),
             rec_x=cor.x,
             rec_y=cor.y,
             extra={"energy": prop.info["energy"], "leg_end": done},

@@ -90,24 +90,21 @@ class Tangent(Policy):
             left=torch.zeros(b, dtype=torch.bool, device=t.device),
         )
 
-    def propose(self, ctx: Context, mem: Members, idx: Tensor) -> Proposal:
+    def propose(self, ctx: Context, sub: Members) -> Proposal:
         """Second-order prediction along the tangent."""
-        d = idx.to(mem.x.device)
-        v = mem.vars
-        h = mem.h[idx]
-        hd = h.to(mem.x.device).unsqueeze(-1)
-        x, t = mem.x[d], v["t"][d]
-        xp = x + hd * t + (0.5 * hd * hd) * v["curv"][d] * v["has_curv"][d].unsqueeze(-1)
-        return Proposal(x=xp, goal=mem.goal[d], jac=None, h=h)
+        v = sub.vars
+        h = sub.h
+        hd = (h.to(sub.x.device) if sub.x.device.type != "cpu" else h).unsqueeze(-1)
+        xp = sub.x + hd * v["t"]
+        if bool(v["has_curv"].any()):
+            xp = xp + (0.5 * hd * hd) * v["curv"] * v["has_curv"].unsqueeze(-1)
+        return Proposal(x=xp, goal=sub.goal, jac=None, h=h)
 
-    def judge(
-        self, ctx: Context, mem: Members, idx: Tensor, prop: Proposal, cor: Correction
-    ) -> Verdict:
+    def judge(self, ctx: Context, sub: Members, prop: Proposal, cor: Correction) -> Verdict:
         """Converged, turned less than ``max_angle``, within one step of the prediction."""
-        d = idx.to(mem.x.device)
         tc, s_min, s_max = oriented_tangents(cor.jac)
-        tc = tc * mem.vars["sign"][d].unsqueeze(-1)
-        cos = (tc * mem.vars["t"][d]).sum(-1)
+        tc = tc * sub.vars["sign"].unsqueeze(-1)
+        cos = (tc * sub.vars["t"]).sum(-1)
         moved = torch.linalg.vector_norm(cor.x - prop.x, dim=-1)
         hd = prop.h.to(cos.device)
         accept = cor.ok & (cos >= self.cos_max) & (moved <= hd) & (s_max > 0)
@@ -118,69 +115,65 @@ class Tangent(Policy):
             info={"t": tc, "s_min": s_min, "s_max": s_max},
         )
 
-    def at_floor(self, ctx: Context, mem: Members, i: int, x_try: Tensor) -> tuple[str, str]:
+    def at_floor(self, ctx: Context, sub: Members, j: int, x_try: Tensor) -> tuple[str, str]:
         """Non-finite outputs just ahead, or a singular point (crossing, cusp)."""
         ahead = ctx.fn.value(x_try)
         ctx.stats.value_evals += 1
-        x = mem.x[i]
+        x = sub.x[j]
         if not bool(torch.isfinite(ahead).all()):
             return "nonfinite", (
                 f"the model returns NaN or inf just ahead of {fmt_point(x)} (at "
                 f"{fmt_point(x_try)}); the class cannot be followed into that region"
             )
-        s_min = float(mem.vars["s_min"][i])
+        s_min = float(sub.vars["s_min"][j])
         return "singular", (
             f"the step fell below its floor without staying on the class near {fmt_point(x)} "
             f"(s_min={s_min:.3g}): a singular point, a crossing or a cusp"
         )
 
     def advance(
-        self,
-        ctx: Context,
-        mem: Members,
-        idx: Tensor,
-        prop: Proposal,
-        cor: Correction,
-        verdict: Verdict,
+        self, ctx: Context, sub: Members, prop: Proposal, cor: Correction, verdict: Verdict
     ) -> Advance:
         """Closure test, curvature update, singular test."""
-        d = idx.to(mem.x.device)
-        v = mem.vars
-        x, xc = mem.x[d], cor.x
-        x0, t0 = v["x0"][d], v["t0"][d]
+        v = sub.vars
+        x, xc = sub.x, cor.x
+        x0, t0 = v["x0"], v["t0"]
         hd = prop.h.to(x.device)
-        left = v["left"][d]
-        a = ((x - x0) * t0).sum(-1)
-        b = ((xc - x0) * t0).sum(-1)
+        left = v["left"]
         seg = xc - x
-        segsq = torch.clamp((seg * seg).sum(-1), min=1e-300)
-        u = torch.clamp(-((x - x0) * seg).sum(-1) / segsq, 0.0, 1.0)
-        dist = torch.linalg.vector_norm(x - x0 + u.unsqueeze(-1) * seg, dim=-1)
-        closed = left & (a < 0.0) & (b >= 0.0) & (dist <= 2.0 * hd)
+        rel = x - x0
+        a = (rel * t0).sum(-1)
+        b = ((xc - x0) * t0).sum(-1)
+        closed = left & (a < 0.0) & (b >= 0.0)
+        if bool(closed.any()):
+            segsq = torch.clamp((seg * seg).sum(-1), min=1e-300)
+            u = torch.clamp(-(rel * seg).sum(-1) / segsq, 0.0, 1.0)
+            dist = torch.linalg.vector_norm(rel + u.unsqueeze(-1) * seg, dim=-1)
+            closed = closed & (dist <= 2.0 * hd)
         left_new = left | (torch.linalg.vector_norm(xc - x0, dim=-1) > 4.0 * hd)
         tc, s_min, s_max = verdict.info["t"], verdict.info["s_min"], verdict.info["s_max"]
-        step_len = torch.linalg.vector_norm(xc - x, dim=-1)
-        curv = (tc - v["t"][d]) / step_len.unsqueeze(-1)
-        s_ref = v["s_ref"][d]
-        singular = (s_min < self.sing_tol * s_max) | (s_min < self.sing_tol * s_ref)
+        step_len = torch.linalg.vector_norm(seg, dim=-1)
+        curv = (tc - v["t"]) / step_len.unsqueeze(-1)
+        singular = (s_min < self.sing_tol * s_max) | (s_min < self.sing_tol * v["s_ref"])
         stops: list[Stop] = []
-        closed_c, singular_c = closed.cpu(), singular.cpu()
-        for j in closed_c.nonzero().squeeze(-1).tolist():
-            i = int(idx[j])
-            stops.append(
-                Stop(j, "closed", f"returned to the start after {int(mem.k[i])} steps", x0[j])
-            )
-        for j in (singular_c & ~closed_c).nonzero().squeeze(-1).tolist():
-            stops.append(
-                Stop(
-                    j,
-                    "singular",
-                    f"the Jacobian lost rank at {fmt_point(xc[j])} (s_min={float(s_min[j]):.3g}, "
-                    f"s_max={float(s_max[j]):.3g})",
-                    xc[j],
+        record = torch.ones(x.shape[0], dtype=torch.bool)
+        if bool(closed.any()) or bool(singular.any()):
+            closed_c, singular_c = closed.cpu(), singular.cpu()
+            for j in closed_c.nonzero().squeeze(-1).tolist():
+                stops.append(
+                    Stop(j, "closed", f"returned to the start after {int(sub.k[j])} steps", x0[j])
                 )
-            )
-        record = ~closed_c
+            for j in (singular_c & ~closed_c).nonzero().squeeze(-1).tolist():
+                stops.append(
+                    Stop(
+                        j,
+                        "singular",
+                        f"the Jacobian lost rank at {fmt_point(xc[j])} "
+                        f"(s_min={float(s_min[j]):.3g}, s_max={float(s_max[j]):.3g})",
+                        xc[j],
+                    )
+                )
+            record = ~closed_c
         new_vars = {
             "t": tc,
             "curv": curv,
@@ -201,9 +194,9 @@ class Tangent(Policy):
             stops=stops,
         )
 
-    def exit_extra(self, ctx: Context, mem: Members, i: int, xe: Tensor) -> dict[str, Tensor]:
+    def exit_extra(self, ctx: Context, sub: Members, j: int, xe: Tensor) -> dict[str, Tensor]:
         """The conditioning recorded with an exit point (that of the last point inside)."""
-        c = conditioning(mem.vars["s_min"][i : i + 1], mem.vars["s_max"][i : i + 1], ctx.fn.m)
+        c = conditioning(sub.vars["s_min"][j : j + 1], sub.vars["s_max"][j : j + 1], ctx.fn.m)
         return {"cond": c}
 
 

@@ -121,39 +121,31 @@ class Target(Policy):
             s_ref=s_min.clone(),
         )
 
-    def propose(self, ctx: Context, mem: Members, idx: Tensor) -> Proposal:
+    def propose(self, ctx: Context, sub: Members) -> Proposal:
         """Predict ``h`` along ``u``, or exactly to the leg's end when that is closer."""
-        d = idx.to(mem.x.device)
-        v = mem.vars
-        h = mem.h[idx].to(mem.x.device)
-        speed, lam = v["speed"][d], v["lam"][d]
+        v = sub.vars
+        h = sub.h.to(sub.x.device)
+        speed, lam = v["speed"], v["lam"]
         rem = 1.0 - lam
         reach = speed * rem
         final = h >= reach
         h_try = torch.minimum(h, reach)
         dlam = torch.where(final, rem, h_try / speed)
-        target = v["targets"][d, v["leg"][d]]
+        target = v["targets"][torch.arange(sub.x.shape[0], device=sub.x.device), v["leg"]]
         goal = torch.where(
-            final.unsqueeze(-1), target, v["y_start"][d] + (lam + dlam).unsqueeze(-1) * v["dy"][d]
+            final.unsqueeze(-1), target, v["y_start"] + (lam + dlam).unsqueeze(-1) * v["dy"]
         )
         hd = h_try.unsqueeze(-1)
-        xp = (
-            mem.x[d]
-            + hd * v["u"][d]
-            + (0.5 * hd * hd) * v["curv"][d] * v["has_curv"][d].unsqueeze(-1)
-        )
+        xp = sub.x + hd * v["u"] + (0.5 * hd * hd) * v["curv"] * v["has_curv"].unsqueeze(-1)
         return Proposal(
             x=xp, goal=goal, jac=None, h=h_try.cpu(), info={"final": final, "dlam": dlam}
         )
 
-    def judge(
-        self, ctx: Context, mem: Members, idx: Tensor, prop: Proposal, cor: Correction
-    ) -> Verdict:
+    def judge(self, ctx: Context, sub: Members, prop: Proposal, cor: Correction) -> Verdict:
         """Converged, turned less than ``max_angle``, within one step of the prediction."""
-        d = idx.to(mem.x.device)
-        uc, speed_c, s_min, s_max = directions(cor.jac, mem.vars["dy"][d])
+        uc, speed_c, s_min, s_max = directions(cor.jac, sub.vars["dy"])
         good = torch.isfinite(speed_c) & (speed_c > 0)
-        cos = torch.where(good, (uc * mem.vars["u"][d]).sum(-1), -2.0)
+        cos = torch.where(good, (uc * sub.vars["u"]).sum(-1), -2.0)
         moved = torch.linalg.vector_norm(cor.x - prop.x, dim=-1)
         hd = prop.h.to(cos.device)
         accept = cor.ok & good & (cos >= self.cos_max) & (moved <= torch.clamp(hd, min=64 * _EPS))
@@ -164,38 +156,31 @@ class Target(Policy):
             info={"u": uc, "speed": speed_c, "s_min": s_min, "s_max": s_max},
         )
 
-    def at_floor(self, ctx: Context, mem: Members, i: int, x_try: Tensor) -> tuple[str, str]:
+    def at_floor(self, ctx: Context, sub: Members, j: int, x_try: Tensor) -> tuple[str, str]:
         """The output has a local extremum or saddle near the member."""
         return "singular", (
-            f"the step fell below its floor near {fmt_point(mem.x[i])} with output "
-            f"{fmt_output(mem.y[i])} (s_min={float(mem.vars['s_min'][i]):.3g}): the output has "
+            f"the step fell below its floor near {fmt_point(sub.x[j])} with output "
+            f"{fmt_output(sub.y[j])} (s_min={float(sub.vars['s_min'][j]):.3g}): the output has "
             "a local extremum or saddle there"
         )
 
     def advance(
-        self,
-        ctx: Context,
-        mem: Members,
-        idx: Tensor,
-        prop: Proposal,
-        cor: Correction,
-        verdict: Verdict,
+        self, ctx: Context, sub: Members, prop: Proposal, cor: Correction, verdict: Verdict
     ) -> Advance:
         """Move on; end legs exactly on their level; stop at the last one or a rank drop."""
-        d = idx.to(mem.x.device)
-        v = mem.vars
+        v = sub.vars
         info = verdict.info
         xc, yc, jc = cor.x, cor.y, cor.jac
-        step_len = torch.clamp(torch.linalg.vector_norm(xc - mem.x[d], dim=-1), min=1e-300)
-        curv = (info["u"] - v["u"][d]) / step_len.unsqueeze(-1)
+        step_len = torch.clamp(torch.linalg.vector_norm(xc - sub.x, dim=-1), min=1e-300)
+        curv = (info["u"] - v["u"]) / step_len.unsqueeze(-1)
         final = prop.info["final"]
-        lam = v["lam"][d] + prop.info["dlam"]
-        leg = v["leg"][d]
-        last = final & (leg + 1 >= v["legs"][d])
+        lam = v["lam"] + prop.info["dlam"]
+        leg = v["leg"]
+        last = final & (leg + 1 >= v["legs"])
         s_min, s_max = info["s_min"], info["s_max"]
-        singular = (s_min < self.sing_tol * v["s_ref"][d]) | (
-            (s_min < self.sing_tol * s_max) if ctx.fn.m > 1 else torch.zeros_like(final)
-        )
+        singular = s_min < self.sing_tol * v["s_ref"]
+        if ctx.fn.m > 1:
+            singular = singular | (s_min < self.sing_tol * s_max)
         new_vars = {
             "u": info["u"],
             "speed": info["speed"],
@@ -210,42 +195,44 @@ class Target(Policy):
         if bool(turn.any()):
             # the next leg starts here: a new homotopy from this point's output
             nleg = torch.where(turn, leg + 1, leg)
-            tgt = v["targets"][d, nleg]
-            dy = torch.where(turn.unsqueeze(-1), tgt - yc, v["dy"][d])
+            tgt = v["targets"][torch.arange(xc.shape[0], device=xc.device), nleg]
+            dy = torch.where(turn.unsqueeze(-1), tgt - yc, v["dy"])
             u2, sp2, smin2, _ = directions(jc, dy)
             t1 = turn.unsqueeze(-1)
             new_vars.update(
                 leg=nleg,
                 dy=dy,
-                y_start=torch.where(t1, yc, v["y_start"][d]),
+                y_start=torch.where(t1, yc, v["y_start"]),
                 lam=torch.where(turn, torch.zeros_like(lam), lam),
                 u=torch.where(t1, u2, info["u"]),
                 speed=torch.where(turn, sp2, info["speed"]),
                 has_curv=~turn,
-                s_ref=torch.where(turn, smin2, v["s_ref"][d]),
+                s_ref=torch.where(turn, smin2, v["s_ref"]),
             )
-            goal = torch.where(t1, tgt, mem.goal[d])
+            goal = torch.where(t1, tgt, sub.goal)
         stops: list[Stop] = []
-        last_c, sing_c = last.cpu(), singular.cpu()
-        for j in last_c.nonzero().squeeze(-1).tolist():
-            i = int(idx[j])
-            stops.append(Stop(j, "reached", f"reached the target after {int(mem.k[i]) + 1} steps"))
-        for j in (sing_c & ~final.cpu()).nonzero().squeeze(-1).tolist():
-            stops.append(
-                Stop(
-                    j,
-                    "singular",
-                    f"the Jacobian lost rank at {fmt_point(xc[j])} with output "
-                    f"{fmt_output(yc[j])} (s_min={float(s_min[j]):.3g}, "
-                    f"s_max={float(s_max[j]):.3g})",
+        if bool(last.any()) or bool(singular.any()):
+            last_c, sing_c = last.cpu(), singular.cpu()
+            for j in last_c.nonzero().squeeze(-1).tolist():
+                stops.append(
+                    Stop(j, "reached", f"reached the target after {int(sub.k[j]) + 1} steps")
                 )
-            )
+            for j in (sing_c & ~final.cpu()).nonzero().squeeze(-1).tolist():
+                stops.append(
+                    Stop(
+                        j,
+                        "singular",
+                        f"the Jacobian lost rank at {fmt_point(xc[j])} with output "
+                        f"{fmt_output(yc[j])} (s_min={float(s_min[j]):.3g}, "
+                        f"s_max={float(s_max[j]):.3g})",
+                    )
+                )
         return Advance(
             x=xc,
             y=yc,
             jac=jc,
             vars=new_vars,
-            record=torch.ones(idx.numel(), dtype=torch.bool),
+            record=torch.ones(xc.shape[0], dtype=torch.bool),
             rec_x=xc,
             rec_y=yc,
             extra={"leg": leg, "leg_end": final},
@@ -253,11 +240,11 @@ class Target(Policy):
             goal=goal,
         )
 
-    def exit_extra(self, ctx: Context, mem: Members, i: int, xe: Tensor) -> dict[str, Tensor]:
+    def exit_extra(self, ctx: Context, sub: Members, j: int, xe: Tensor) -> dict[str, Tensor]:
         """An exit point belongs to the member's current leg and ends nothing."""
-        dev = mem.x.device
+        dev = sub.x.device
         return {
-            "leg": mem.vars["leg"][i : i + 1],
+            "leg": sub.vars["leg"][j : j + 1],
             "leg_end": torch.zeros(1, dtype=torch.bool, device=dev),
         }
 

@@ -151,50 +151,41 @@ class TopEigen(Policy):
         mem.vars.update(v=v, s_ref=lam.clone())
         return lam
 
-    def propose(self, ctx: Context, mem: Members, idx: Tensor) -> Proposal:
+    def propose(self, ctx: Context, sub: Members) -> Proposal:
         """Heun: direction at ``x + h v`` (one Jacobian), then the average direction."""
-        d = idx.to(mem.x.device)
-        root = metric_root(ctx.metric, ctx.fn.m, mem.y)
-        v = mem.vars["v"][d]
-        h = mem.h[idx]
+        root = metric_root(ctx.metric, ctx.fn.m, sub.y)
+        v = sub.vars["v"]
+        h = sub.h
         hd = h.to(v.device).unsqueeze(-1)
-        xp = mem.x[d] + hd * v
+        xp = sub.x + hd * v
         _, jp = ctx.fn.values_and_jacobians(xp)
-        ctx.stats.jacobian_evals += int(idx.numel())
+        ctx.stats.jacobian_evals += int(xp.shape[0])
         v2, _ = top_directions(jp, root)
         v2 = torch.where(((v2 * v).sum(-1) < 0).unsqueeze(-1), -v2, v2)
         cos = (v2 * v).sum(-1)
-        xn = mem.x[d] + 0.5 * hd * (v + v2)
-        return Proposal(x=xn, goal=mem.goal[d], jac=None, h=h, info={"cos": cos})
+        xn = sub.x + 0.5 * hd * (v + v2)
+        return Proposal(x=xn, goal=sub.goal, jac=None, h=h, info={"cos": cos})
 
-    def judge(
-        self, ctx: Context, mem: Members, idx: Tensor, prop: Proposal, cor: Correction
-    ) -> Verdict:
+    def judge(self, ctx: Context, sub: Members, prop: Proposal, cor: Correction) -> Verdict:
         """Taken when the direction turned less than ``max_angle``."""
         cos = prop.info["cos"]
         accept = (cos >= self.cos_max).cpu() & cor.ok.cpu()
         return Verdict(accept=accept, easy=(cos >= self.cos_grow).cpu())
 
-    def at_floor(self, ctx: Context, mem: Members, i: int, x_try: Tensor) -> tuple[str, str]:
+    def at_floor(self, ctx: Context, sub: Members, j: int, x_try: Tensor) -> tuple[str, str]:
         """The top eigenvector turns too fast."""
-        return "singular", f"the top eigenvector turns too fast near {fmt_point(mem.x[i])}"
+        return "singular", f"the top eigenvector turns too fast near {fmt_point(sub.x[j])}"
 
     def advance(
-        self,
-        ctx: Context,
-        mem: Members,
-        idx: Tensor,
-        prop: Proposal,
-        cor: Correction,
-        verdict: Verdict,
+        self, ctx: Context, sub: Members, prop: Proposal, cor: Correction, verdict: Verdict
     ) -> Advance:
         """Stop on the sphere (exactly) or at the box; otherwise move on."""
         fn, stats = ctx.fn, ctx.stats
-        root = metric_root(ctx.metric, fn.m, mem.y)
+        root = metric_root(ctx.metric, fn.m, sub.y)
         xs, ys, js = cor.x.clone(), cor.y.clone(), cor.jac.clone()
         stops: list[Stop] = []
-        for j, i in enumerate(idx.tolist()):
-            x, y0 = mem.x[i], mem.goal[i]
+        for j in range(sub.x.shape[0]):
+            x, y0 = sub.x[j], sub.goal[j]
             xn, yn, jn = xs[j], ys[j], js[j]
             if ctx.box is not None and bool(outside(xn.unsqueeze(0), ctx.box)[0]):
                 xe = chord_exit(x, xn, ctx.box)
@@ -213,24 +204,23 @@ class TopEigen(Policy):
                     continue
                 xn, yn, jn = xe, ye, je
             if float(torch.linalg.vector_norm(root @ (yn - y0))) >= self.epsilon:
-                tol = float(ctx.tol[i])
+                tol = float(sub.tol[j])
                 xn, yn, jn = solve_sphere(fn, x, xn, y0, root, self.epsilon, tol, stats)
                 stops.append(
                     Stop(
                         j,
                         "reached",
                         f"reached ||N(x) - N(x0)|| = {self.epsilon:g} after "
-                        f"{int(mem.k[i]) + 1} steps",
+                        f"{int(sub.k[j]) + 1} steps",
                         xn,
                     )
                 )
             xs[j], ys[j], js[j] = xn, yn, jn
-        d = idx.to(mem.x.device)
         vn, lam = top_directions(js, root)
-        v = mem.vars["v"][d]
+        v = sub.vars["v"]
         vn = torch.where(((vn * v).sum(-1) < 0).unsqueeze(-1), -vn, vn)
         stopped = {s.index for s in stops}
-        weak = (lam < self.sing_tol**2 * mem.vars["s_ref"][d]).cpu()
+        weak = (lam < self.sing_tol**2 * sub.vars["s_ref"]).cpu()
         for j in weak.nonzero().squeeze(-1).tolist():
             if j not in stopped:
                 stops.append(Stop(j, "singular", f"the Jacobian vanishes at {fmt_point(xs[j])}"))
@@ -239,7 +229,7 @@ class TopEigen(Policy):
             y=ys,
             jac=js,
             vars={"v": vn},
-            record=torch.ones(idx.numel(), dtype=torch.bool),
+            record=torch.ones(xs.shape[0], dtype=torch.bool),
             rec_x=xs,
             rec_y=ys,
             stops=stops,
