@@ -13,7 +13,7 @@ import hashlib
 import json
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,11 @@ from ..errors import CheckpointError, FiberscopeError, InputError, OutputFileErr
 class StopFlag:
     """Set by SIGINT/SIGTERM; polled by the tracer between steps.
 
-    The first signal asks the run to stop after the current step; a second SIGINT while the
-    run is still tracing raises :class:`KeyboardInterrupt` at once (the tracer still keeps
-    everything up to its last completed step). While results are being saved, signals are
-    only recorded, so the files are always completed.
+    The first signal asks the run to stop after the current step; a second one (SIGINT or
+    SIGTERM) while the run is still tracing raises :class:`KeyboardInterrupt` at once, even in
+    the middle of a slow model evaluation (the tracer still keeps everything up to its last
+    completed step). While results are being saved, signals are only recorded, so the files
+    are always completed.
     """
 
     def __init__(self) -> None:
@@ -43,7 +44,7 @@ class StopFlag:
         again = self.signum is not None
         if self.signum is None:
             self.signum = signum
-        if again and signum == signal.SIGINT and not self.saving:
+        if again and not self.saving:
             raise KeyboardInterrupt
 
     @property
@@ -111,28 +112,40 @@ def model_identity(spec: str, arch: str | None, fmt: str | None, output: str | N
 
 
 class DurableRun:
-    """Output checks, checkpoints and interruption handling for one ``trace`` command.
+    """Output checks, locks, checkpoints and interruption handling for one ``trace`` command.
+
+    The constructor checks the arguments and plans every file of the run (result, sidecar,
+    plot, checkpoint, stream, locks; see :func:`fiberscope.io.paths.plan_outputs`) without
+    touching the disk; ``with run:`` takes the locks, then checks what exists (an interrupted
+    run's checkpoint, existing results) and loads the checkpoint for ``--resume``.
 
     Parameters
     ----------
-    out : pathlib.Path
+    out : str or pathlib.Path
         Result CSV.
-    plot : pathlib.Path or None
-        Optional PNG.
+    plot : str or pathlib.Path or None
+        Optional figure.
     force : bool
         Overwrite existing outputs (and discard an old checkpoint).
     resume : bool
         Continue from the checkpoint of ``out``.
     checkpoint_every : int
         Steps between checkpoints; 0 writes one only when interrupted.
+    inputs : sequence of (str, path)
+        Files the run reads (model, ``--arch``): no output may be one of them.
     """
 
     def __init__(
-        self, out: Path, *, plot: Path | None, force: bool, resume: bool, checkpoint_every: int
+        self,
+        out: str | Path,
+        *,
+        plot: str | Path | None,
+        force: bool,
+        resume: bool,
+        checkpoint_every: int,
+        inputs: Sequence[tuple[str, str | Path]] = (),
     ) -> None:
-        from ..io.atomic import check_writable
-        from ..io.checkpoint import checkpoint_paths, load_checkpoint
-        from ..io.results import sidecar_path
+        from ..io.paths import plan_outputs
 
         if resume and force:
             raise InputError(
@@ -143,34 +156,62 @@ class DurableRun:
                 f"--checkpoint-every must be 0 (only when interrupted) or a positive number of "
                 f"steps, got {checkpoint_every}"
             )
-        self.out, self.plot, self.force = out, plot, force
+        self.plan = plan_outputs(out, plot=plot, checkpoint=True, inputs=inputs)
+        self.out = self.plan["result"]
+        self.plot = self.plan.get("plot")
+        self.force, self.resume = force, resume
         self.every = checkpoint_every
-        self.ckpt_path, self.stream_path = checkpoint_paths(out)
+        self.ckpt_path, self.stream_path = self.plan["checkpoint"], self.plan["stream"]
         self.loaded = None
-        if resume:
-            check_writable(self.ckpt_path, force=True)
-            self.loaded = load_checkpoint(out)
-            for p in (out, sidecar_path(out)):
-                check_writable(p, force=True)
+        self.identity: dict[str, Any] = {}
+
+    def __enter__(self) -> DurableRun:
+        self.plan.acquire()
+        try:
+            self._check_existing()
+        except BaseException:
+            self.plan.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.plan.release()
+
+    def _check_existing(self) -> None:
+        from ..io.atomic import display_name, refuse_special
+        from ..io.checkpoint import load_checkpoint
+
+        for f in self.plan.files:
+            refuse_special(f.path)
+        if self.resume:
+            self.loaded = load_checkpoint(self.out)
+            for role in ("result", "sidecar"):
+                p = self.plan[role]
                 if p.exists() and not self._is_incomplete_result():
                     raise OutputFileError(
-                        f"{p} exists and is not the incomplete result of this run; move it away "
-                        "before --resume"
+                        f"{display_name(p)} exists and is not the incomplete result of this "
+                        "run; move it away before --resume"
                     )
-            if plot is not None:
-                check_writable(plot, force=False)
+            self.plan.check_existing(force=False, roles=("plot",))
         else:
-            if self.ckpt_path.exists() and not force:
+            if self.ckpt_path.exists() and not self.force:
                 raise CheckpointError(
-                    f"{self.ckpt_path} holds an interrupted run of this output; add --resume to "
-                    "continue it or --force to start over"
+                    f"{display_name(self.ckpt_path)} holds an interrupted run of this output; "
+                    "add --resume to continue it or --force to start over"
                 )
-            check_writable(out, force=force)
-            check_writable(sidecar_path(out), force=force)
-            check_writable(self.ckpt_path, force=True)
-            if plot is not None:
-                check_writable(plot, force=force)
-        self.identity: dict[str, Any] = {}
+            self.plan.check_existing(force=self.force)
+
+    def kept_after_failed_save(self) -> str | None:
+        """What survives when the final write fails (for the error message)."""
+        from ..io.atomic import display_name
+
+        if self.ckpt_path.exists():
+            return (
+                f"the finished run is kept in {display_name(self.ckpt_path)} (with "
+                f"{display_name(self.stream_path.name)}): free some space and run the same "
+                "command with --resume to write the result"
+            )
+        return None
 
     def _is_incomplete_result(self) -> bool:
         from ..io.results import sidecar_path
@@ -252,13 +293,13 @@ class DurableRun:
                         "checkpoint": str(self.ckpt_path),
                     },
                 )
-                from .main import err_console
+                from .common import note, shown
 
-                err_console.print(
+                note(
                     f"interrupted by {flag.name} after {exc.snapshot.steps} steps: wrote "  # type: ignore[attr-defined]
-                    f"{len(partial)} points to {self.out} (marked incomplete) and checkpoint "  # type: ignore[arg-type]
-                    f"{self.ckpt_path}; run the same command with --resume to continue",
-                    highlight=False,
+                    f"{len(partial)} points to {shown(self.out)} (marked incomplete) and "  # type: ignore[arg-type]
+                    f"checkpoint {shown(self.ckpt_path)}; run the same command with --resume "
+                    "to continue"
                 )
                 raise typer.Exit(code=flag.exit_code) from None
             except FiberscopeError:

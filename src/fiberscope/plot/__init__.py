@@ -1,5 +1,23 @@
-"""Front-end plots (matplotlib)."""
+"""Figures of results (matplotlib), for any input dimension and any model dtype."""
 
-from .plots import plot_trace, save_figure
+from .plots import (
+    overlay_curve,
+    plot,
+    plot_boundary_walk,
+    plot_explore,
+    plot_preimage,
+    plot_samples,
+    plot_trace,
+    save_figure,
+)
 
-__all__ = ["plot_trace", "save_figure"]
+__all__ = [
+    "overlay_curve",
+    "plot",
+    "plot_boundary_walk",
+    "plot_explore",
+    "plot_preimage",
+    "plot_samples",
+    "plot_trace",
+    "save_figure",
+]
