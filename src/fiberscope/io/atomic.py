@@ -223,18 +223,43 @@ def check_folder(path: str | Path) -> Path:
         raise OutputFileError(
             f"cannot write {display_name(p)}: {display_name(parent)} is a file, not a folder"
         )
-    # Try it: os.access says yes to root on read-only mounts and /sys, and a run that finds out
-    # only when it saves has lost its work.
-    try:
-        fd, probe = tempfile.mkstemp(prefix=temp_prefix(p, ".probe"), suffix=".probe", dir=parent)
-    except OSError as exc:
+    why = unwritable(parent, p.name)
+    if why is not None:
         raise OutputFileError(
             f"cannot write {display_name(p)}: folder {display_name(parent)} is not writable "
-            f"({exc.strerror or exc})"
-        ) from None
-    os.close(fd)
-    os.unlink(probe)
+            f"({why})"
+        )
     return parent
+
+
+def unwritable(folder: str | Path, name: str = "probe") -> str | None:
+    """Why a file cannot be created in ``folder`` (None when it can), found by trying.
+
+    ``os.access`` says yes to root on read-only mounts and in /sys, and a run that finds out
+    only when it saves has lost its work; so a temporary file is created and removed.
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        An existing folder.
+    name : str
+        The name the real file will have (the probe's name is built from it).
+
+    Returns
+    -------
+    str or None
+        The system's reason, e.g. ``"Read-only file system"``.
+    """
+    try:
+        fd, probe = tempfile.mkstemp(
+            prefix=temp_prefix(Path(folder) / name, ".probe"), suffix=".probe", dir=folder
+        )
+    except OSError as exc:
+        return str(exc.strerror or exc)
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return None
 
 
 def check_writable(path: str | Path, *, force: bool) -> Path:

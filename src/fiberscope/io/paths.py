@@ -26,6 +26,7 @@ from .atomic import (
     check_name,
     display_name,
     refuse_special,
+    unwritable,
 )
 
 try:  # POSIX only; elsewhere runs are not locked
@@ -318,7 +319,12 @@ def plan_outputs(
                     f"cannot create folder {display_name(parent)}: {display_name(anchor)} is a "
                     "file, not a folder"
                 )
-            check_folder(anchor / "probe")
+            why = unwritable(anchor)
+            if why is not None:
+                raise OutputFileError(
+                    f"cannot create folder {display_name(parent)}: {display_name(anchor)} is not "
+                    f"writable ({why})"
+                )
             if parent not in create:
                 create.append(parent)
             continue
