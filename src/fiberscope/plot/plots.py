@@ -47,7 +47,7 @@ def luminance(color: Any) -> float:
 
 def contrast_color(color: Any) -> str:
     """White for dark colours, black for light ones."""
-    return "white" if luminance(color) < 0.3 else "black"
+    return "white" if luminance(color) < 0.5 else "black"
 
 
 def line_style(color: Any, lw: float = 1.8, ls: str = "-") -> dict[str, Any]:
@@ -75,8 +75,8 @@ def marker_style(marker: str, face: Any, ms: float = 7.0) -> dict[str, Any]:
 
 
 START = marker_style("o", "white", 7.5)
-END = marker_style("*", "orange", 12.0)
-STOP = marker_style("s", "orange", 6.5)
+END = marker_style("*", "gold", 12.0)
+STOP = marker_style("s", "gold", 6.5)
 
 
 def _halo_contours(cs: Any, color: str = "black") -> None:
@@ -519,7 +519,7 @@ def plot_samples(
         f"{len(result)} samples along the class, spacing {result.spacing:.4g}, "
         f"residual {result.residual:.1e}"
     )
-    samples = marker_style("o", "orange", 5.0)
+    samples = marker_style("o", "gold", 5.0)
     if n != 2:
         scene = _Scene()
         scene.line(loop, CLASS_COLOR, "class", lw=1.2)
