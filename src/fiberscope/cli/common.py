@@ -35,8 +35,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-err_console = Console(stderr=True, soft_wrap=True)
-out_console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True, emoji=False)
+out_console = Console(soft_wrap=True, emoji=False)
 
 #: Seconds between progress lines when stderr is not a terminal.
 PLAIN_PROGRESS_EVERY = 3.0

@@ -226,8 +226,7 @@ def check_folder(path: str | Path) -> Path:
     why = unwritable(parent, p.name)
     if why is not None:
         raise OutputFileError(
-            f"cannot write {display_name(p)}: folder {display_name(parent)} is not writable "
-            f"({why})"
+            f"cannot write {display_name(p)}: folder {display_name(parent)} is not writable ({why})"
         )
     return parent
 
