@@ -94,6 +94,7 @@ def test_every_model_command_takes_the_same_model_options() -> None:
 def test_weights_with_arch_on_every_verb(verb: str, tmp_path: Path, capsys) -> None:
     weights = mf.write(tmp_path / "w.safetensors", mf.safetensors_bytes())
     args = [verb, str(weights), "--arch", "model_files:small_net", "--format", "safetensors"]
+    args += ["--bounds=-1,1"]
     extra = ["--to", "2.7"] if verb == "explore" else ["-n", "5"]
     code, _, err = _run([*args, "--at", "0.3,-0.2", *extra, "-o", str(tmp_path / "o.csv")], capsys)
     assert code == 0, err
@@ -167,16 +168,6 @@ def test_help_and_version_import_neither_torch_nor_matplotlib(flag: str) -> None
         f"with contextlib.redirect_stdout(io.StringIO()):\n    assert main(['{flag}']) == 0"
     )
     assert "torch" not in mods and "matplotlib" not in mods
-
-
-def test_trace_without_plot_does_not_import_matplotlib(tmp_path: Path) -> None:
-    out = tmp_path / "t.csv"
-    mods = _modules_after(
-        "import contextlib, io\nfrom fiberscope.cli.main import main\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        f"    assert main(['trace', 'surface_1', '--at', '0.25,0.25', '-o', r'{out}']) == 0"
-    )
-    assert "torch" in mods and "matplotlib" not in mods and out.exists()
 
 
 # ---------------------------------------------------------------- package shape

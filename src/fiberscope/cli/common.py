@@ -299,7 +299,8 @@ def save_result(save: Callable[[], Any], plan: OutputPlan, *, kept: str | None =
     plan : OutputPlan
         The run's files.
     kept : str, optional
-        What survives a failure (e.g. the checkpoint and how to resume from it).
+        What survives a failure (e.g. the checkpoint and how to resume from it); ``{fix}``
+        in it becomes "free some space" for a full disk, "fix that" otherwise.
     """
     pair = [f.path for f in plan.files if f.role in ("result", "sidecar")]
     before = {p: _identity(p) for p in pair}
@@ -314,9 +315,10 @@ def save_result(save: Callable[[], Any], plan: OutputPlan, *, kept: str | None =
                 except OSError:
                     pass
         reason = str(exc) if isinstance(exc, OutputFileError) else _os_reason(exc)
-        raise OutputFileError(
-            f"{reason}; {kept or 'nothing was saved: free some space (or choose another folder) and run again'}"  # noqa: E501
-        ) from None
+        full = any(w in reason for w in ("No space left", "Disk quota", "File too large"))
+        fix = "free some space" if full else "fix that"
+        then = (kept or "nothing was saved: {fix} and run again").format(fix=fix)
+        raise OutputFileError(f"{reason}; {then}") from None
 
 
 def _os_reason(exc: OSError) -> str:

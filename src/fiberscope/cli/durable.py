@@ -208,8 +208,8 @@ class DurableRun:
         if self.ckpt_path.exists():
             return (
                 f"the finished run is kept in {display_name(self.ckpt_path)} (with "
-                f"{display_name(self.stream_path.name)}): free some space and run the same "
-                "command with --resume to write the result"
+                f"{display_name(self.stream_path.name)}): {{fix}} and run the same command "
+                "with --resume to write the result"
             )
         return None
 
