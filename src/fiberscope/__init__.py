@@ -28,6 +28,7 @@ _VERBS = {
     "preimage": "algorithms.preimage",
     "boundary_walk": "algorithms.boundary",
     "sample_class": "algorithms.sampling",
+    "walk": "algorithms.walk",
 }
 _RESULTS = {
     name: "algorithms.results"
@@ -38,6 +39,7 @@ _RESULTS = {
         "BandRegion",
         "BoundaryWalkResult",
         "SampleResult",
+        "WalkResult",
     )
 }
 _ERRORS = {
@@ -86,6 +88,7 @@ __all__ = [  # noqa: F822 - names are resolved lazily by __getattr__
     "TraceInterrupted",
     "TraceResult",
     "UnsafeModelError",
+    "WalkResult",
     "__version__",
     "boundary_walk",
     "bundled_networks",
@@ -99,6 +102,7 @@ __all__ = [  # noqa: F822 - names are resolved lazily by __getattr__
     "sample_class",
     "save_model",
     "trace",
+    "walk",
 ]
 
 
@@ -131,9 +135,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         PreimageResult,
         SampleResult,
         TraceResult,
+        WalkResult,
     )
     from .algorithms.sampling import sample_class
     from .algorithms.trace import trace
+    from .algorithms.walk import walk
     from .engine.state import Snapshot
     from .errors import (
         CheckpointError,

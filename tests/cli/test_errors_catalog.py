@@ -10,8 +10,10 @@ row in the document, or a row without a case, fails the test, so the two cannot 
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import logging
+import os
 import re
 import shutil
 import sys
@@ -98,6 +100,12 @@ def clf():
 
 def wider_arch():
     return nn.Sequential(nn.Linear(2, 7), nn.Tanh(), nn.Linear(7, 1))
+
+def fragile(x):
+    # fine along the class through (0.25, 0.25); raises on the corners of the plot's grid
+    if bool((x.abs() > 0.9).any()):
+        raise RuntimeError("outside the training range")
+    return torch.exp((x ** 2).sum(-1, keepdim=True) - 2.0)
 """
 
 
@@ -203,6 +211,59 @@ def _checkpoint_with_other_step(out: Path, files: Path) -> None:
         CheckpointWriter(out / "t.csv", meta=meta).save(exc.snapshot)
 
 
+def _paper_csv(name: str) -> Callable[[Path, Path], None]:
+    def setup(out: Path, files: Path) -> None:
+        from fiberscope.models.registry import resolve_path
+
+        (out / name).write_bytes(resolve_path("surface_1").read_bytes())
+
+    return setup
+
+
+def _arch_file(out: Path, files: Path) -> None:
+    (out / "arch.py").write_text("def Small():\n    raise RuntimeError('never imported')\n")
+
+
+def _fifo(out: Path, files: Path) -> None:
+    os.mkfifo(out / "t.csv")
+
+
+def _locked(out: Path, files: Path) -> contextlib.AbstractContextManager:
+    """Another fiberscope run owns <out>/t.csv (its lock is held by this process)."""
+    from fiberscope.io.paths import plan_outputs
+
+    return plan_outputs(out / "t.csv").locked()
+
+
+@contextlib.contextmanager
+def _ascii_locale(out: Path, files: Path):
+    real = sys.getfilesystemencoding
+    sys.getfilesystemencoding = lambda: "ascii"
+    try:
+        yield
+    finally:
+        sys.getfilesystemencoding = real
+
+
+@contextlib.contextmanager
+def _disk_full(out: Path, files: Path):
+    """The disk fills up when the final result is written (the temporary file of t.csv)."""
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        if re.fullmatch(
+            r"\.t\.csv\.[a-z0-9_]+\.tmp", os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))
+        ):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(fd)
+
+    os.fsync = fsync
+    try:
+        yield
+    finally:
+        os.fsync = real
+
+
 @dataclass(frozen=True)
 class Case:
     """One catalog row: a CLI call with one thing wrong."""
@@ -215,11 +276,24 @@ class Case:
     code: int = 2
     setup: Callable[[Path, Path], None] | None = None
     out: str | None = "{out}/t.csv"
+    context: Callable[[Path, Path], contextlib.AbstractContextManager] | None = None
+    keeps: tuple[str, ...] = ()
 
 
-def C(id, category, what, args, expect, code=2, setup=None, out="{out}/t.csv") -> Case:  # noqa: N802
+def C(
+    id,
+    category,
+    what,
+    args,
+    expect,
+    code=2,
+    setup=None,
+    out="{out}/t.csv",
+    context=None,  # noqa: N802
+    keeps=(),
+) -> Case:
     return Case(id, category, what, tuple(args.split("\x1f") if isinstance(args, str) else args),
-                expect, code, setup, out)  # fmt: skip
+                expect, code, setup, out, context, tuple(keeps))  # fmt: skip
 
 
 S1 = ["trace", "surface_1", "--at", "0.25,0.25"]
@@ -959,6 +1033,145 @@ CASES: list[Case] = [
         r"folder /sys is not writable",
         out="/sys/fiberscope-catalog.csv",
     ),
+    C(
+        "out-json-result",
+        "output file",
+        "-o naming a .json file (the result would be its own sidecar)",
+        S1,
+        r"the result's JSON sidecar would be the same file; give the result a \.csv name",
+        out="{out}/t.json",
+    ),
+    C(
+        "out-plot-is-result",
+        "output file",
+        "--plot naming the result file",
+        [*S1, "--plot", "{out}/t.csv"],
+        r"--plot .*t\.csv is the same file as the result",
+    ),
+    C(
+        "out-plot-is-sidecar",
+        "output file",
+        "--plot naming the JSON sidecar",
+        [*S1, "--plot", "{out}/t.json"],
+        r"--plot .*t\.json is the same file as the JSON sidecar",
+    ),
+    C(
+        "out-is-model-file",
+        "output file",
+        "-o naming the model file itself (even with --force)",
+        [*T("{out}/t.csv"), "--force"],
+        r"would overwrite the model file .*t\.csv",
+        setup=_paper_csv("t.csv"),
+    ),
+    C(
+        "out-is-arch-file",
+        "output file",
+        "--plot naming the --arch file",
+        [
+            *T("{files}/weights.safetensors"),
+            "--arch",
+            "{out}/arch.py:Small",
+            "--plot",
+            "{out}/arch.py",
+            "--force",
+        ],
+        r"would overwrite the --arch file .*arch\.py",
+        setup=_arch_file,
+    ),
+    C(
+        "out-empty",
+        "output file",
+        "an empty -o",
+        S1,
+        r"-o/--out is empty; give a file name",
+        out="",
+    ),
+    C(
+        "out-name-too-long",
+        "output file",
+        "an output name longer than the file system allows",
+        S1,
+        r"is 304 bytes long; this file system allows at most 255",
+        out="{out}/" + "a" * 300 + ".csv",
+    ),
+    C(
+        "out-derived-name-too-long",
+        "output file",
+        "an output name whose checkpoint stream name would be too long",
+        S1,
+        r"\(its checkpoint stream\): the file name .* is 258 bytes long",
+        out="{out}/" + "c" * 250,
+    ),
+    C(
+        "out-not-encodable",
+        "output file",
+        "a non-ASCII output name under an ASCII locale",
+        S1,
+        r"cannot be written under this locale's file-name encoding \(ascii\)",
+        out="{out}/t\u00ebst.csv",
+        context=_ascii_locale,
+    ),
+    C(
+        "out-named-pipe",
+        "output file",
+        "-o naming a named pipe, with --force (only regular files are written)",
+        [*S1, "--force"],
+        r"t\.csv exists and is a named pipe; fiberscope writes only regular files",
+        setup=_fifo,
+    ),
+    C(
+        "out-locked",
+        "output file",
+        "another fiberscope run is writing the same output",
+        S1,
+        r"t\.csv is being written by another fiberscope run \(process <pid>\)",
+        context=_locked,
+    ),
+    C(
+        "out-disk-full",
+        "output file",
+        "the disk fills up at the final write: the finished run is kept in its checkpoint",
+        S1,
+        r"No space left on device; the finished run is kept in .*t\.csv\.ckpt .* --resume",
+        context=_disk_full,
+        keeps=("t.csv.ckpt", "t.csv.partial"),
+    ),
+    C(
+        "plot-failed",
+        "output file",
+        "the plot fails after the result was saved (exit 3; the result is kept)",
+        [*T(M + "fragile"), "--bounds=-1,1", "--plot", "{out}/t.png"],
+        r"the plot .*t\.png was not written \(.*outside the training range\); the result is "
+        r"saved in",
+        code=3,
+        keeps=("t.csv", "t.json"),
+    ),
+    C(
+        "demo-exists",
+        "output file",
+        "demo with an existing file in --out-dir, without --force",
+        ["demo", "--out-dir", "{out}"],
+        r"class\.png already exists; use --force",
+        setup=_existing("class.png"),
+        out=None,
+    ),
+    C(
+        "demo-out-dir-file",
+        "output file",
+        "demo --out-dir naming a file",
+        ["demo", "--out-dir", "{out}/afile"],
+        r"--out-dir .*afile is a file, not a folder",
+        setup=_afile,
+        out=None,
+    ),
+    C(
+        "demo-out-dir-unwritable",
+        "output file",
+        "demo --out-dir where no folder can be created (even as root)",
+        ["demo", "--out-dir", "/sys/fiberscope-demo"],
+        r"cannot create folder /sys/fiberscope-demo: /sys is not writable",
+        out=None,
+    ),
     # ---------------------------------------------------------------- checkpoints
     C(
         "checkpoint-exists",
@@ -1012,21 +1225,37 @@ def _expand(arg: str, files: Path, out: Path) -> str:
     return arg.replace("{files}", str(files)).replace("{out}", str(out))
 
 
-def run_case(case: Case, files: Path, out: Path) -> tuple[int, str, str]:
-    """Run one case in-process; return (exit code, stderr, stdout) with paths normalised."""
+def snapshot(folder: Path) -> dict[str, bytes | str]:
+    """Contents of the regular files of ``folder`` (and the kind of anything else)."""
+    return {
+        p.name: p.read_bytes() if p.is_file() and not p.is_symlink() else "not a regular file"
+        for p in folder.iterdir()
+    }
+
+
+def run_case(
+    case: Case, files: Path, out: Path
+) -> tuple[int, str, str, dict[str, bytes | str], dict[str, bytes | str]]:
+    """Run one case in-process; return (exit code, stderr, stdout, files before, files after)
+    with paths and the process id normalised."""
     if case.setup is not None:
         case.setup(out, files)
     argv = [_expand(a, files, out) for a in case.args]
     if case.out is not None:
         argv += ["-o", _expand(case.out, files, out)]
     err, std = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(std):
-        code = main(argv)
+    context = case.context(out, files) if case.context is not None else contextlib.nullcontext()
+    with context:
+        before = snapshot(out)
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(std):
+            code = main(argv)
+        after = snapshot(out)
 
     def norm(text: str) -> str:
-        return text.replace(str(out), "<out>").replace(str(files), "<files>")
+        text = text.replace(str(out), "<out>").replace(str(files), "<files>")
+        return text.replace(f"(process {os.getpid()})", "(process <pid>)")
 
-    return code, norm(err.getvalue()), norm(std.getvalue())
+    return code, norm(err.getvalue()), norm(std.getvalue()), before, after
 
 
 # ---------------------------------------------------------------- the document
@@ -1034,15 +1263,20 @@ HEADER = """# Validation catalog: bad inputs and what fiberscope says
 
 Every row is a `fiberscope` command with one thing wrong. Each prints **one line** on stderr
 (no traceback) and exits with the code shown; errors exit with 2 and leave **no output file**
-(no CSV, JSON sidecar, plot or checkpoint). Rows with exit code 0 are warnings: the run goes
-on and completes. Hostile files are refused *before* anything in them is unpickled or run:
-the tests check that their payloads (which would create a marker file) never ran.
+(no CSV, JSON sidecar, plot, checkpoint or lock). Rows with exit code 0 are warnings: the run
+goes on and completes. Two rows keep what a finished run produced: a full disk at the final
+write keeps the run's checkpoint (`--resume` then writes the result), and a plot that fails
+after the result was saved keeps the result and exits with 3. Every output path of a run is
+checked before any work: against the others, against the input files, for its name and its
+folder; a run locks its outputs while it writes them. Hostile files are refused *before*
+anything in them is unpickled or run: the tests check that their payloads (which would create
+a marker file) never ran.
 
 This page is generated from the cases in `tests/cli/test_errors_catalog.py`
 (`python tests/cli/test_errors_catalog.py --write`), and that test runs every row and checks
 the exact line, the exit code, the absence of a traceback and of output files. `<files>` is
-the folder of test model files, `<out>` the output folder; unless a row says otherwise the
-command ends with `-o <out>/t.csv`.
+the folder of test model files, `<out>` the output folder, `<pid>` a process id; unless a row
+says otherwise the command ends with `-o <out>/t.csv`.
 
 """
 FOOTER = """
@@ -1121,11 +1355,7 @@ def test_every_case_has_a_row_and_every_row_a_case(documented) -> None:
 def test_catalog(case: Case, files: Path, documented, tmp_path: Path, capfd, caplog) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    if case.setup is not None:
-        case.setup(out, files)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
-    setup_done = Case(**{**case.__dict__, "setup": None})
-    code, err, std = run_case(setup_done, files, out)
+    code, err, std, before, after = run_case(case, files, out)
     line = _one_line(err)
     assert "Traceback" not in err + std
     # nothing else reached the terminal: no stray output on fd 2, and no library log records
@@ -1142,9 +1372,11 @@ def test_catalog(case: Case, files: Path, documented, tmp_path: Path, capfd, cap
         f"docs/errors.md row {case.id} differs: regenerate with "
         "python tests/cli/test_errors_catalog.py --write"
     )
-    after = {p.name: p.read_bytes() for p in out.iterdir()}
     if case.code == 0:
         assert {"t.csv", "t.json"} <= set(after)
+    elif case.keeps:  # what the run saved before it failed, and nothing else
+        assert sorted(set(after) - set(before)) == sorted(case.keeps), sorted(after)
+        assert all(after[k] == v for k, v in before.items())
     else:
         assert after == before, "an error left or changed files"
     assert mf.marker_paths(files) == [] and mf.marker_paths(out) == []
@@ -1161,7 +1393,7 @@ if __name__ == "__main__":
         for case in CASES:
             odir = work / case.id
             odir.mkdir()
-            code, err, _ = run_case(case, fdir, odir)
+            code, err, *_ = run_case(case, fdir, odir)
             results[case.id] = (code, _one_line(err))
         DOC.write_text(render(results))
         print(f"wrote {DOC} ({len(CASES)} rows)")

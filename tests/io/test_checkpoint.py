@@ -100,10 +100,10 @@ def _wait_for_steps(ckpt: Path, more_than: int, proc: subprocess.Popen) -> int:
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         try:
-            steps = int(json.loads(ckpt.read_text())["steps"])
+            steps = load_checkpoint(ckpt.with_suffix("")).snapshot.steps
             if steps > more_than:
                 return steps
-        except (OSError, ValueError, KeyError):
+        except (OSError, CheckpointError):
             pass
         time.sleep(0.01)
     raise AssertionError("no checkpoint appeared")
@@ -263,6 +263,11 @@ def test_resume_from_disk_at_every_checkpoint(tmp_path: Path, name, x0, kw) -> N
         assert a == b
 
 
+def _points(snapshot) -> int:  # noqa: ANN001 - a Snapshot
+    """Points of a trace snapshot, the start included."""
+    return 1 + sum(int(t.shape[0]) for k, t in snapshot.tensors.items() if k.endswith(".rec.x"))
+
+
 def test_rows_written_after_the_last_checkpoint_are_ignored(tmp_path: Path) -> None:
     net = fs.load_model("surface_1")
     ref = fs.trace(net, [0.25, 0.25], step=0.0125)
@@ -274,10 +279,10 @@ def test_rows_written_after_the_last_checkpoint_are_ignored(tmp_path: Path) -> N
     writer.save(info.value.snapshot)
     # a crash after appending a chunk but before replacing the checkpoint
     _, stream = checkpoint_paths(out)
-    with stream.open("a") as fh:
-        fh.write("forward,50,9.0,9.0,9.0,\nforward,51,garbage\n")
+    with stream.open("ab") as fh:
+        fh.write(b"\x10\x00\x00\x00\x00\x00\x00\x00garbage garbage!")
     loaded = load_checkpoint(out)
-    assert loaded.snapshot.n_points == 51
+    assert _points(loaded.snapshot) == 51
     res = fs.trace(
         net,
         [0.25, 0.25],
@@ -287,7 +292,7 @@ def test_rows_written_after_the_last_checkpoint_are_ignored(tmp_path: Path) -> N
         checkpoint_every=10,
     )
     assert torch.equal(res.points, ref.points)
-    assert load_checkpoint(out).snapshot.n_points == len(ref)
+    assert _points(load_checkpoint(out).snapshot) == len(ref)
 
 
 def _interrupted_checkpoint(out: Path) -> None:
@@ -298,35 +303,50 @@ def _interrupted_checkpoint(out: Path) -> None:
     CheckpointWriter(out).save(info.value.snapshot)
 
 
-def _edit_json(path: Path, change) -> None:
-    doc = json.loads(path.read_text())
-    change(doc)
-    path.write_text(json.dumps(doc))
+def _resign(ckpt: Path, change_doc=None, change_tensors=None) -> None:  # noqa: ANN001
+    """Edit a checkpoint *and* fix its checksum (what a determined hand-editor would do)."""
+    import hashlib
+
+    from safetensors.torch import load, save
+
+    head, _, body = ckpt.read_bytes().partition(b"\n")
+    n = int.from_bytes(body[:8], "little")
+    meta = json.loads(body[8 : 8 + n])["__metadata__"]
+    doc = json.loads(meta["fiberscope"])
+    tensors = load(body)
+    if change_doc:
+        change_doc(doc)
+    if change_tensors:
+        change_tensors(tensors)
+    new = save(tensors, metadata={"fiberscope": json.dumps(doc)})
+    prefix = head.split(b"sha256=")[0] + b"sha256="
+    ckpt.write_bytes(prefix + hashlib.sha256(new).hexdigest().encode() + b"\n" + new)
+
+
+def _flip_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
 
 
 CORRUPTIONS = {
-    "not-json": (lambda c, s: c.write_text("{oops"), r"is corrupt \(JSONDecodeError\)"),
-    "other-file": (
-        lambda c, s: c.write_text('{"format": "x"}'),
-        r"not a fiberscope trace checkpoint",
+    "not-a-checkpoint": (lambda c, s: c.write_text("{oops"), r"older fiberscope"),
+    "other-file": (lambda c, s: c.write_bytes(b"PK\x03\x04 zip"), r"not a fiberscope checkpoint"),
+    "edited": (lambda c, s: _flip_byte(c), r"checksum does not match"),
+    "version": (
+        lambda c, s: _resign(c, lambda d: d.update(version=99)),
+        r"format version 99",
     ),
-    "version": (lambda c, s: _edit_json(c, lambda d: d.update(version=99)), r"format version 99"),
-    "no-field": (
-        lambda c, s: _edit_json(c, lambda d: d.pop("options")),
-        r"missing or malformed field",
-    ),
-    "stream-edited": (
-        lambda c, s: s.write_bytes(s.read_bytes().replace(b"0.", b"1.", 1)),
-        r"does not match its checkpoint",
-    ),
+    "no-field": (lambda c, s: _resign(c, lambda d: d.pop("options")), r"is corrupt \(KeyError\)"),
+    "stream-edited": (lambda c, s: _flip_byte(s), r"does not match its checkpoint"),
     "stream-truncated": (
         lambda c, s: s.write_bytes(s.read_bytes()[:-10]),
         r"does not match its checkpoint",
     ),
     "stream-missing": (lambda c, s: s.unlink(), r"\.partial of checkpoint .* is missing"),
     "rows": (
-        lambda c, s: _edit_json(c, lambda d: d["branches"][0].update(rows=3)),
-        r"branch forward has 30 rows, expected 3",
+        lambda c, s: _resign(c, lambda d: d["rows"].update({"p0.rec.x": 3})),
+        r"table p0\.rec\.x has 30 rows, expected 3",
     ),
 }
 
@@ -346,13 +366,17 @@ def test_a_state_that_does_not_fit_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "t.csv"
     _interrupted_checkpoint(out)
     ckpt, _ = checkpoint_paths(out)
-    _edit_json(ckpt, lambda d: d["branches"][0]["state"].update(x=[0.1, 0.2, 0.3]))
+
+    def widen(t: dict) -> None:
+        t["p0.mem.x"] = torch.zeros(1, 3, dtype=torch.float64)
+
+    _resign(ckpt, change_tensors=widen)
     snap = load_checkpoint(out).snapshot
-    with pytest.raises(CheckpointError, match="does not fit this problem"):
+    with pytest.raises(CheckpointError, match="does not fit this run"):
         fs.trace(fs.load_model("surface_1"), [0.25, 0.25], step=0.0125, resume=snap)
-    _edit_json(ckpt, lambda d: d["branches"][0]["state"].pop("h"))
+    _resign(ckpt, change_tensors=lambda t: t.pop("p0.mem.h"))
     snap = load_checkpoint(out).snapshot
-    with pytest.raises(CheckpointError, match="state of the forward branch is malformed"):
+    with pytest.raises(CheckpointError, match="phase 0 is malformed"):
         fs.trace(fs.load_model("surface_1"), [0.25, 0.25], step=0.0125, resume=snap)
 
 

@@ -11,9 +11,11 @@ from .results import (
     SampleResult,
     TraceResult,
     TraceStats,
+    WalkResult,
 )
 from .sampling import sample_class
 from .trace import trace
+from .walk import walk
 
 __all__ = [
     "BandRegion",
@@ -28,4 +30,6 @@ __all__ = [
     "preimage",
     "sample_class",
     "trace",
+    "walk",
+    "WalkResult",
 ]

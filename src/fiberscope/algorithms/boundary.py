@@ -196,6 +196,7 @@ def boundary_walk(
         checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
         resume=resume,
+        n=problem.n,
     )
     targets = torch.stack((t_boundary, t_flip)).unsqueeze(0)
     tol_w = torch.maximum(

@@ -242,6 +242,7 @@ def explore(
         checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
         resume=resume,
+        n=problem.n,
     )
     ctx = Context(fn=problem.fn, box=problem.box, stats=stats, metric=problem.metric)
 
@@ -268,7 +269,7 @@ def explore(
             state = session.phase("walk", box_ctx, policy, ctl, fresh)
         except KeyboardInterrupt:
             states = session.states()
-            partial = None
+            partial: Any = None
             if states:
                 partial = _results(
                     problem,
@@ -281,6 +282,8 @@ def explore(
                     stats,
                     complete=False,
                 )
+                if not problem.batched:
+                    partial = partial[0]
             raise Interrupted(partial, session.snapshot()) from None
     finally:
         close()

@@ -240,6 +240,7 @@ def preimage(
         checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
         resume=resume,
+        n=problem.n,
     )
     try:
         try:

@@ -562,3 +562,106 @@ class SampleResult:
             "stop_reasons": dict(self.trace.stop_reasons),
             "stats": self.stats.as_dict(),
         }
+
+
+@dataclass
+class WalkResult:
+    """Samples of the class of one start: inputs the model cannot tell from it.
+
+    Attributes
+    ----------
+    samples : torch.Tensor
+        ``(chains, S, *input_shape)`` saved samples of each chain (the start is not included;
+        a chain that stopped early has fewer valid rows, see ``counts``).
+    outputs : torch.Tensor
+        ``(chains, S, m)`` their outputs.
+    counts : list of int
+        Valid samples per chain.
+    x0 : torch.Tensor
+        The start (input shape).
+    y0 : torch.Tensor
+        Output at the start ``(m,)``.
+    residual : float
+        ``max |N(x) - N(x0)|`` over every saved sample.
+    accepted : list of int
+        Accepted steps per chain.
+    rejections : dict
+        Per reason (``"projection"``, ``"metropolis"``, ``"reverse"``, ``"box"``,
+        ``"step"``): rejected proposals per chain.
+    path_length : list of float
+        Length of each chain's path through the inputs.
+    rank_changes : list of int
+        Changes of the numerical rank of ``J`` met by each chain (ReLU regions, ...).
+    seeds : list of int
+        The seed of each chain.
+    stop_reasons : list of str
+        Why each chain stopped (``"max_steps"`` when it took all its steps).
+    method : str
+        ``"corrected"``, ``"uniform"`` or ``"paper"``.
+    options : dict
+        Every parameter (JSON-ready).
+    stats : Stats
+        Solver statistics.
+    pseudolength : list of float or None
+        Paper mode: the authors' pseudolength per chain.
+    complete : bool
+        False for the partial result of an interrupted walk.
+    """
+
+    samples: Tensor
+    outputs: Tensor
+    counts: list[int]
+    x0: Tensor
+    y0: Tensor
+    residual: float
+    accepted: list[int]
+    rejections: dict[str, list[int]]
+    path_length: list[float]
+    rank_changes: list[int]
+    seeds: list[int]
+    stop_reasons: list[str]
+    method: str
+    options: dict[str, Any]
+    stats: Stats = field(default_factory=Stats)
+    pseudolength: list[float] | None = None
+    complete: bool = True
+
+    @property
+    def chains(self) -> int:
+        """Number of chains."""
+        return int(self.samples.shape[0])
+
+    def __len__(self) -> int:
+        return int(sum(self.counts))
+
+    def flat(self) -> tuple[Tensor, Tensor]:
+        """All valid samples and outputs of every chain, stacked: ``(N, *shape)``, ``(N, m)``."""
+        pts = [self.samples[c, : self.counts[c]] for c in range(self.chains)]
+        outs = [self.outputs[c, : self.counts[c]] for c in range(self.chains)]
+        return torch.cat(pts), torch.cat(outs)
+
+    @property
+    def acceptance(self) -> float:
+        """Fraction of proposals accepted (all chains)."""
+        acc = sum(self.accepted)
+        rej = sum(sum(v) for v in self.rejections.values())
+        return acc / max(1, acc + rej)
+
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers as a plain dict."""
+        return {
+            "kind": "walk",
+            "method": self.method,
+            "chains": self.chains,
+            "samples": list(self.counts),
+            "residual": self.residual,
+            "acceptance": self.acceptance,
+            "accepted": list(self.accepted),
+            "rejections": {k: list(v) for k, v in self.rejections.items()},
+            "path_length": list(self.path_length),
+            "rank_changes": list(self.rank_changes),
+            "seeds": list(self.seeds),
+            "stop_reasons": list(self.stop_reasons),
+            "pseudolength": self.pseudolength,
+            "stats": self.stats.as_dict(),
+        }

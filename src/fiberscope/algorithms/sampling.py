@@ -193,6 +193,7 @@ def sample_class(
         checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
         resume=resume,
+        n=problem.n,
     )
     try:
         try:

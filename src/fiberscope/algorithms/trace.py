@@ -209,6 +209,7 @@ def trace(
         checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
         resume=resume,
+        n=problem.n,
     )
     try:
         try:

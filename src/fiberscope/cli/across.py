@@ -1,83 +1,111 @@
 """CLI commands that move across classes: ``explore``, ``preimage``, ``sample``.
 
-Registered on the main ``fiberscope`` app when :mod:`fiberscope.cli.main` is imported. Every
-command checks its output files before any work, writes CSV + JSON sidecar (+ PNG for 2-D
-inputs with ``--plot``) only after the computation succeeded, and reports bad input as one
-line with exit code 2.
+Registered on the ``fiberscope`` app of :mod:`fiberscope.cli.common` when the package
+``fiberscope.cli`` is imported. Every command plans and checks all its output files and takes
+their locks before any work, writes CSV + JSON sidecar only after the computation succeeded,
+then the figure (``--plot``; a failed plot keeps the result and exits 3), and reports bad
+input as one line with exit code 2.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ..errors import InputError
-from .main import (
+from .common import (
+    ArchOpt,
+    AtOpt,
+    BoundsOpt,
+    EveryOpt,
+    ForceOpt,
+    FormatOpt,
+    ModelArg,
+    OutOpt,
+    OutputOpt,
+    PlotOpt,
+    ResumeOpt,
     app,
+    fmt_vec,
+    load_cli_model,
+    model_inputs,
     out_console,
+    output_selection,
     parse_bounds,
     parse_floats,
+    report_plot_failure,
+    save_result,
     summary_table,
     with_progress,
-)
-
-_OUTPUT_HELP = (
-    "Which outputs count (output map), e.g. 'logits[3]', 'softmax[1]', 'logit-diff 3 5'. "
-    "Needed for vector-output models."
+    write_plot,
+    wrote,
 )
 
 
-def _check_outputs(out: Path, plot: Path | None, force: bool) -> None:
-    from ..io.atomic import check_writable
-    from ..io.results import sidecar_path
+def _durable(
+    out: str,
+    plot: str | None,
+    model: str,
+    arch: str | None,
+    *,
+    force: bool,
+    resume: bool,
+    every: int,
+) -> Any:
+    from .durable import DurableRun
 
-    check_writable(out, force=force)
-    check_writable(sidecar_path(out), force=force)
-    if plot is not None:
-        check_writable(plot, force=force)
-
-
-def _plot(res: Any, **kwargs: Any) -> Any:
-    from ..plot import plot
-
-    return plot(res, **kwargs)
-
-
-def _resolve(output: str | None) -> Any:
-    from ..outputs import resolve_output
-
-    return resolve_output(output) if output else None
-
-
-def _fmt_vec(v: Any) -> str:
-    vals = v.reshape(-1).tolist() if hasattr(v, "reshape") else list(v)
-    if len(vals) == 1:
-        return f"{vals[0]:.12g}"
-    return "(" + ", ".join(f"{x:.8g}" for x in vals[:8]) + (", ..." if len(vals) > 8 else "") + ")"
+    return DurableRun(
+        out,
+        plot=plot,
+        force=force,
+        resume=resume,
+        checkpoint_every=every,
+        inputs=model_inputs(model, arch),
+    )
 
 
-def _written(out: Path, plot: Path | None) -> str:
-    from ..io.results import sidecar_path
+def _identity(model: str, arch: str | None, fmt: str | None, output: str | None) -> Any:
+    from .durable import model_identity
 
-    return "wrote " + ", ".join([str(out), str(sidecar_path(out))] + ([str(plot)] if plot else []))
+    return model_identity(model, arch, fmt, output)
+
+
+def _finish(durable: Any, save: Any, draw: Any, title: str, rows: dict[str, Any]) -> None:
+    """Save the result, then draw the plot; print the summary; a failed plot exits 3."""
+    plan = durable.plan
+    save_result(save, plan, kept=durable.kept_after_failed_save())
+    durable.finish()
+    plot = plan.get("plot")
+    failed = write_plot(draw, plot) if plot is not None else None
+    out_console.print(summary_table(title, rows))
+    saved = [plan["result"], plan["sidecar"]]
+    wrote(saved + ([plot] if plot is not None and failed is None else []))
+    if failed is not None and plot is not None:
+        report_plot_failure(plot, failed, saved)
 
 
 @app.command("explore")
 def explore_cmd(
-    model: Annotated[str, typer.Argument(help="Model file, bundled network name, or module:attr.")],
-    at: Annotated[str, typer.Option("--at", help="Start point, comma-separated: 0.25,0.25.")],
+    model: ModelArg,
+    at: AtOpt,
     to: Annotated[
         str | None,
-        typer.Option("--to", help="Target output level to reach exactly (m values for m outputs)."),
+        typer.Option(
+            "--to",
+            metavar="LEVEL",
+            help="Target output level to reach exactly (m values for m outputs).",
+        ),
     ] = None,
     epsilon: Annotated[
-        float | None, typer.Option(help="Output change to reach instead of a target level.")
+        float | None,
+        typer.Option(metavar="E", help="Output change to reach instead of a target level."),
     ] = None,
     direction: Annotated[
         str | None,
-        typer.Option(help="With --epsilon: up | down (paper mode also forward | backward)."),
+        typer.Option(
+            metavar="WHICH", help="With --epsilon: up | down (paper mode also forward | backward)."
+        ),
     ] = None,
     flip: Annotated[
         bool,
@@ -87,34 +115,40 @@ def explore_cmd(
         ),
     ] = False,
     threshold: Annotated[
-        float | None, typer.Option(help="With --flip: the score at which the decision flips.")
+        float | None,
+        typer.Option(metavar="T", help="With --flip: the score at which the decision flips."),
     ] = None,
     beyond: Annotated[
         float | None,
-        typer.Option(help="With --flip: how far past the threshold to go (default: mirror x0)."),
+        typer.Option(
+            metavar="D", help="With --flip: how far past the threshold to go (default: mirror x0)."
+        ),
     ] = None,
-    output: Annotated[str | None, typer.Option("--output", help=_OUTPUT_HELP)] = None,
-    out: Annotated[Path, typer.Option("-o", "--out", help="CSV file to write.")] = Path(
-        "explore.csv"
-    ),
-    step: Annotated[float, typer.Option(help="Largest step (paper: the fixed step).")] = 0.01,
-    max_steps: Annotated[int, typer.Option(help="Step cap.")] = 10_000,
-    bounds: Annotated[
-        list[str] | None, typer.Option(help="Box LO,HI: once for all axes or once per axis.")
-    ] = None,
-    method: Annotated[str, typer.Option(help="corrected | paper (the authors' SiMExp-1D)")] = (
-        "corrected"
-    ),
-    tol: Annotated[float, typer.Option(help="Residual tolerance on the reached level.")] = 1e-12,
-    plot: Annotated[Path | None, typer.Option(help="PNG plot to write (2-D inputs).")] = None,
-    force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
+    output: OutputOpt = None,
+    out: OutOpt = "explore.csv",
+    step: Annotated[
+        float, typer.Option(metavar="STEP", help="Largest step (paper: the fixed step).")
+    ] = 0.01,
+    max_steps: Annotated[int, typer.Option(metavar="N", help="Step cap.")] = 10_000,
+    bounds: BoundsOpt = None,
+    method: Annotated[
+        str, typer.Option(metavar="NAME", help="corrected | paper (the authors' SiMExp-1D)")
+    ] = "corrected",
+    tol: Annotated[
+        float, typer.Option(metavar="TOL", help="Residual tolerance on the reached level.")
+    ] = 1e-12,
+    plot: PlotOpt = None,
+    force: ForceOpt = False,
+    arch: ArchOpt = None,
+    model_format: FormatOpt = None,
+    resume: ResumeOpt = False,
+    checkpoint_every: EveryOpt = 1000,
 ) -> None:
-    """Walk from a point across classes to an exact output level (or across a decision boundary)."""
-    from ..algorithms.boundary import boundary_walk
-    from ..algorithms.explore import explore
-    from ..models import load_model
-    from ..plot.plots import save_figure
+    """Walk from a point across classes to an exact output level (or across a decision boundary).
 
+    Ctrl-C or SIGTERM saves a checkpoint (and the path so far, marked incomplete); --resume
+    continues exactly where it stopped.
+    """
     x0 = parse_floats(at, "--at")
     box = parse_bounds(bounds, len(x0))
     target = parse_floats(to, "--to") if to is not None else None
@@ -130,10 +164,8 @@ def explore_cmd(
             raise InputError("--threshold and --beyond go with --flip")
         if target is None and epsilon is None:
             raise InputError("give --to LEVEL (an exact output level), --epsilon E, or --flip")
-    _check_outputs(out, plot, force)
-    net = load_model(model)
-    omap = _resolve(output)
-    two_d = len(x0) == 2
+    durable = _durable(out, plot, model, arch, force=force, resume=resume, every=checkpoint_every)
+    omap = output_selection(output)
     if flip and threshold is None:
         from ..outputs import output_threshold
 
@@ -142,43 +174,64 @@ def explore_cmd(
                 "--flip needs --threshold T (the score at which the decision flips, e.g. 0.5 "
                 "for a probability), or an --output that flips at 0 such as 'logit-diff 3 5'"
             )
-    if flip:
-        res = with_progress(
-            "walking to the decision boundary",
-            lambda cb: boundary_walk(
-                net,
-                x0,
-                output=omap,
-                threshold=threshold,
-                beyond=beyond,
-                step=step,
-                max_steps=max_steps,
-                bounds=box,
-                tol=tol,
-                progress=cb,
-            ),
-        )
-        fig = _plot(res, model=net, output=omap) if plot is not None and two_d else None
-        from ..io.results import save_boundary_walk
+    extra = {"model": model, "arch": arch, "format": model_format, "output": output}
+    with durable:
+        net = load_cli_model(model, arch, model_format)
+        durable.check_model(_identity(model, arch, model_format, output))
+        extra = {**extra, **durable.identity}
+        if flip:
+            from ..algorithms.boundary import boundary_walk
+            from ..io.results import save_boundary_walk
 
-        save_boundary_walk(res, out, force=force, extra={"model": model})
-        rows = {
-            "score at x0": f"{res.y0:.12g} (decision {res.decision_start})",
-            "threshold": f"{res.threshold:g}",
-            "boundary point": _fmt_vec(res.boundary_point),
-            "path length to boundary": f"{res.boundary_length:.6g}",
-            "closest boundary point": _fmt_vec(res.closest_point),
-            "smallest perturbation": f"{res.closest_distance:.6g} (kkt {res.closest_kkt:.1e})",
-            "flipped point": _fmt_vec(res.flip_point),
-            "score there": f"{res.flip_output:.12g} (decision {res.decision_flip})",
-            "path length": f"{res.path.length:.6g}",
-            "Jacobian evaluations": str(res.stats.jacobian_evals),
-        }
-        title = f"fiberscope explore --flip {model}"
-    else:
+            res = with_progress(
+                "walking to the decision boundary",
+                lambda cb: durable.run(
+                    boundary_walk,
+                    net,
+                    x0,
+                    output=omap,
+                    threshold=threshold,
+                    beyond=beyond,
+                    step=step,
+                    max_steps=max_steps,
+                    bounds=box,
+                    tol=tol,
+                    progress=cb,
+                ),
+            )
+            rows = {
+                "score at x0": f"{res.y0:.12g} (decision {res.decision_start})",
+                "threshold": f"{res.threshold:g}",
+                "boundary point": fmt_vec(res.boundary_point),
+                "path length to boundary": f"{res.boundary_length:.6g}",
+                "closest boundary point": fmt_vec(res.closest_point),
+                "smallest perturbation": f"{res.closest_distance:.6g} (kkt {res.closest_kkt:.1e})",
+                "flipped point": fmt_vec(res.flip_point),
+                "score there": f"{res.flip_output:.12g} (decision {res.decision_flip})",
+                "path length": f"{res.path.length:.6g}",
+                "Jacobian evaluations": str(res.stats.jacobian_evals),
+            }
+
+            def draw() -> Any:
+                from ..plot.plots import plot_boundary_walk
+
+                return plot_boundary_walk(res, model=net, output=omap)
+
+            _finish(
+                durable,
+                lambda: save_boundary_walk(res, durable.out, force=True, extra=extra),
+                draw,
+                f"fiberscope explore --flip {model}",
+                rows,
+            )
+            return
+        from ..algorithms.explore import explore
+        from ..io.results import save_explore
+
         res = with_progress(
             f"exploring ({method})",
-            lambda cb: explore(
+            lambda cb: durable.run(
+                explore,
                 net,
                 x0,
                 target=target,
@@ -191,68 +244,92 @@ def explore_cmd(
                 tol=tol,
                 output=omap,
                 progress=cb,
+                save_partial=save_explore,
             ),
         )
-        fig = _plot(res, model=net, output=omap) if plot is not None and two_d else None
-        from ..io.results import save_explore
-
-        save_explore(res, out, force=force, extra={"model": model})
         rows = {
             "method": res.method,
-            "N(x0)": _fmt_vec(res.y0),
-            "target": "-" if res.target is None else _fmt_vec(res.target),
-            "reached output": _fmt_vec(res.end_output),
+            "N(x0)": fmt_vec(res.y0),
+            "target": "-" if res.target is None else fmt_vec(res.target),
+            "reached output": fmt_vec(res.end_output),
             "residual": "-" if res.target is None else f"{res.residual:.3e}",
-            "end point": _fmt_vec(res.end),
+            "end point": fmt_vec(res.end),
             "path length": f"{res.length:.6g}",
             "straight distance": f"{res.distance:.6g}",
             "points": str(len(res)),
             "steps / rejected": f"{res.stats.steps} / {res.stats.rejected}",
         }
-        title = f"fiberscope explore {model}"
-    if fig is not None and plot is not None:
-        save_figure(fig, plot, force=force)
-    out_console.print(summary_table(title, rows))
-    out_console.print(_written(out, plot if fig is not None else None))
+
+        def draw_explore() -> Any:
+            from ..plot.plots import plot_explore
+
+            return plot_explore(res, model=net, output=omap)
+
+        _finish(
+            durable,
+            lambda: save_explore(res, durable.out, force=True, extra=extra),
+            draw_explore,
+            f"fiberscope explore {model}",
+            rows,
+        )
 
 
 @app.command("preimage")
 def preimage_cmd(
-    model: Annotated[str, typer.Argument(help="Model file, bundled network name, or module:attr.")],
-    at: Annotated[str, typer.Option("--at", help="Start point; N(x0) must lie in the interval.")],
-    interval: Annotated[str, typer.Option("--interval", help="Output interval A,B.")],
+    model: ModelArg,
+    at: Annotated[
+        str,
+        typer.Option(
+            "--at", metavar="X0,X1,...", help="Start point; N(x0) must lie in the interval."
+        ),
+    ],
+    interval: Annotated[
+        str, typer.Option("--interval", metavar="A,B", help="Output interval A,B.")
+    ],
     bounds: Annotated[
-        list[str] | None, typer.Option(help="Box LO,HI (required): once or once per axis.")
+        list[str] | None,
+        typer.Option(metavar="LO,HI", help="Box LO,HI (required): once or once per axis."),
     ] = None,
-    levels: Annotated[int, typer.Option(help="Corrected: levels spaced over [A, B].")] = 11,
-    step: Annotated[float, typer.Option(help="Largest step (paper: SiMEC-1D's delta).")] = 0.01,
-    max_steps: Annotated[int, typer.Option(help="Steps per trace branch.")] = 10_000,
-    method: Annotated[str, typer.Option(help="corrected | paper (the authors' driver)")] = (
-        "corrected"
-    ),
-    nst: Annotated[int, typer.Option(help="Paper: levels per sweep.")] = 100,
+    levels: Annotated[
+        int, typer.Option(metavar="N", help="Corrected: levels spaced over [A, B].")
+    ] = 11,
+    step: Annotated[
+        float, typer.Option(metavar="STEP", help="Largest step (paper: SiMEC-1D's delta).")
+    ] = 0.01,
+    max_steps: Annotated[int, typer.Option(metavar="N", help="Steps per trace branch.")] = 10_000,
+    method: Annotated[
+        str, typer.Option(metavar="NAME", help="corrected | paper (the authors' driver)")
+    ] = "corrected",
+    nst: Annotated[int, typer.Option(metavar="N", help="Paper: levels per sweep.")] = 100,
     exp_step: Annotated[
-        float | None, typer.Option(help="Paper: SiMExp-1D step (default step/100).")
+        float | None,
+        typer.Option(metavar="STEP", help="Paper: SiMExp-1D step (default step/100)."),
     ] = None,
-    exp_max_steps: Annotated[int, typer.Option(help="Paper: SiMExp-1D step cap.")] = 10_000,
+    exp_max_steps: Annotated[
+        int, typer.Option(metavar="N", help="Paper: SiMExp-1D step cap.")
+    ] = 10_000,
     partial: Annotated[
         bool, typer.Option("--partial", help="Trace the reachable levels; list the others.")
     ] = False,
-    resolution: Annotated[int, typer.Option(help="Grid points per axis for the region.")] = 400,
-    output: Annotated[str | None, typer.Option("--output", help=_OUTPUT_HELP)] = None,
-    tol: Annotated[float, typer.Option(help="Residual tolerance of every level.")] = 1e-12,
-    out: Annotated[Path, typer.Option("-o", "--out", help="CSV file to write.")] = Path(
-        "preimage.csv"
-    ),
-    plot: Annotated[Path | None, typer.Option(help="PNG plot to write (2-D inputs).")] = None,
-    force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
+    resolution: Annotated[
+        int, typer.Option(metavar="N", help="Grid points per axis for the region.")
+    ] = 400,
+    output: OutputOpt = None,
+    tol: Annotated[
+        float, typer.Option(metavar="TOL", help="Residual tolerance of every level.")
+    ] = 1e-12,
+    out: OutOpt = "preimage.csv",
+    plot: PlotOpt = None,
+    force: ForceOpt = False,
+    arch: ArchOpt = None,
+    model_format: FormatOpt = None,
+    resume: ResumeOpt = False,
+    checkpoint_every: EveryOpt = 1000,
 ) -> None:
-    """Trace the family of classes filling the preimage of an output interval [A, B]."""
-    from ..algorithms.preimage import preimage
-    from ..io.results import save_preimage
-    from ..models import load_model
-    from ..plot.plots import save_figure
+    """Trace the family of classes filling the preimage of an output interval [A, B].
 
+    Ctrl-C or SIGTERM saves a checkpoint; --resume continues exactly where it stopped.
+    """
     x0 = parse_floats(at, "--at")
     ab = parse_floats(interval, "--interval")
     if len(ab) != 2:
@@ -260,118 +337,150 @@ def preimage_cmd(
     box = parse_bounds(bounds, len(x0))
     if box is None:
         raise InputError("preimage needs --bounds LO,HI: open levels are traced to the box")
-    _check_outputs(out, plot, force)
-    net = load_model(model)
-    omap = _resolve(output)
-    res = with_progress(
-        f"preimage ({method})",
-        lambda cb: preimage(
-            net,
-            x0,
-            (ab[0], ab[1]),
-            levels=levels,
-            bounds=box,
-            step=step,
-            max_steps=max_steps,
-            method=method,
-            tol=tol,
-            output=omap,
-            partial=partial,
-            resolution=resolution,
-            nst=nst,
-            exp_step=exp_step,
-            exp_max_steps=exp_max_steps,
-            progress=cb,
-        ),
-    )
-    fig = _plot(res, model=net, output=omap) if plot is not None and len(x0) == 2 else None
-    save_preimage(res, out, force=force, extra={"model": model})
-    if fig is not None and plot is not None:
-        save_figure(fig, plot, force=force)
-    lo_c, hi_c = res.covered
-    rows: dict[str, Any] = {
-        "method": res.method,
-        "interval": f"[{ab[0]:.10g}, {ab[1]:.10g}]",
-        "N(x0)": _fmt_vec(res.y0),
-        "levels traced": str(len(res)),
-        "levels covered": f"[{lo_c:.10g}, {hi_c:.10g}]",
-        "closed levels": str(sum(t.closed for t in res.traces)),
-        "drift max|N(x)-level|": f"{res.drift:.3e}",
-    }
-    if res.final_outputs is not None:
-        rows["last levels (never traced)"] = ", ".join(
-            f"{float(v):.10g}" for v in res.final_outputs[:, 0]
+    durable = _durable(out, plot, model, arch, force=force, resume=resume, every=checkpoint_every)
+    omap = output_selection(output)
+    extra = {"model": model, "arch": arch, "format": model_format, "output": output}
+    with durable:
+        from ..algorithms.preimage import preimage
+        from ..io.results import save_preimage
+
+        net = load_cli_model(model, arch, model_format)
+        durable.check_model(_identity(model, arch, model_format, output))
+        extra = {**extra, **durable.identity}
+        res = with_progress(
+            f"preimage ({method})",
+            lambda cb: durable.run(
+                preimage,
+                net,
+                x0,
+                (ab[0], ab[1]),
+                levels=levels,
+                bounds=box,
+                step=step,
+                max_steps=max_steps,
+                method=method,
+                tol=tol,
+                output=omap,
+                partial=partial,
+                resolution=resolution,
+                nst=nst,
+                exp_step=exp_step,
+                exp_max_steps=exp_max_steps,
+                progress=cb,
+            ),
         )
-    if res.unreached:
-        rows["unreached levels"] = ", ".join(f"{u['level'][0]:.6g}" for u in res.unreached)
-    reg = res.region
-    if reg is not None:
-        rows["band area (grid)"] = f"{reg.area:.6g}"
-        if reg.polygon_area is not None:
-            rows["band area (polygon)"] = f"{reg.polygon_area:.6g}"
-        for side, d in reg.boundary_distance.items():
-            rows[f"{side} boundary distance"] = f"max {d['max']:.3e}, mean {d['mean']:.3e}"
-    rows["Jacobian evaluations"] = str(res.stats.jacobian_evals)
-    out_console.print(summary_table(f"fiberscope preimage {model}", rows))
-    out_console.print(_written(out, plot if fig is not None else None))
+        lo_c, hi_c = res.covered
+        rows: dict[str, Any] = {
+            "method": res.method,
+            "interval": f"[{ab[0]:.10g}, {ab[1]:.10g}]",
+            "N(x0)": fmt_vec(res.y0),
+            "levels traced": str(len(res)),
+            "levels covered": f"[{lo_c:.10g}, {hi_c:.10g}]",
+            "closed levels": str(sum(t.closed for t in res.traces)),
+            "drift max|N(x)-level|": f"{res.drift:.3e}",
+        }
+        if res.final_outputs is not None:
+            rows["last levels (never traced)"] = ", ".join(
+                f"{float(v):.10g}" for v in res.final_outputs[:, 0]
+            )
+        if res.unreached:
+            rows["unreached levels"] = ", ".join(f"{u['level'][0]:.6g}" for u in res.unreached)
+        reg = res.region
+        if reg is not None:
+            rows["band area (grid)"] = f"{reg.area:.6g}"
+            if reg.polygon_area is not None:
+                rows["band area (polygon)"] = f"{reg.polygon_area:.6g}"
+            for side, d in reg.boundary_distance.items():
+                rows[f"{side} boundary distance"] = f"max {d['max']:.3e}, mean {d['mean']:.3e}"
+        rows["Jacobian evaluations"] = str(res.stats.jacobian_evals)
+
+        def draw() -> Any:
+            from ..plot.plots import plot_preimage
+
+            return plot_preimage(res, model=net, output=omap)
+
+        _finish(
+            durable,
+            lambda: save_preimage(res, durable.out, force=True, extra=extra),
+            draw,
+            f"fiberscope preimage {model}",
+            rows,
+        )
 
 
 @app.command("sample")
 def sample_cmd(
-    model: Annotated[str, typer.Argument(help="Model file, bundled network name, or module:attr.")],
-    at: Annotated[str, typer.Option("--at", help="A point of the class to sample.")],
-    n: Annotated[int, typer.Option("-n", "--n", help="Number of samples.")] = 100,
-    step: Annotated[float, typer.Option(help="Largest trace step.")] = 0.01,
-    max_steps: Annotated[int, typer.Option(help="Steps per trace branch.")] = 10_000,
-    bounds: Annotated[
-        list[str] | None, typer.Option(help="Box LO,HI: once for all axes or once per axis.")
-    ] = None,
-    output: Annotated[str | None, typer.Option("--output", help=_OUTPUT_HELP)] = None,
-    tol: Annotated[float, typer.Option(help="Residual tolerance of every sample.")] = 1e-12,
-    out: Annotated[Path, typer.Option("-o", "--out", help="CSV file to write.")] = Path(
-        "samples.csv"
-    ),
-    plot: Annotated[Path | None, typer.Option(help="PNG plot to write (2-D inputs).")] = None,
-    force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
+    model: ModelArg,
+    at: Annotated[
+        str, typer.Option("--at", metavar="X0,X1,...", help="A point of the class to sample.")
+    ],
+    n: Annotated[int, typer.Option("-n", "--n", metavar="N", help="Number of samples.")] = 100,
+    step: Annotated[float, typer.Option(metavar="STEP", help="Largest trace step.")] = 0.01,
+    max_steps: Annotated[int, typer.Option(metavar="N", help="Steps per trace branch.")] = 10_000,
+    bounds: BoundsOpt = None,
+    output: OutputOpt = None,
+    tol: Annotated[
+        float, typer.Option(metavar="TOL", help="Residual tolerance of every sample.")
+    ] = 1e-12,
+    out: OutOpt = "samples.csv",
+    plot: PlotOpt = None,
+    force: ForceOpt = False,
+    arch: ArchOpt = None,
+    model_format: FormatOpt = None,
+    resume: ResumeOpt = False,
+    checkpoint_every: EveryOpt = 1000,
 ) -> None:
-    """Write N inputs with the same output as a point, spread evenly along its class."""
-    from ..algorithms.sampling import sample_class
-    from ..io.results import save_samples
-    from ..models import load_model
-    from ..plot.plots import save_figure
+    """Write N inputs with the same output as a point, spread evenly along its class.
 
+    Ctrl-C or SIGTERM saves a checkpoint; --resume continues exactly where it stopped.
+    """
     x0 = parse_floats(at, "--at")
     box = parse_bounds(bounds, len(x0))
-    _check_outputs(out, plot, force)
-    net = load_model(model)
-    omap = _resolve(output)
-    res = with_progress(
-        "sampling the class",
-        lambda cb: sample_class(
-            net,
-            x0,
-            n,
-            step=step,
-            max_steps=max_steps,
-            bounds=box,
-            tol=tol,
-            output=omap,
-            progress=cb,
-        ),
-    )
-    fig = _plot(res, model=net, output=omap) if plot is not None and len(x0) == 2 else None
-    save_samples(res, out, force=force, extra={"model": model})
-    if fig is not None and plot is not None:
-        save_figure(fig, plot, force=force)
-    s = res.summary()
-    rows = {
-        "samples": str(len(res)),
-        "N(x0)": _fmt_vec(res.y0),
-        "class": "closed loop" if res.closed else "open curve",
-        "length": f"{res.length:.6g}",
-        "spacing (arclength)": f"{res.spacing:.6g}",
-        "gaps min / max": f"{s['gap_min']:.6g} / {s['gap_max']:.6g}",
-        "max|N(x)-N(x0)|": f"{res.residual:.3e}",
-    }
-    out_console.print(summary_table(f"fiberscope sample {model}", rows))
-    out_console.print(_written(out, plot if fig is not None else None))
+    durable = _durable(out, plot, model, arch, force=force, resume=resume, every=checkpoint_every)
+    omap = output_selection(output)
+    extra = {"model": model, "arch": arch, "format": model_format, "output": output}
+    with durable:
+        from ..algorithms.sampling import sample_class
+        from ..io.results import save_samples
+
+        net = load_cli_model(model, arch, model_format)
+        durable.check_model(_identity(model, arch, model_format, output))
+        extra = {**extra, **durable.identity}
+        res = with_progress(
+            "sampling the class",
+            lambda cb: durable.run(
+                sample_class,
+                net,
+                x0,
+                n,
+                step=step,
+                max_steps=max_steps,
+                bounds=box,
+                tol=tol,
+                output=omap,
+                progress=cb,
+            ),
+        )
+        s = res.summary()
+        rows = {
+            "samples": str(len(res)),
+            "N(x0)": fmt_vec(res.y0),
+            "class": "closed loop" if res.closed else "open curve",
+            "length": f"{res.length:.6g}",
+            "spacing (arclength)": f"{res.spacing:.6g}",
+            "gaps min / max": f"{s['gap_min']:.6g} / {s['gap_max']:.6g}",
+            "max|N(x)-N(x0)|": f"{res.residual:.3e}",
+        }
+
+        def draw() -> Any:
+            from ..plot.plots import plot_samples
+
+            return plot_samples(res, model=net, output=omap)
+
+        _finish(
+            durable,
+            lambda: save_samples(res, durable.out, force=True, extra=extra),
+            draw,
+            f"fiberscope sample {model}",
+            rows,
+        )

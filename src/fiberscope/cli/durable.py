@@ -1,6 +1,6 @@
-"""Durable ``fiberscope trace`` runs: checkpoints, ``--resume``, and clean Ctrl-C / SIGTERM.
+"""Durable runs of every command: checkpoints, ``--resume``, and clean Ctrl-C / SIGTERM.
 
-The library raises :class:`~fiberscope.errors.TraceInterrupted` (a ``KeyboardInterrupt``)
+The library raises :class:`~fiberscope.errors.Interrupted` (a ``KeyboardInterrupt``)
 when its ``stop`` flag is set; this module owns the signal handlers that set the flag, and on
 an interruption saves what was done: the checkpoint (to resume exactly) and the partial
 result, marked ``"complete": false`` in its JSON sidecar. The exit code is ``128 + signal``
@@ -13,21 +13,22 @@ import hashlib
 import json
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import CheckpointError, FiberscopeError, InputError, OutputFileError, TraceInterrupted
+from ..errors import CheckpointError, FiberscopeError, InputError, Interrupted, OutputFileError
 
 
 class StopFlag:
     """Set by SIGINT/SIGTERM; polled by the tracer between steps.
 
-    The first signal asks the run to stop after the current step; a second SIGINT while the
-    run is still tracing raises :class:`KeyboardInterrupt` at once (the tracer still keeps
-    everything up to its last completed step). While results are being saved, signals are
-    only recorded, so the files are always completed.
+    The first signal asks the run to stop after the current step; a second one (SIGINT or
+    SIGTERM) while the run is still tracing raises :class:`KeyboardInterrupt` at once, even in
+    the middle of a slow model evaluation (the tracer still keeps everything up to its last
+    completed step). While results are being saved, signals are only recorded, so the files
+    are always completed.
     """
 
     def __init__(self) -> None:
@@ -43,7 +44,7 @@ class StopFlag:
         again = self.signum is not None
         if self.signum is None:
             self.signum = signum
-        if again and signum == signal.SIGINT and not self.saving:
+        if again and not self.saving:
             raise KeyboardInterrupt
 
     @property
@@ -111,28 +112,40 @@ def model_identity(spec: str, arch: str | None, fmt: str | None, output: str | N
 
 
 class DurableRun:
-    """Output checks, checkpoints and interruption handling for one ``trace`` command.
+    """Output checks, locks, checkpoints and interruption handling for one ``trace`` command.
+
+    The constructor checks the arguments and plans every file of the run (result, sidecar,
+    plot, checkpoint, stream, locks; see :func:`fiberscope.io.paths.plan_outputs`) without
+    touching the disk; ``with run:`` takes the locks, then checks what exists (an interrupted
+    run's checkpoint, existing results) and loads the checkpoint for ``--resume``.
 
     Parameters
     ----------
-    out : pathlib.Path
+    out : str or pathlib.Path
         Result CSV.
-    plot : pathlib.Path or None
-        Optional PNG.
+    plot : str or pathlib.Path or None
+        Optional figure.
     force : bool
         Overwrite existing outputs (and discard an old checkpoint).
     resume : bool
         Continue from the checkpoint of ``out``.
     checkpoint_every : int
         Steps between checkpoints; 0 writes one only when interrupted.
+    inputs : sequence of (str, path)
+        Files the run reads (model, ``--arch``): no output may be one of them.
     """
 
     def __init__(
-        self, out: Path, *, plot: Path | None, force: bool, resume: bool, checkpoint_every: int
+        self,
+        out: str | Path,
+        *,
+        plot: str | Path | None,
+        force: bool,
+        resume: bool,
+        checkpoint_every: int,
+        inputs: Sequence[tuple[str, str | Path]] = (),
     ) -> None:
-        from ..io.atomic import check_writable
-        from ..io.checkpoint import checkpoint_paths, load_checkpoint
-        from ..io.results import sidecar_path
+        from ..io.paths import plan_outputs
 
         if resume and force:
             raise InputError(
@@ -143,34 +156,62 @@ class DurableRun:
                 f"--checkpoint-every must be 0 (only when interrupted) or a positive number of "
                 f"steps, got {checkpoint_every}"
             )
-        self.out, self.plot, self.force = out, plot, force
+        self.plan = plan_outputs(out, plot=plot, checkpoint=True, inputs=inputs)
+        self.out = self.plan["result"]
+        self.plot = self.plan.get("plot")
+        self.force, self.resume = force, resume
         self.every = checkpoint_every
-        self.ckpt_path, self.stream_path = checkpoint_paths(out)
+        self.ckpt_path, self.stream_path = self.plan["checkpoint"], self.plan["stream"]
         self.loaded = None
-        if resume:
-            check_writable(self.ckpt_path, force=True)
-            self.loaded = load_checkpoint(out)
-            for p in (out, sidecar_path(out)):
-                check_writable(p, force=True)
+        self.identity: dict[str, Any] = {}
+
+    def __enter__(self) -> DurableRun:
+        self.plan.acquire()
+        try:
+            self._check_existing()
+        except BaseException:
+            self.plan.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.plan.release()
+
+    def _check_existing(self) -> None:
+        from ..io.atomic import display_name, refuse_special
+        from ..io.checkpoint import load_checkpoint
+
+        for f in self.plan.files:
+            refuse_special(f.path)
+        if self.resume:
+            self.loaded = load_checkpoint(self.out)
+            for role in ("result", "sidecar"):
+                p = self.plan[role]
                 if p.exists() and not self._is_incomplete_result():
                     raise OutputFileError(
-                        f"{p} exists and is not the incomplete result of this run; move it away "
-                        "before --resume"
+                        f"{display_name(p)} exists and is not the incomplete result of this "
+                        "run; move it away before --resume"
                     )
-            if plot is not None:
-                check_writable(plot, force=False)
+            self.plan.check_existing(force=False, roles=("plot",))
         else:
-            if self.ckpt_path.exists() and not force:
+            if self.ckpt_path.exists() and not self.force:
                 raise CheckpointError(
-                    f"{self.ckpt_path} holds an interrupted run of this output; add --resume to "
-                    "continue it or --force to start over"
+                    f"{display_name(self.ckpt_path)} holds an interrupted run of this output; "
+                    "add --resume to continue it or --force to start over"
                 )
-            check_writable(out, force=force)
-            check_writable(sidecar_path(out), force=force)
-            check_writable(self.ckpt_path, force=True)
-            if plot is not None:
-                check_writable(plot, force=force)
-        self.identity: dict[str, Any] = {}
+            self.plan.check_existing(force=self.force)
+
+    def kept_after_failed_save(self) -> str | None:
+        """What survives when the final write fails (for the error message)."""
+        from ..io.atomic import display_name
+
+        if self.ckpt_path.exists():
+            return (
+                f"the finished run is kept in {display_name(self.ckpt_path)} (with "
+                f"{display_name(self.stream_path.name)}): {{fix}} and run the same command "
+                "with --resume to write the result"
+            )
+        return None
 
     def _is_incomplete_result(self) -> bool:
         from ..io.results import sidecar_path
@@ -198,29 +239,36 @@ class DurableRun:
                     f"({old.get(key)!r} then, {identity.get(key)!r} now)"
                 )
 
-    def trace(self, trace_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run ``trace_fn`` with checkpoints, resume and signal handling.
+    def run(
+        self,
+        verb: Callable[..., Any],
+        *args: Any,
+        save_partial: Callable[..., Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run any fiberscope verb with checkpoints, resume and signal handling.
 
-        On SIGINT/SIGTERM the checkpoint and the partial result are written and
-        ``typer.Exit(128 + signal)`` is raised. On an error during the run of a fresh
-        (not resumed) run its checkpoint files are removed.
+        On SIGINT/SIGTERM the checkpoint (and, when the verb has one, the partial result,
+        marked incomplete) is written and ``typer.Exit(128 + signal)`` is raised. On an error
+        during a fresh (not resumed) run its checkpoint files are removed.
 
         Parameters
         ----------
-        trace_fn : callable
-            :func:`fiberscope.trace`.
+        verb : callable
+            A verb of :mod:`fiberscope` (``trace``, ``explore``, ``preimage``, ...).
         *args, **kwargs
             Its arguments (``stop``, ``checkpoint``, ``resume`` are added here).
+        save_partial : callable, optional
+            ``save_partial(result, path, force=..., extra=...)`` for the partial result.
 
         Returns
         -------
-        TraceResult
-            The complete result.
+        Any
+            The verb's complete result.
         """
         import typer
 
         from ..io.checkpoint import CheckpointWriter
-        from ..io.results import save_trace
 
         meta = {"model_identity": self.identity}
         if self.loaded is not None:
@@ -229,7 +277,7 @@ class DurableRun:
             writer = CheckpointWriter(self.out, meta=meta)
         with stop_on_signals() as flag:
             try:
-                return trace_fn(
+                return verb(
                     *args,
                     stop=flag,
                     checkpoint=writer if self.every else None,
@@ -237,34 +285,58 @@ class DurableRun:
                     resume=None if self.loaded is None else self.loaded.snapshot,
                     **kwargs,
                 )
-            except TraceInterrupted as exc:
+            except Interrupted as exc:
                 flag.saving = True
                 writer.save(exc.snapshot)  # type: ignore[arg-type]
                 partial = exc.result
-                save_trace(
-                    partial,  # type: ignore[arg-type]
-                    self.out,
-                    force=True,
-                    extra={
-                        **self.identity,
-                        "complete": False,
-                        "interrupted_by": flag.name,
-                        "checkpoint": str(self.ckpt_path),
-                    },
-                )
-                from .main import err_console
+                from .common import note, shown
 
-                err_console.print(
-                    f"interrupted by {flag.name} after {exc.snapshot.steps} steps: wrote "  # type: ignore[attr-defined]
-                    f"{len(partial)} points to {self.out} (marked incomplete) and checkpoint "  # type: ignore[arg-type]
-                    f"{self.ckpt_path}; run the same command with --resume to continue",
-                    highlight=False,
+                steps = exc.snapshot.steps  # type: ignore[attr-defined]
+                where = f"checkpoint {shown(self.ckpt_path)}"
+                if partial is not None and save_partial is not None:
+                    save_partial(
+                        partial,
+                        self.out,
+                        force=True,
+                        extra={
+                            **self.identity,
+                            "complete": False,
+                            "interrupted_by": flag.name,
+                            "checkpoint": str(self.ckpt_path),
+                        },
+                    )
+                    where = (
+                        f"{len(partial)} points to {shown(self.out)} (marked incomplete) and "
+                        + where
+                    )
+                note(
+                    f"interrupted by {flag.name} after {steps} steps: wrote {where}; run the "
+                    "same command with --resume to continue"
                 )
                 raise typer.Exit(code=flag.exit_code) from None
             except FiberscopeError:
                 if self.loaded is None:
                     writer.remove()
                 raise
+
+    def trace(self, trace_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """:meth:`run` for :func:`fiberscope.trace` (the partial trace is saved as CSV).
+
+        Parameters
+        ----------
+        trace_fn : callable
+            :func:`fiberscope.trace`.
+        *args, **kwargs
+            Its arguments.
+
+        Returns
+        -------
+        TraceResult
+            The complete result.
+        """
+        from ..io.results import save_trace
+
+        return self.run(trace_fn, *args, save_partial=save_trace, **kwargs)
 
     def finish(self) -> None:
         """Remove the checkpoint files once the complete result is written."""

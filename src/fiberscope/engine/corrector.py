@@ -62,6 +62,7 @@ def correct(
     *,
     max_iter: int = 8,
     jac: Tensor | None = None,
+    free: Tensor | None = None,
     stats: Stats,
 ) -> Correction:
     """Project predicted points onto their levels with chord Gauss-Newton.
@@ -81,6 +82,9 @@ def correct(
     jac : torch.Tensor, optional
         ``(k, m, n)`` fixed chord Jacobians (the corrections then move along ``jac^T``, and
         are never refreshed); by default ``J`` is evaluated at ``x``.
+    free : torch.Tensor, optional
+        ``(k, n)`` bool: only these coordinates move (the others stay, e.g. on a box face
+        that has become a constraint).
     stats : Stats
         Counters to update.
 
@@ -107,7 +111,7 @@ def correct(
     alive = torch.isfinite(prev) & ~ok
     if not bool(alive.any()):
         return Correction(x, y, jc, iters, ok, prev)
-    gr: Gram = gram(jc)
+    gr: Gram = gram(jc, free)
     for it in range(1, max_iter + 1):
         n_alive = int(alive.sum())
         stats.newton_iterations += n_alive
@@ -161,7 +165,7 @@ def correct(
             stats.jacobian_evals += int(sidx.numel())
             jc = jc.clone()
             jc[sidx] = jn
-            gr = gram(jc)
+            gr = gram(jc, free)
     return Correction(x, y, jc, iters, ok, prev)
 
 

@@ -228,6 +228,9 @@ def _iterate(
         h = mem.h.clone()
         h[act[rej]] = h_r
         mem.h = h
+        nrej = mem.rejected.clone()
+        nrej[act[rej]] += 1
+        mem.rejected = nrej
         for j in rej[below].tolist():
             reason, message = policy.at_floor(ctx, sub, j, prop.x[j])
             stops.append((int(act[j]), reason, message, None))

@@ -116,6 +116,8 @@ class Session:
         Continue this snapshot.
     device : torch.device
         Where restored tensors go.
+    n : int, optional
+        Input size (a resumed snapshot must match it).
     """
 
     def __init__(
@@ -132,6 +134,7 @@ class Session:
         checkpoint_every: int = 1000,
         resume: Snapshot | None = None,
         device: torch.device | None = None,
+        n: int | None = None,
     ) -> None:
         if checkpoint is not None and (
             isinstance(checkpoint_every, bool)
@@ -151,6 +154,7 @@ class Session:
         self.checkpoint = checkpoint
         self.checkpoint_every = checkpoint_every
         self.device = device if device is not None else y0.device
+        self.n = n
         self.resume = None
         if resume is not None:
             self.resume = check_resume(resume, verb, options, y0)
@@ -289,6 +293,32 @@ class Session:
                 f"the checkpoint's phase {p} is malformed ({type(exc).__name__}: {exc})"
             ) from None
         mem.nrec = len(rec.chunks)
-        if mem.x.ndim != 2 or not math.isfinite(float(mem.h.sum())):
-            raise CheckpointError(f"the checkpoint's phase {p} does not fit this run")
+        m = int(self.y0.shape[-1])
+        b = int(mem.x.shape[0]) if mem.x.ndim == 2 else -1
+        n = int(mem.x.shape[1]) if mem.x.ndim == 2 else -1
+        fits = (
+            b > 0
+            and (self.n is None or n == self.n)
+            and tuple(mem.y.shape) == (b, m)
+            and tuple(mem.goal.shape) == (b, m)
+            and tuple(mem.jac.shape) == (b, m, n)
+            and all(t.shape[:1] == (b,) for t in (mem.tol, mem.h, mem.k, mem.active, mem.rejected))
+            and all(v.shape[:1] == (b,) for v in mem.vars.values())
+            and len(mem.reasons) == b
+            and math.isfinite(float(mem.h.sum()))
+        )
+        if fits and rec.chunks:
+            chunk = rec.chunks[0]
+            rows = chunk["member"].shape[0]
+            fits = (
+                tuple(chunk["x"].shape) == (rows, n)
+                and tuple(chunk["y"].shape) == (rows, m)
+                and all(t.shape[:1] == (rows,) for t in chunk.values())
+                and bool(((chunk["member"] >= 0) & (chunk["member"] < b)).all())
+            )
+        if not fits:
+            raise CheckpointError(
+                f"the checkpoint's phase {p} does not fit this run ({b} members of "
+                f"{n} inputs and {m} outputs, or inconsistent tables)"
+            )
         return RunState(mem=mem, rec=rec)

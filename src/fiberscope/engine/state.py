@@ -45,6 +45,8 @@ class Members:
         ``(B,)`` current step (float64, CPU).
     k : torch.Tensor
         ``(B,)`` accepted steps (int64, CPU).
+    rejected : torch.Tensor
+        ``(B,)`` rejected (halved) steps (int64, CPU).
     active : torch.Tensor
         ``(B,)`` bool (CPU).
     vars : dict of torch.Tensor
@@ -65,6 +67,7 @@ class Members:
     h: Tensor
     k: Tensor
     active: Tensor
+    rejected: Tensor
     vars: dict[str, Tensor] = field(default_factory=dict)
     reasons: list[str | None] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
@@ -102,6 +105,7 @@ class Members:
             h=torch.full((b,), float(h), dtype=torch.float64),
             k=torch.zeros(b, dtype=torch.int64),
             active=torch.ones(b, dtype=torch.bool),
+            rejected=torch.zeros(b, dtype=torch.int64),
             reasons=[None] * b,
             messages=[""] * b,
             stop_points=[None] * b,
@@ -147,6 +151,7 @@ class Members:
             h=self.h[rows],
             k=self.k[rows],
             active=self.active[rows],
+            rejected=self.rejected[rows],
             vars={key: v[rd] if v.device == dev else v[rows] for key, v in self.vars.items()},
             reasons=[],
             messages=[],
@@ -196,6 +201,7 @@ class Members:
             "h": self.h,
             "k": self.k,
             "active": self.active,
+            "rejected": self.rejected,
             **{f"var.{k}": v for k, v in self.vars.items()},
         }
         meta = {
@@ -235,6 +241,7 @@ class Members:
             h=tensors["h"].clone(),
             k=tensors["k"].clone(),
             active=tensors["active"].clone(),
+            rejected=tensors["rejected"].clone(),
             vars={
                 k[4:]: (v.to(device) if v.dtype.is_floating_point else v.clone())
                 for k, v in tensors.items()

@@ -2,10 +2,11 @@
 
 The central object is :class:`ModelFunction`: a model seen as a map between flat float64
 vectors, ``R^n -> R^m``, with the user's input shape, an optional output map (which outputs
-count as "the same"), and a Jacobian chosen by shape (reverse mode when ``m <= n``, forward
-mode otherwise). Plain MLPs (``nn.Sequential`` of ``nn.Linear`` and elementwise activations)
-get an exact closed-form Jacobian that avoids the per-call overhead of ``torch.func``; it is
-tested against ``torch.func`` and finite differences.
+count as "the same"), batched evaluation, and Jacobians by reverse-mode autograd (one forward
+pass of the batch, one vectorised backward pass for all ``m`` outputs). Plain MLPs
+(``nn.Sequential`` of ``nn.Linear`` and elementwise activations) get an exact closed-form
+Jacobian without autograd overhead; both are tested against ``torch.func`` and finite
+differences.
 """
 
 from __future__ import annotations
@@ -220,7 +221,6 @@ class ModelFunction:
         self.m = int(y0.numel())
         self.output_shape = tuple(y0.shape)
         self._jac_impl: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
-        self._batch_jac: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
         self._batch_value_ok: bool | None = None
 
     # ------------------------------------------------------------------ evaluation
@@ -342,33 +342,23 @@ class ModelFunction:
 
     def value_and_jacobian(self, xf: Tensor) -> tuple[Tensor, Tensor]:
         """Output ``(m,)`` and Jacobian ``(m, n)`` at a flat float64 point."""
+        y, jac = self.values_and_jacobians(xf.unsqueeze(0))
+        return y[0], jac[0]
+
+    def values_and_jacobians(self, xs: Tensor) -> tuple[Tensor, Tensor]:
+        """Outputs ``(B, m)`` and Jacobians ``(B, m, n)`` at a batch of flat float64 points.
+
+        Plain MLPs use the closed form. Other models are differentiated with reverse-mode
+        autograd: one forward pass of the whole batch and one (vectorised) backward pass per
+        output, never an ``n x n`` object; models that cannot take a batch are evaluated point
+        by point.
+        """
         if self._mlp is not None:
-            y, jac = _mlp_values_and_jacobians(self._mlp, xf.unsqueeze(0))
-            return y[0], jac[0]
+            return _mlp_values_and_jacobians(self._mlp, xs)
         if self._jac_impl is None:
             self._jac_impl = self._choose_jacobian()
         try:
-            y, jac = self._jac_impl(xf)
-        except ModelError:
-            raise
-        except Exception as exc:
-            self._raise_eval_error(xf, exc)
-        self._check_size(y)
-        if self.jac_dtype != _DTYPE and self._mlp is None:
-            y = self.value(xf)
-        return y, jac
-
-    def values_and_jacobians(self, xs: Tensor) -> tuple[Tensor, Tensor]:
-        """Outputs ``(B, m)`` and Jacobians ``(B, m, n)`` at a batch of flat float64 points."""
-        if self._mlp is not None:
-            return _mlp_values_and_jacobians(self._mlp, xs)
-        if xs.shape[0] == 1:
-            y, jac = self.value_and_jacobian(xs[0])
-            return y.unsqueeze(0), jac.unsqueeze(0)
-        if self._batch_jac is None:
-            self._batch_jac = self._choose_batch_jacobian()
-        try:
-            y, jac = self._batch_jac(xs)
+            y, jac = self._jac_impl(xs)
         except ModelError:
             raise
         except Exception as exc:
@@ -390,77 +380,78 @@ class ModelFunction:
             raise ModelError(f"the model raised {_describe(plain)} at ({where}{more})") from None
         raise ModelError(
             f"could not differentiate the model ({_describe(exc)}); fiberscope needs a "
-            "model that is differentiable with torch.func or torch.autograd"
+            "model that is differentiable with torch.autograd"
         ) from None
 
-    def _jac_fn(self) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
-        """``torch.func`` Jacobian of the flat map at one point (in ``jac_dtype``)."""
-        jd = self.jac_dtype
+    def _forward_rows(self, x: Tensor, batch: bool) -> Tensor:
+        """``(B, m)`` outputs of the rows of ``x`` (one batched call, or row by row)."""
+        b = x.shape[0]
         params = self._jparams
+        if batch:
+            out = self._forward(x.reshape(b, *self.input_shape), params)
+            if not isinstance(out, Tensor) or out.ndim == 0 or out.shape[0] != b:
+                raise ValueError("the model does not keep the batch dimension")
+            if self.output_map is not None:
+                out = torch.vmap(self.output_map)(out)
+            return out.reshape(b, -1)
+        return torch.stack([self._call_flat(r, params).reshape(-1) for r in x])
 
-        def f(xf: Tensor) -> tuple[Tensor, Tensor]:
-            y = self._call_flat(xf.to(jd), params).reshape(-1).to(_DTYPE)
-            return y, y
-
-        transform = torch.func.jacrev if self.m <= self.n else torch.func.jacfwd
-        return transform(f, has_aux=True)
+    def _autograd(self, xs: Tensor, batch: bool, batched_grad: bool) -> tuple[Tensor, Tensor]:
+        x = xs.detach().to(self.jac_dtype).requires_grad_(True)
+        with torch.enable_grad():
+            y = self._forward_rows(x, batch)
+            if not y.requires_grad:
+                raise ModelError(
+                    "the model output does not depend differentiably on its input "
+                    "(is the input detached, converted to NumPy, or rounded inside?)"
+                )
+            m = y.shape[1]
+            if m == 1:
+                (g,) = torch.autograd.grad(y[:, 0].sum(), x, allow_unused=True)
+                jac = (torch.zeros_like(x) if g is None else g).unsqueeze(1)
+            elif batched_grad:
+                eye = torch.eye(m, dtype=y.dtype, device=y.device)
+                go = eye.unsqueeze(1).expand(m, y.shape[0], m)
+                (g,) = torch.autograd.grad(y, x, go, is_grads_batched=True, allow_unused=True)
+                jac = (torch.zeros((m, *x.shape), dtype=x.dtype) if g is None else g).transpose(
+                    0, 1
+                )
+            else:
+                rows = []
+                for i in range(m):
+                    (g,) = torch.autograd.grad(
+                        y[:, i].sum(), x, retain_graph=i + 1 < m, allow_unused=True
+                    )
+                    rows.append(torch.zeros_like(x) if g is None else g)
+                jac = torch.stack(rows, dim=1)
+        return y.detach().to(_DTYPE), jac.detach().to(_DTYPE)
 
     def _choose_jacobian(self) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
-        functional = self._jac_fn()
+        """The fastest autograd scheme that agrees with the plain one on the model."""
+        probe = torch.stack((self._x0f, self._x0f + 1e-3 * (1.0 + self._x0f.abs())))
+        ref2 = self._autograd(probe, batch=False, batched_grad=False)
 
-        def via_func(xf: Tensor) -> tuple[Tensor, Tensor]:
-            jac, y = functional(xf)
-            return y.detach(), jac.detach().to(_DTYPE)
+        def agree(got: tuple[Tensor, Tensor], want: tuple[Tensor, Tensor]) -> bool:
+            return bool(
+                torch.allclose(got[0], want[0], rtol=1e-6, atol=1e-9)
+                and torch.allclose(got[1], want[1], rtol=1e-6, atol=1e-9)
+            )
 
-        def via_autograd(xf: Tensor) -> tuple[Tensor, Tensor]:
-            x = xf.detach().clone().requires_grad_(True)
-            with torch.enable_grad():
-                y = self._call_flat(x).reshape(-1).to(_DTYPE)
-                if not y.requires_grad:
-                    raise ModelError(
-                        "the model output does not depend differentiably on its input "
-                        "(is the input detached, converted to NumPy, or rounded inside?)"
-                    )
-                rows = [
-                    torch.autograd.grad(y[i], x, retain_graph=i + 1 < y.numel(), allow_unused=True)[
-                        0
-                    ]
-                    for i in range(y.numel())
-                ]
-            jac = torch.stack([torch.zeros_like(x) if r is None else r for r in rows])
-            return y.detach(), jac.detach()
-
-        try:
-            _, jac = via_func(self._x0f)
-        except ModelError:
-            raise
-        except Exception:
-            return via_autograd
-        if not bool(jac.any()):
-            via_autograd(self._x0f)  # raises if the output is detached from the input
-        return via_func
-
-    def _choose_batch_jacobian(self) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
-        single = self._jac_impl if self._jac_impl is not None else self._choose_jacobian()
-        self._jac_impl = single
-        functional = torch.func.vmap(self._jac_fn())
-
-        def via_vmap(xs: Tensor) -> tuple[Tensor, Tensor]:
-            jac, y = functional(xs)
-            return y.detach(), jac.detach().to(_DTYPE)
-
-        def one_by_one(xs: Tensor) -> tuple[Tensor, Tensor]:
-            ys, js = zip(*(single(x) for x in xs), strict=True)
-            return torch.stack(ys), torch.stack(js)
-
-        try:
-            y2, j2 = via_vmap(torch.stack((self._x0f, self._x0f)))
-            y1, j1 = single(self._x0f)
-            if torch.allclose(j2[0], j1, rtol=1e-6, atol=1e-12) and torch.allclose(y2[0], y1):
-                return via_vmap
-        except Exception:  # not vmap-able (data-dependent control flow, .item(), ...)
-            pass
-        return one_by_one
+        candidates = []
+        if self.batched:
+            candidates += [(True, True), (True, False)]
+        candidates += [(False, True)]
+        for batch, bgrad in candidates:
+            if bgrad and self.m == 1:
+                continue
+            try:
+                if agree(self._autograd(probe, batch, bgrad), ref2):
+                    return lambda xs, b=batch, g=bgrad: self._autograd(xs, b, g)
+            except ModelError:
+                raise
+            except Exception:  # no batching rule, a model that mixes the batch, ...
+                continue
+        return lambda xs: self._autograd(xs, False, False)
 
 
 def as_model_function(

@@ -36,19 +36,24 @@ class Gram:
     ok: Tensor
 
 
-def gram(jac: Tensor) -> Gram:
+def gram(jac: Tensor, free: Tensor | None = None) -> Gram:
     """Factorise ``J J^T`` for a batch of Jacobians ``(B, m, n)``.
 
     Parameters
     ----------
     jac : torch.Tensor
         Jacobians, ``(B, m, n)``.
+    free : torch.Tensor, optional
+        ``(B, n)`` bool: only these coordinates may move (the others are held, e.g. at a
+        box face); their columns of ``J`` are zeroed.
 
     Returns
     -------
     Gram
         The factorisation (members whose ``J`` is rank deficient have ``ok = False``).
     """
+    if free is not None:
+        jac = jac * free.unsqueeze(-2).to(jac.dtype)
     if jac.shape[1] == 1:
         gg = (jac[:, 0, :] * jac[:, 0, :]).sum(-1)
         return Gram(jac=jac, chol=None, gg=gg, ok=gg > 0)
@@ -82,6 +87,40 @@ def min_norm(gr: Gram, r: Tensor) -> Tensor:
     if not bool(gr.ok.all()):
         out = torch.where(gr.ok.unsqueeze(-1), out, torch.full_like(out, float("nan")))
     return out
+
+
+def pinv_min_norm(jac: Tensor, r: Tensor, rtol: float = 1e-10) -> tuple[Tensor, Tensor]:
+    """Minimum-norm least-squares ``J^+ r`` for possibly rank-deficient ``J``, batched.
+
+    Uses the eigen-decomposition of the ``m x m`` Gram matrix; eigenvalues below
+    ``rtol**2 * max`` count as zero (a zero Jacobian gives ``dx = 0``).
+
+    Parameters
+    ----------
+    jac : torch.Tensor
+        ``(B, m, n)``.
+    r : torch.Tensor
+        ``(B, m)``.
+    rtol : float
+        Relative threshold on the singular values.
+
+    Returns
+    -------
+    dx : torch.Tensor
+        ``(B, n)``.
+    rank : torch.Tensor
+        ``(B,)`` numerical rank of each ``J``.
+    """
+    g = torch.matmul(jac, jac.transpose(-1, -2))
+    ev, q = torch.linalg.eigh(g)
+    top = ev[:, -1:].clamp_min(0.0)
+    keep = ev > (rtol * rtol) * top
+    keep = keep & (ev > 0)
+    inv = torch.where(keep, 1.0 / torch.where(keep, ev, torch.ones_like(ev)), 0.0)
+    a = torch.matmul(
+        q, (inv * torch.matmul(q.transpose(-1, -2), r.unsqueeze(-1)).squeeze(-1)).unsqueeze(-1)
+    )
+    return torch.matmul(jac.transpose(-1, -2), a).squeeze(-1), keep.sum(-1)
 
 
 def project_kernel(gr: Gram, v: Tensor) -> Tensor:

@@ -1,7 +1,8 @@
-"""Figures of results (matplotlib): ``fiberscope.plot.plot(result, model=...)``."""
+"""Figures of results (matplotlib), for any input dimension and any model dtype."""
 
-from .dispatch import plot
 from .plots import (
+    overlay_curve,
+    plot,
     plot_boundary_walk,
     plot_explore,
     plot_preimage,
@@ -11,6 +12,7 @@ from .plots import (
 )
 
 __all__ = [
+    "overlay_curve",
     "plot",
     "plot_boundary_walk",
     "plot_explore",

@@ -1,130 +1,160 @@
-"""Figures. Built on ``matplotlib.figure.Figure`` (no pyplot state): they display in notebooks
-and save from scripts without a display."""
+"""Figures of results. Built on ``matplotlib.figure.Figure`` (no pyplot state): they display in
+notebooks and save from scripts without a display.
+
+Every element is drawn in two tones of very different lightness (a coloured line with a
+white or black halo, markers with a contrasting edge), so it is visible on any background:
+white paper, a dark or a bright heat map; legend entries show the same two tones. Inputs with
+two coordinates are drawn over a heat map of the model, three in 3-D, and more as pairwise
+projections of the first four coordinates (labelled as such).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from matplotlib import patheffects
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
 from ..geometry.grid import evaluate_grid
 from ..io.atomic import atomic_write, check_writable
 
 if TYPE_CHECKING:
-    from ..algorithms.results import TraceResult
+    from ..algorithms.results import (
+        BoundaryWalkResult,
+        ExploreResult,
+        PreimageResult,
+        SampleResult,
+        TraceResult,
+    )
+
+#: Colour of a traced class.
+CLASS_COLOR = "#d62728"
+#: Colour of paths across classes.
+PATH_COLOR = "#111111"
+_BAND = "#a8dcd4"
 
 
-def plot_trace(
-    result: TraceResult,
-    model: Any = None,
-    *,
-    ax: Any = None,
-    resolution: int = 200,
-    title: str | None = None,
-    label: str | None = None,
-    color: str = "white",
-) -> Figure:
-    """Plot a traced class.
+# ---------------------------------------------------------------- two-tone styles
+def luminance(color: Any) -> float:
+    """Relative luminance (0 black .. 1 white) of a matplotlib colour."""
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in to_rgb(color))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
-    For 2-D inputs the class is drawn over a heat map of the model (when ``model`` is given)
-    with the start and the stop points marked; otherwise each coordinate is drawn against
-    arclength beside the output residual.
 
-    Parameters
-    ----------
-    result : TraceResult
-        The trace.
-    model : callable, optional
-        The network, for the heat map (2-D inputs, scalar output).
-    ax : matplotlib.axes.Axes, optional
-        Draw into this axes instead of a new figure (2-D inputs only).
-    resolution : int
-        Heat-map grid points per axis.
-    title : str, optional
-        Figure title.
-    label : str, optional
-        Legend label of the class.
-    color : str
-        Colour of the class curve.
+def contrast_color(color: Any) -> str:
+    """White for dark colours, black for light ones."""
+    return "white" if luminance(color) < 0.5 else "black"
 
-    Returns
-    -------
-    matplotlib.figure.Figure
-        The figure.
-    """
-    pts = result.points.reshape(len(result), -1).cpu().numpy()
-    if pts.shape[1] == 2:
-        fig, ax = _new_axes(ax, (6.2, 5.2))
-        lo, hi = _points_box(pts, result.options.get("bounds"))
-        grid = _heat(fig, ax, model, lo, hi, resolution)
-        if grid is not None:
-            ax.contour(
-                *grid, levels=[float(result.y0[0])], colors="black", linewidths=0.8, linestyles="--"
-            )
-        xy = np.concatenate((pts, pts[:1])) if result.closed else pts
-        ax.plot(xy[:, 0], xy[:, 1], color=color, lw=1.8, label=label or f"class ({result.method})")
-        s = pts[result.start_index]
-        ax.plot([s[0]], [s[1]], "o", color="red", ms=6, label="start")
-        for name, reason in result.stop_reasons.items():
-            if reason in ("boundary", "singular"):
-                p = result.stop_points[name]
-                ax.plot([p[0]], [p[1]], "s", color="orange", ms=6)
-        _finish_2d(ax, lo, hi, title or _default_title(result))
+
+def line_style(color: Any, lw: float = 1.8, ls: str = "-") -> dict[str, Any]:
+    """Keyword arguments of a line with a halo in the contrasting tone."""
+    return {
+        "color": color,
+        "lw": lw,
+        "ls": ls,
+        "path_effects": [
+            patheffects.withStroke(linewidth=lw + 2.4, foreground=contrast_color(color)),
+        ],
+    }
+
+
+def marker_style(marker: str, face: Any, ms: float = 7.0) -> dict[str, Any]:
+    """Keyword arguments of a marker with an edge in the contrasting tone."""
+    return {
+        "marker": marker,
+        "ls": "none",
+        "mfc": face,
+        "mec": contrast_color(face),
+        "mew": 1.1,
+        "ms": ms,
+    }
+
+
+START = marker_style("o", "white", 7.5)
+END = marker_style("*", "gold", 12.0)
+STOP = marker_style("s", "gold", 6.5)
+
+
+def _halo_contours(cs: Any, color: str = "black") -> None:
+    cs.set_path_effects([patheffects.withStroke(linewidth=2.6, foreground=contrast_color(color))])
+
+
+# ---------------------------------------------------------------- n-D figures
+@dataclass
+class _Layer:
+    """Points to draw in a 3-D or projected figure."""
+
+    points: np.ndarray
+    style: dict[str, Any]
+    label: str | None = None
+
+
+@dataclass
+class _Scene:
+    layers: list[_Layer] = field(default_factory=list)
+
+    def line(self, pts: np.ndarray, color: Any, label: str | None = None, **kw: Any) -> None:
+        self.layers.append(_Layer(pts, line_style(color, **kw), label))
+
+    def mark(self, pts: np.ndarray, style: dict[str, Any], label: str | None = None) -> None:
+        self.layers.append(_Layer(np.atleast_2d(pts), style, label))
+
+
+def _draw_scene(scene: _Scene, n: int, title: str, colorbar: Any = None) -> Figure:
+    """3-D axes for n = 3; pairwise projections of the first four coordinates otherwise."""
+    if n == 3:
+        import mpl_toolkits.mplot3d  # noqa: F401  (registers the 3-D projection)
+
+        fig = Figure(figsize=(7.0, 6.0), layout="constrained")
+        ax = fig.add_subplot(projection="3d")
+        for layer in scene.layers:
+            p = layer.points
+            ax.plot(p[:, 0], p[:, 1], p[:, 2], label=layer.label, **layer.style)
+        ax.set_xlabel("x0")
+        ax.set_ylabel("x1")
+        ax.set_zlabel("x2")
+        ax.legend(loc="upper left", fontsize=7, framealpha=0.85)
+        ax.set_title(title, fontsize=9)
+        if colorbar is not None:
+            fig.colorbar(colorbar[0], ax=ax, label=colorbar[1], shrink=0.7)
         return fig
-    fig = Figure(figsize=(9, 4), layout="constrained")
-    a1, a2 = fig.subplots(1, 2)
-    arc = result.arclength.cpu().numpy()
-    for i in range(min(pts.shape[1], 8)):
-        a1.plot(arc, pts[:, i], lw=1, label=f"x{i}")
-    a1.set_xlabel("arclength")
-    a1.set_ylabel("coordinate")
-    a1.legend(fontsize=7)
-    res = (result.outputs - result.y0).abs().max(dim=1).values.cpu().clamp(min=1e-18).numpy()
-    a2.semilogy(arc, res, lw=1)
-    a2.set_xlabel("arclength")
-    a2.set_ylabel("|N(x) - N(x0)|")
-    fig.suptitle(title or _default_title(result), fontsize=9)
+    k = min(n, 4)
+    pairs: list[tuple[int | None, int]] = list(combinations(range(k), 2)) if k >= 2 else [(None, 0)]
+    cols = min(3, len(pairs))
+    rows = (len(pairs) + cols - 1) // cols
+    fig = Figure(figsize=(3.6 * cols + 0.6, 3.4 * rows + 0.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).reshape(-1)
+    for a, (i, j) in zip(axes, pairs, strict=False):
+        for layer in scene.layers:
+            p = layer.points
+            xs = np.arange(p.shape[0]) if i is None else p[:, i]
+            a.plot(xs, p[:, j], label=layer.label, **layer.style)
+        a.set_xlabel("point index" if i is None else f"x{i}")
+        a.set_ylabel(f"x{j}")
+    for a in axes[len(pairs) :]:
+        a.set_visible(False)
+    axes[0].legend(loc="best", fontsize=7, framealpha=0.85)
+    if colorbar is not None:
+        fig.colorbar(colorbar[0], ax=list(axes[: len(pairs)]), label=colorbar[1], shrink=0.8)
+    what = (
+        f"projections on pairs of x0..x{k - 1} ({n} input coordinates)"
+        if n > 2
+        else "the single input coordinate"
+    )
+    fig.suptitle(f"{title}\n{what}", fontsize=9)
     return fig
 
 
-def _default_title(result: TraceResult) -> str:
-    reasons = ", ".join(f"{k}: {v}" for k, v in result.stop_reasons.items())
-    return (
-        f"{result.method}: {len(result)} points, length {result.length:.4g}, "
-        f"drift {result.drift:.2e} ({reasons})"
-    )
-
-
-def save_figure(fig: Figure, path: str | Path, *, force: bool = True, dpi: int = 130) -> Path:
-    """Save a figure atomically as PNG (never a half-written file).
-
-    Parameters
-    ----------
-    fig : matplotlib.figure.Figure
-        The figure.
-    path : str or pathlib.Path
-        Destination.
-    force : bool
-        Overwrite an existing file.
-    dpi : int
-        Resolution.
-
-    Returns
-    -------
-    pathlib.Path
-        The path written.
-    """
-    p = check_writable(path, force=force)
-    with atomic_write(p, "wb") as fh:
-        fig.savefig(fh, format="png", dpi=dpi)
-    return p
-
-
-# ---------------------------------------------------------------- walks across classes
-if TYPE_CHECKING:
-    from ..algorithms.results import BoundaryWalkResult, ExploreResult, PreimageResult, SampleResult
+# ---------------------------------------------------------------- 2-D helpers
+def _flat(t: Any, n: int | None = None) -> np.ndarray:
+    a = t.detach().cpu().double().numpy() if hasattr(t, "detach") else np.asarray(t, float)
+    return a.reshape(a.shape[0], -1) if n is None else a.reshape(-1, n)
 
 
 def _points_box(
@@ -154,14 +184,26 @@ def _heat(
     output: Any = None,
     cmap: str = "viridis",
     alpha: float = 1.0,
+    label: str = "N(x)",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     if model is None:
         return None
     xs, ys, z = evaluate_grid(model, lo, hi, resolution, output=output)
     xs, ys, z = xs.numpy(), ys.numpy(), z.numpy()
     im = ax.pcolormesh(xs, ys, z, shading="auto", cmap=cmap, alpha=alpha)
-    fig.colorbar(im, ax=ax, label="N(x)", shrink=0.85)
+    fig.colorbar(im, ax=ax, label=label if output is None else "selected output", shrink=0.85)
     return xs, ys, z
+
+
+def _level_lines(ax: Any, grid: Any, levels: Sequence[float], label: str | None) -> None:
+    xs, ys, z = grid
+    lv = sorted(set(levels))
+    if len(lv) > 1 and lv[0] >= lv[-1]:
+        return
+    cs = ax.contour(xs, ys, z, levels=lv, colors="black", linewidths=0.9, linestyles="--")
+    _halo_contours(cs)
+    if label:
+        ax.plot([], [], label=label, **line_style("black", 0.9, "--"))
 
 
 def _finish_2d(ax: Any, lo: list[float], hi: list[float], title: str) -> None:
@@ -174,6 +216,112 @@ def _finish_2d(ax: Any, lo: list[float], hi: list[float], title: str) -> None:
     ax.set_title(title, fontsize=9)
 
 
+def overlay_curve(
+    ax: Any, points: Any, *, color: Any = "black", lw: float = 1.2, ls: str = "-", label: str = ""
+) -> None:
+    """Draw another curve (e.g. a paper-mode trace) on a 2-D figure, visible on any background.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The axes.
+    points : array-like or torch.Tensor
+        ``(K, 2)`` points.
+    color : colour
+        Line colour (the halo takes the contrasting tone).
+    lw : float
+        Line width.
+    ls : str
+        Line style.
+    label : str
+        Legend label.
+    """
+    p = _flat(points, 2)
+    ax.plot(p[:, 0], p[:, 1], label=label or None, **line_style(color, lw, ls))
+
+
+# ---------------------------------------------------------------- traces
+def _default_title(result: TraceResult) -> str:
+    reasons = ", ".join(f"{k}: {v}" for k, v in result.stop_reasons.items())
+    return (
+        f"{result.method}: {len(result)} points, length {result.length:.4g}, "
+        f"drift {result.drift:.2e} ({reasons})"
+    )
+
+
+def plot_trace(
+    result: TraceResult,
+    model: Any = None,
+    *,
+    ax: Any = None,
+    resolution: int = 200,
+    title: str | None = None,
+    label: str | None = None,
+    color: Any = CLASS_COLOR,
+    output: Any = None,
+) -> Figure:
+    """Plot a traced class.
+
+    Two input coordinates: the class over a heat map of the model (when ``model`` is given),
+    its level dashed, the start and the stop points marked. Three: the class in 3-D. More:
+    pairwise projections of the first four coordinates.
+
+    Parameters
+    ----------
+    result : TraceResult
+        The trace.
+    model : callable, optional
+        The network, for the heat map (2-D inputs); any dtype and device.
+    ax : matplotlib.axes.Axes, optional
+        Draw into this axes instead of a new figure (2-D inputs only).
+    resolution : int
+        Heat-map grid points per axis.
+    title : str, optional
+        Figure title.
+    label : str, optional
+        Legend label of the class.
+    color : colour
+        Colour of the class curve (drawn with a halo of the contrasting tone).
+    output : callable, optional
+        Output map for the heat map (the selection the class was traced with).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
+    pts = _flat(result.points)
+    n = pts.shape[1]
+    xy = np.concatenate((pts, pts[:1])) if result.closed else pts
+    stops = [
+        np.asarray(result.stop_points[name], float).reshape(-1)
+        for name, reason in result.stop_reasons.items()
+        if reason in ("boundary", "singular") and result.stop_points.get(name) is not None
+    ]
+    cls_label = label or f"class ({result.method})"
+    if n != 2:
+        scene = _Scene()
+        scene.line(xy, color, cls_label)
+        scene.mark(pts[result.start_index], START, "start")
+        if stops:
+            scene.mark(np.vstack(stops), STOP, "stop (box or singular)")
+        return _draw_scene(scene, n, title or _default_title(result))
+    fig, ax = _new_axes(ax, (6.2, 5.2))
+    lo, hi = _points_box(pts, result.options.get("bounds"))
+    grid = _heat(fig, ax, model, lo, hi, resolution, output)
+    if grid is not None:
+        _level_lines(ax, grid, [float(result.y0.reshape(-1)[0])], "level of x0 (model grid)")
+    ax.plot(xy[:, 0], xy[:, 1], label=cls_label, **line_style(color, 1.8))
+    s = pts[result.start_index]
+    ax.plot([s[0]], [s[1]], label="start", **START)
+    if stops:
+        p = np.vstack(stops)
+        ax.plot(p[:, 0], p[:, 1], label="stop (box or singular)", **STOP)
+    _finish_2d(ax, lo, hi, title or _default_title(result))
+    return fig
+
+
+# ---------------------------------------------------------------- walks across classes
 def plot_explore(
     result: ExploreResult,
     model: Any = None,
@@ -187,7 +335,7 @@ def plot_explore(
     """Plot an exploration path across classes.
 
     2-D inputs: the path over a heat map of the model with the start's and the end's levels
-    dashed; otherwise the output and each coordinate against arclength.
+    dashed; 3-D inputs in 3-D; more as pairwise projections.
 
     Parameters
     ----------
@@ -211,36 +359,33 @@ def plot_explore(
     matplotlib.figure.Figure
         The figure.
     """
-    pts = result.points.reshape(len(result), -1).cpu().numpy()
+    pts = _flat(result.points)
+    n = pts.shape[1]
     default = (
-        f"explore ({result.method}): N {float(result.y0[0]):.6g} -> "
-        f"{float(result.end_output[0]):.6g}, length {result.length:.4g}, {result.stop_reason}"
+        f"explore ({result.method}): N {float(result.y0.reshape(-1)[0]):.6g} -> "
+        f"{float(result.end_output.reshape(-1)[0]):.6g}, length {result.length:.4g}, "
+        f"{result.stop_reason}"
     )
-    if pts.shape[1] != 2:
-        fig = Figure(figsize=(9, 4), layout="constrained")
-        a1, a2 = fig.subplots(1, 2)
-        arc = result.arclength.cpu().numpy()
-        a1.plot(arc, result.outputs.cpu().numpy(), lw=1.2)
-        a1.set_xlabel("arclength")
-        a1.set_ylabel("output")
-        for i in range(min(pts.shape[1], 8)):
-            a2.plot(arc, pts[:, i], lw=1, label=f"x{i}")
-        a2.set_xlabel("arclength")
-        a2.legend(fontsize=7)
-        fig.suptitle(title or default, fontsize=9)
-        return fig
+    label = f"path ({result.method})"
+    if n != 2:
+        scene = _Scene()
+        scene.line(pts, PATH_COLOR, label)
+        scene.mark(pts[0], START, "start")
+        scene.mark(pts[-1], END, "end")
+        return _draw_scene(scene, n, title or default)
     fig, ax = _new_axes(ax)
     lo, hi = _points_box(pts, None if zoom else result.options.get("bounds"))
     grid = _heat(fig, ax, model, lo, hi, resolution, output)
     if grid is not None:
-        xs, ys, z = grid
-        lv = sorted({float(result.y0[0]), float(result.end_output[0])})
-        if lv[0] < lv[-1] or len(lv) == 1:
-            ax.contour(xs, ys, z, levels=lv, colors="black", linewidths=0.8, linestyles="--")
-    ax.plot(pts[:, 0], pts[:, 1], color="white", lw=2.0, label=f"path ({result.method})")
-    ax.plot(pts[:, 0], pts[:, 1], color="black", lw=0.6)
-    ax.plot([pts[0, 0]], [pts[0, 1]], "o", color="red", ms=6, label="start")
-    ax.plot([pts[-1, 0]], [pts[-1, 1]], "*", color="orange", ms=11, label="end")
+        _level_lines(
+            ax,
+            grid,
+            [float(result.y0.reshape(-1)[0]), float(result.end_output.reshape(-1)[0])],
+            "levels of the start and the end",
+        )
+    ax.plot(pts[:, 0], pts[:, 1], label=label, **line_style(PATH_COLOR, 1.4))
+    ax.plot([pts[0, 0]], [pts[0, 1]], label="start", **START)
+    ax.plot([pts[-1, 0]], [pts[-1, 1]], label="end", **END)
     _finish_2d(ax, lo, hi, title or default)
     return fig
 
@@ -262,9 +407,9 @@ def plot_preimage(
     result : PreimageResult
         The preimage.
     model : callable, optional
-        The network (a grey heat map underneath).
+        The network (a grey heat map underneath, 2-D inputs).
     ax : matplotlib.axes.Axes, optional
-        Draw into this axes.
+        Draw into this axes (2-D inputs).
     resolution : int
         Heat-map grid points per axis.
     output : callable, optional
@@ -283,14 +428,40 @@ def plot_preimage(
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
+    path = _flat(result.path)
+    n = path.shape[1]
+    lv = result.levels[:, 0].cpu().numpy()
+    norm = Normalize(
+        vmin=float(lv.min()), vmax=float(lv.max()) if lv.max() > lv.min() else lv.min() + 1
+    )
+    cm = colormaps[cmap]
+    reg = result.region
+    a, b = float(result.interval[0, 0]), float(result.interval[1, 0])
+    default = f"preimage of [{a:.6g}, {b:.6g}] ({result.method}): {len(result)} levels" + (
+        f", area {reg.area:.5g}" if reg is not None else ""
+    )
+    lw = 1.0 if result.method == "paper" else 1.4
+    x0 = result.options.get("x0")
+    levels = []
+    for k, tr in enumerate(result.traces):
+        p = _flat(tr.points)
+        levels.append((np.vstack((p, p[:1])) if tr.closed else p, cm(norm(lv[k]))))
+    if n != 2:
+        scene = _Scene()
+        for k, (p, c) in enumerate(levels):
+            scene.line(p, c, "traced levels" if k == 0 else None, lw=lw)
+        scene.line(path, PATH_COLOR, "exploration path", lw=1.4)
+        if x0 is not None:
+            scene.mark(np.asarray(x0, float).reshape(-1), START, "start")
+        return _draw_scene(
+            scene, n, title or default, (ScalarMappable(norm=norm, cmap=cm), "level N(x)")
+        )
     fig, ax = _new_axes(ax, (6.8, 5.4))
-    bounds = result.options.get("bounds")
-    allpts = np.vstack([t.points.reshape(len(t), -1).cpu().numpy() for t in result.traces])
-    lo, hi = _points_box(allpts[:, :2], bounds if allpts.shape[1] == 2 else None)
-    if allpts.shape[1] == 2 and model is not None:
+    allpts = np.vstack([p for p, _ in levels] + [path])
+    lo, hi = _points_box(allpts, result.options.get("bounds"))
+    if model is not None:
         xs, ys, z = evaluate_grid(model, lo, hi, resolution, output=output)
         ax.pcolormesh(xs.numpy(), ys.numpy(), z.numpy(), shading="auto", cmap="Greys", alpha=0.45)
-    reg = result.region
     if reg is not None:
         ax.contourf(
             reg.xs,
@@ -300,36 +471,14 @@ def plot_preimage(
             colors=["#2a9d8f"],
             alpha=0.30,
         )
-        ax.plot([], [], color="#2a9d8f", lw=6, alpha=0.4, label=f"band, area {reg.area:.5g}")
-    lv = result.levels[:, 0].cpu().numpy()
-    norm = Normalize(
-        vmin=float(lv.min()), vmax=float(lv.max()) if lv.max() > lv.min() else lv.min() + 1
-    )
-    cm = colormaps[cmap]
-    for k, tr in enumerate(result.traces):
-        p = tr.points.reshape(len(tr), -1).cpu().numpy()
-        if tr.closed:
-            p = np.vstack((p, p[:1]))
-        ax.plot(
-            p[:, 0], p[:, 1], color=cm(norm(lv[k])), lw=1.0 if result.method == "paper" else 1.4
-        )
+        ax.plot([], [], label=f"band, area {reg.area:.5g}", **line_style(_BAND, 5.0))
+    for k, (p, c) in enumerate(levels):
+        ax.plot(p[:, 0], p[:, 1], label="traced levels" if k == 0 else None, **line_style(c, lw))
     fig.colorbar(ScalarMappable(norm=norm, cmap=cm), ax=ax, label="level N(x)", shrink=0.85)
-    path = result.path.reshape(result.path.shape[0], -1).cpu().numpy()
-    ax.plot(path[:, 0], path[:, 1], color="black", lw=1.6, label="exploration path")
-    x0 = result.options.get("x0")
+    ax.plot(path[:, 0], path[:, 1], label="exploration path", **line_style(PATH_COLOR, 1.6))
     if x0 is not None:
-        ax.plot([x0[0]], [x0[1]], "o", color="red", ms=6, label="start")
-    a, b = float(result.interval[0, 0]), float(result.interval[1, 0])
-    default = f"preimage of [{a:.6g}, {b:.6g}] ({result.method}): {len(result)} levels" + (
-        f", area {reg.area:.5g}" if reg is not None else ""
-    )
-    if allpts.shape[1] == 2:
-        _finish_2d(ax, lo, hi, title or default)
-    else:
-        ax.set_xlabel("x0")
-        ax.set_ylabel("x1")
-        ax.legend(loc="upper right", fontsize=7)
-        ax.set_title(title or default, fontsize=9)
+        ax.plot([x0[0]], [x0[1]], label="start", **START)
+    _finish_2d(ax, lo, hi, title or default)
     return fig
 
 
@@ -342,7 +491,7 @@ def plot_samples(
     output: Any = None,
     title: str | None = None,
 ) -> Figure:
-    """Plot class samples on their traced class (2-D inputs: over a heat map).
+    """Plot class samples on their traced class (2-D over a heat map, 3-D in 3-D).
 
     Parameters
     ----------
@@ -351,7 +500,7 @@ def plot_samples(
     model : callable, optional
         The network.
     ax : matplotlib.axes.Axes, optional
-        Draw into this axes.
+        Draw into this axes (2-D inputs).
     resolution : int
         Heat-map grid points per axis.
     output : callable, optional
@@ -364,29 +513,25 @@ def plot_samples(
     matplotlib.figure.Figure
         The figure.
     """
-    pts = result.points.reshape(len(result), -1).cpu().numpy()
-    tr = result.trace.points.reshape(len(result.trace), -1).cpu().numpy()
+    pts = _flat(result.points)
+    n = pts.shape[1]
+    tr = _flat(result.trace.points)
+    loop = np.vstack((tr, tr[:1])) if result.closed else tr
     default = (
         f"{len(result)} samples along the class, spacing {result.spacing:.4g}, "
         f"residual {result.residual:.1e}"
     )
-    if pts.shape[1] != 2:
-        fig = Figure(figsize=(6, 4), layout="constrained")
-        a = fig.add_subplot()
-        for i in range(min(pts.shape[1], 8)):
-            a.plot(result.arclength.cpu().numpy(), pts[:, i], ".", ms=3, label=f"x{i}")
-        a.set_xlabel("arclength")
-        a.legend(fontsize=7)
-        a.set_title(title or default, fontsize=9)
-        return fig
+    samples = marker_style("o", "gold", 5.0)
+    if n != 2:
+        scene = _Scene()
+        scene.line(loop, CLASS_COLOR, "class", lw=1.2)
+        scene.mark(pts, samples, "samples")
+        return _draw_scene(scene, n, title or default)
     fig, ax = _new_axes(ax)
     lo, hi = _points_box(pts, result.options.get("bounds"))
     _heat(fig, ax, model, lo, hi, resolution, output)
-    loop = np.vstack((tr, tr[:1])) if result.closed else tr
-    ax.plot(loop[:, 0], loop[:, 1], color="white", lw=1.0, label="class")
-    ax.plot(
-        pts[:, 0], pts[:, 1], "o", color="orange", mec="black", mew=0.4, ms=4.5, label="samples"
-    )
+    ax.plot(loop[:, 0], loop[:, 1], label="class", **line_style(CLASS_COLOR, 1.2))
+    ax.plot(pts[:, 0], pts[:, 1], label="samples", **samples)
     _finish_2d(ax, lo, hi, title or default)
     return fig
 
@@ -403,7 +548,8 @@ def plot_boundary_walk(
 ) -> Figure:
     """Plot a decision-boundary walk: the boundary, the path across it, the closest point.
 
-    Two panels for 2-D inputs: the whole box with the boundary, and a zoom on the path.
+    Two panels for 2-D inputs: the whole box with the boundary, and a zoom on the path;
+    3-D inputs in 3-D; more as pairwise projections.
 
     Parameters
     ----------
@@ -428,28 +574,34 @@ def plot_boundary_walk(
         The figure.
     """
     path = result.path
-    pts = path.points.reshape(len(path), -1).cpu().numpy()
+    pts = _flat(path.points)
+    n = pts.shape[1]
     default = (
         f"decision {result.decision_start} -> {result.decision_flip}: boundary at distance "
         f"{result.boundary_distance:.4g} (path), closest {result.closest_distance:.4g}"
     )
-    if pts.shape[1] != 2:
-        fig = Figure(figsize=(6, 4), layout="constrained")
-        a = fig.add_subplot()
-        a.plot(path.arclength.cpu().numpy(), path.outputs[:, 0].cpu().numpy(), lw=1.2)
-        a.axhline(result.threshold, color="black", ls="--", lw=0.8, label="threshold")
-        a.set_xlabel("arclength")
-        a.set_ylabel("score")
-        a.legend(fontsize=7)
-        a.set_title(title or default, fontsize=9)
-        return fig
+    b = result.boundary_point.reshape(-1).cpu().numpy()
+    c = result.closest_point.reshape(-1).cpu().numpy()
+    k = result.boundary_index
+    to_boundary, past = pts[: k + 1], pts[k:]
+    boundary_pt = marker_style("s", "yellow", 6.0)
+    closest_pt = marker_style("D", "cyan", 5.5)
+    flipped = {**END, "ms": 11.0}
+    flip_label = f"flipped (N = {result.flip_output:.3g})"
+    if n != 2:
+        scene = _Scene()
+        scene.line(to_boundary, "darkgreen", "path to the boundary", lw=1.3)
+        scene.line(past, "purple", "past it", lw=1.3)
+        scene.mark(pts[0], START, "start")
+        scene.mark(b, boundary_pt, "boundary point")
+        scene.mark(c, closest_pt, "closest boundary point")
+        scene.mark(pts[-1], flipped, flip_label)
+        return _draw_scene(scene, n, title or default)
     if ax is not None:
         fig, axes = ax.figure, [ax]
     else:
         fig = Figure(figsize=(11.5 if zoom else 6.4, 5.0), layout="constrained")
-        axes = list(fig.subplots(1, 2 if zoom else 1)) if zoom else [fig.add_subplot()]
-    b = result.boundary_point.reshape(-1).cpu().numpy()
-    c = result.closest_point.reshape(-1).cpu().numpy()
+        axes = list(fig.subplots(1, 2)) if zoom else [fig.add_subplot()]
     frames = []
     bounds = result.options.get("bounds")
     if ax is None:
@@ -468,43 +620,102 @@ def plot_boundary_walk(
         names = ["the decision boundary in the box", "zoom on the walk"][: len(frames)]
     from matplotlib.ticker import MaxNLocator
 
-    for a, (lo, hi) in zip(axes, frames, strict=False):
-        grid = _heat(fig, a, model, lo, hi, resolution, output, cmap="coolwarm")
+    for a, (lo, hi), name in zip(axes, frames, names, strict=False):
+        grid = _heat(fig, a, model, lo, hi, resolution, output, cmap="coolwarm", label="score")
         if grid is not None:
             xs, ys, z = grid
-            a.contour(xs, ys, z, levels=[result.threshold], colors="black", linewidths=1.0)
-            a.plot([], [], color="black", lw=1.0, label=f"boundary N = {result.threshold:g}")
-        a.plot(pts[:, 0], pts[:, 1], color="white", lw=2.2)
+            cs = a.contour(xs, ys, z, levels=[result.threshold], colors="black", linewidths=1.0)
+            _halo_contours(cs)
+            a.plot([], [], label=f"boundary N = {result.threshold:g}", **line_style("black", 1.0))
         a.plot(
-            pts[: result.boundary_index + 1, 0],
-            pts[: result.boundary_index + 1, 1],
-            color="darkgreen",
-            lw=1.2,
+            to_boundary[:, 0],
+            to_boundary[:, 1],
             label="path to the boundary",
+            **line_style("darkgreen", 1.3),
         )
-        a.plot(
-            pts[result.boundary_index :, 0],
-            pts[result.boundary_index :, 1],
-            color="purple",
-            lw=1.2,
-            label="past it",
-        )
-        a.plot([pts[0, 0], c[0]], [pts[0, 1], c[1]], ":", color="black", lw=1.0)
-        a.plot([pts[0, 0]], [pts[0, 1]], "o", color="red", ms=6, label="start")
-        a.plot([b[0]], [b[1]], "s", color="yellow", mec="black", ms=5, label="boundary point")
-        a.plot([c[0]], [c[1]], "D", color="cyan", mec="black", ms=4, label="closest boundary point")
-        a.plot(
-            [pts[-1, 0]],
-            [pts[-1, 1]],
-            "*",
-            color="orange",
-            mec="black",
-            ms=10,
-            label=f"flipped (N = {result.flip_output:.3g})",
-        )
-        _finish_2d(a, lo, hi, names[len(names) - len(frames) + frames.index((lo, hi))])
+        a.plot(past[:, 0], past[:, 1], label="past it", **line_style("purple", 1.3))
+        a.plot([pts[0, 0], c[0]], [pts[0, 1], c[1]], **line_style("black", 1.0, ":"))
+        a.plot([pts[0, 0]], [pts[0, 1]], label="start", **START)
+        a.plot([b[0]], [b[1]], label="boundary point", **boundary_pt)
+        a.plot([c[0]], [c[1]], label="closest boundary point", **closest_pt)
+        a.plot([pts[-1, 0]], [pts[-1, 1]], label=flip_label, **flipped)
+        _finish_2d(a, lo, hi, name)
         a.xaxis.set_major_locator(MaxNLocator(5))
         a.yaxis.set_major_locator(MaxNLocator(5))
     if ax is None:
         fig.suptitle(title or default, fontsize=10)
     return fig
+
+
+# ---------------------------------------------------------------- any result, files
+def plot(result: Any, model: Any = None, **kwargs: Any) -> Figure:
+    """Draw any result: a trace, an exploration, a preimage, samples or a boundary walk.
+
+    Parameters
+    ----------
+    result : TraceResult, ExploreResult, PreimageResult, SampleResult or BoundaryWalkResult
+        The result.
+    model : callable, optional
+        The network, for heat maps of 2-D inputs.
+    **kwargs
+        Passed to the plot function of the result's type (``output=``, ``title=``, ...).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
+    from ..algorithms.results import (
+        BoundaryWalkResult,
+        ExploreResult,
+        PreimageResult,
+        SampleResult,
+        TraceResult,
+    )
+
+    for kind, fn in (
+        (TraceResult, plot_trace),
+        (ExploreResult, plot_explore),
+        (PreimageResult, plot_preimage),
+        (SampleResult, plot_samples),
+        (BoundaryWalkResult, plot_boundary_walk),
+    ):
+        if isinstance(result, kind):
+            return fn(result, model, **kwargs)  # type: ignore[operator]
+    from ..errors import InputError
+
+    raise InputError(
+        f"cannot plot a {type(result).__name__}: fiberscope.plot.plot takes the result of a "
+        "fiberscope verb"
+    )
+
+
+_FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
+
+
+def save_figure(fig: Figure, path: str | Path, *, force: bool = True, dpi: int = 130) -> Path:
+    """Save a figure atomically (never a half-written file).
+
+    The format follows the suffix: ``.pdf`` and ``.svg`` as such, anything else as PNG.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    path : str or pathlib.Path
+        Destination.
+    force : bool
+        Overwrite an existing file.
+    dpi : int
+        Resolution.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
+    p = check_writable(path, force=force)
+    fmt = _FORMATS.get(p.suffix.lower(), "png")
+    with atomic_write(p, "wb") as fh:
+        fig.savefig(fh, format=fmt, dpi=dpi)
+    return p

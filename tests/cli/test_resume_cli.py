@@ -1,0 +1,97 @@
+"""Every command that walks can be interrupted and resumed, and ends byte-identical.
+
+The signal is simulated in process: the stop flag that SIGINT/SIGTERM would set fires after a
+few steps (the real signal path is covered by the subprocess tests of test_output_files.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fiberscope.cli import durable
+from fiberscope.cli.main import main
+
+BOX = ["--bounds=-1,1"]
+COMMANDS = {
+    "trace": ["trace", "surface_1", "--at", "0.6,0.1", "--step", "0.05", *BOX],
+    "explore": ["explore", "surface_1", "--at", "0.25,0.25", "--to", "0.3", "--step", "0.01"],
+    "flip": [
+        "explore",
+        "binary",
+        "--at",
+        "0.5,0.9",
+        "--flip",
+        "--threshold",
+        "0.5",
+        "--beyond",
+        "0.2",
+        "--step",
+        "0.02",
+    ],
+    "preimage": [
+        "preimage",
+        "surface_1",
+        "--at",
+        "0.2,0.2",
+        "--interval",
+        "0.142,0.152",
+        "--levels",
+        "4",
+        "--step",
+        "0.05",
+        "--resolution",
+        "32",
+        *BOX,
+    ],
+    "sample": ["sample", "surface_1", "--at", "0.25,0.25", "-n", "20", "--step", "0.05"],
+}
+
+
+class _SignalAfter(durable.StopFlag):
+    """The CLI's stop flag, as if SIGINT arrived on its ``n``-th poll."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+        self.calls = 0
+
+    def __call__(self) -> bool:
+        self.calls += 1
+        if self.calls == self.n and self.signum is None:
+            self.signum = signal.SIGINT
+        return self.signum is not None
+
+
+@contextlib.contextmanager
+def _signal_after(n: int) -> Iterator[durable.StopFlag]:
+    yield _SignalAfter(n)
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_interrupt_then_resume_gives_the_same_files(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = COMMANDS[name]
+    full = tmp_path / "full.csv"
+    assert main([*args, "-o", str(full)]) == 0
+    out = tmp_path / "run.csv"
+    monkeypatch.setattr(durable, "stop_on_signals", lambda: _signal_after(4))
+    code = main([*args, "-o", str(out), "--checkpoint-every", "2"])
+    assert code == 130
+    assert (tmp_path / "run.csv.ckpt").exists()
+    monkeypatch.undo()
+    assert main([*args, "-o", str(out), "--resume"]) == 0
+    assert out.read_bytes() == full.read_bytes()
+    meta_full = json.loads(full.with_suffix(".json").read_text())
+    meta_run = json.loads(out.with_suffix(".json").read_text())
+    assert meta_run["complete"] is True
+    for key in ("points", "drift", "levels", "closest_distance", "residual"):
+        assert meta_run.get(key) == meta_full.get(key)
+    assert not (tmp_path / "run.csv.ckpt").exists()
+    assert not (tmp_path / "run.csv.partial").exists()
