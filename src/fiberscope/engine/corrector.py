@@ -105,33 +105,35 @@ def correct(
     r = y - goal
     prev = _rmax(r)
     ok = prev <= tol  # False for NaN
-    iters = torch.zeros(k, dtype=torch.int64, device=x.device)
     if bool(ok.all()):
-        return Correction(x, y, jc, iters, ok, prev)
-    alive = torch.isfinite(prev) & ~ok
-    if not bool(alive.any()):
-        return Correction(x, y, jc, iters, ok, prev)
+        return Correction(x, y, jc, torch.zeros(k, dtype=torch.int64, device=x.device), ok, prev)
+    alive = ~ok & torch.isfinite(prev)
+    iters = torch.zeros(k, dtype=torch.int64, device=x.device)
     gr: Gram = gram(jc, free)
+    everyone = bool(alive.all())
     for it in range(1, max_iter + 1):
-        n_alive = int(alive.sum())
-        stats.newton_iterations += n_alive
-        stats.value_evals += n_alive
-        if n_alive == k:  # every member still iterates: no gathers
-            xi = x - min_norm(gr, r)
-            yi = fn.values(xi)
-            ri = yi - goal
-            rn = _rmax(ri)
-            good = torch.isfinite(rn) & (rn < prev)
+        if everyone:  # every member still iterates: no gathers
+            stats.newton_iterations += k
+            stats.value_evals += k
+            x = x - min_norm(gr, r)
+            y = fn.values(x)
+            r = y - goal
+            rn = _rmax(r)
+            good = rn < prev  # False for NaN
             conv = good & (rn <= tol)
-            x, y, r = xi, yi, ri
+            if bool(conv.all()):
+                return Correction(x, y, jc, torch.full_like(iters, it), conv, rn)
             iters = torch.full_like(iters, it)
             ok = conv
-            still = good & ~conv
-            slow = still & (rn > 0.25 * prev)
+            alive = good & ~conv
+            slow = alive & (rn > 0.25 * prev)
             prev = rn
-            alive = still
+            everyone = bool(alive.all())
         else:
             idx = alive.nonzero().squeeze(-1)
+            n_alive = int(idx.numel())
+            stats.newton_iterations += n_alive
+            stats.value_evals += n_alive
             sub_gram = Gram(
                 jac=gr.jac[idx],
                 chol=None if gr.chol is None else gr.chol[idx],
@@ -142,7 +144,7 @@ def correct(
             yi = fn.values(xi)
             ri = yi - goal[idx]
             rn = _rmax(ri)
-            good = torch.isfinite(rn) & (rn < prev[idx])
+            good = rn < prev[idx]
             conv = good & (rn <= tol[idx])
             x, y, r = x.clone(), y.clone(), r.clone()
             x[idx], y[idx], r[idx] = xi, yi, ri
@@ -157,6 +159,7 @@ def correct(
             prev[idx] = rn
             alive = torch.zeros_like(alive)
             alive[idx] = still
+            everyone = False
         if not bool(alive.any()):
             break
         if not fixed and bool(slow.any()):  # slow contraction: refresh J (full Newton)
@@ -188,6 +191,7 @@ def evaluate(fn: ModelFunction, x: Tensor, stats: Stats) -> Correction:
     """
     y, jc = fn.values_and_jacobians(x)
     stats.jacobian_evals += x.shape[0]
-    ok = torch.isfinite(y).all(-1) & torch.isfinite(jc).flatten(1).all(-1)
+    # a NaN or inf anywhere in a member's outputs or Jacobian makes its sum non-finite
+    ok = torch.isfinite(y.sum(-1) + jc.sum((1, 2)))
     zeros = torch.zeros(x.shape[0], dtype=torch.int64, device=x.device)
-    return Correction(x, y, jc, zeros, ok, torch.zeros(x.shape[0], dtype=y.dtype, device=x.device))
+    return Correction(x, y, jc, zeros, ok, zeros.to(y.dtype))

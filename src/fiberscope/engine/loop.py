@@ -153,23 +153,25 @@ def run(
     everyone = torch.arange(b)
     while True:
         mem = state.mem
-        n_active = int(mem.active.sum())
+        n_active = mem.n_active
         if n_active == 0:
             break
         act = everyone if n_active == b else mem.active.nonzero().squeeze(-1)
-        k_act = mem.k if n_active == b else mem.k[act]
-        if int(k_act.max()) >= ctl.max_steps:
+        if mem.kmax >= ctl.max_steps:
+            k_act = mem.k if n_active == b else mem.k[act]
             capped = k_act >= ctl.max_steps
-            mem = mem.copy()
-            for i in act[capped].tolist():
-                mem.stop(i, "max_steps", f"stopped after max_steps={ctl.max_steps} steps")
-            state.mem = mem
-            act = act[~capped]
-            if act.numel() == 0:
-                break
+            if bool(capped.any()):
+                mem = mem.copy()
+                for i in act[capped].tolist():
+                    mem.stop(i, "max_steps", f"stopped after max_steps={ctl.max_steps} steps")
+                state.mem = mem
+                act = act[~capped]
+                n_active = mem.n_active
+                if n_active == 0:
+                    break
         if hooks.stop is not None and hooks.stop():
             raise RunInterrupted
-        state.mem = _iterate(ctx, policy, mem, state.rec, ctl, act, act.numel() == b)
+        state.mem = _iterate(ctx, policy, mem, state.rec, ctl, act, n_active, n_active == b)
         it += 1
         if hooks.progress is not None:
             now = time.monotonic()
@@ -187,12 +189,12 @@ def _iterate(
     rec: Recorder,
     ctl: StepControl,
     act: Tensor,
+    k: int,
     full: bool,
 ) -> Members:
-    """One iteration of the members ``act``; returns the new members (``old`` is untouched)."""
+    """One iteration of the ``k`` members ``act``; returns the new members (``old`` stays)."""
     stats = ctx.stats
     del rec.chunks[old.nrec :]
-    k = int(act.numel())
     sub = old if full else old.take(act)
     prop: Proposal = policy.propose(ctx, sub)
     clamp_stop: Tensor | None = None
@@ -255,7 +257,7 @@ def _iterate(
         ids = act[moving]
     else:
         ids = act
-    km = int(ids.numel())
+    km = k if moving is None else int(ids.numel())
     stats.steps += km
     if ctx.box is not None and policy.box_mode in ("exit_on_class", "exit_on_chord"):
         out = outside(cor.x, ctx.box).cpu()
@@ -279,8 +281,8 @@ def _iterate(
             full = False
     adv = policy.advance(ctx, sub, prop, cor, verdict)
     record = adv.record
-    n_rec = int(record.sum())
-    if n_rec == record.numel():
+    n_rec = km if record is None else int(record.sum())
+    if n_rec == km:
         rec.append(ids, adv.rec_x, adv.rec_y, **adv.extra)
     elif n_rec:
         r = record.nonzero().squeeze(-1)
@@ -298,6 +300,7 @@ def _iterate(
         if adv.goal is not None:
             mem.goal = adv.goal
         mem.k = mem.k + 1
+        mem.kmax += 1
         mem.h = h_acc
     else:
         dev = mem.x.device
@@ -311,6 +314,7 @@ def _iterate(
         if adv.goal is not None:
             mem.goal = _put(mem.goal, idd, adv.goal)
         mem.k = _put(mem.k, ids, sub.k + 1)
+        mem.kmax = max(mem.kmax, int(sub.k.max()) + 1)
         mem.h = _put(mem.h, ids, h_acc)
     for st in adv.stops:
         stops.append((int(ids[st.index]), st.reason, st.message, st.point))

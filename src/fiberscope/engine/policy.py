@@ -120,8 +120,8 @@ class Advance:
         ``(k, n)``, ``(k, m)``, ``(k, m, n)``: the new state of each member.
     vars : dict of torch.Tensor
         New policy variables, ``(k, ...)`` each.
-    record : torch.Tensor
-        ``(k,)`` bool: rows to record.
+    record : torch.Tensor or None
+        ``(k,)`` bool: rows to record (None: every row).
     rec_x, rec_y : torch.Tensor
         ``(k, n)``, ``(k, m)``: the rows (usually ``x``/``y``).
     extra : dict of torch.Tensor
@@ -136,7 +136,7 @@ class Advance:
     y: Tensor
     jac: Tensor
     vars: dict[str, Tensor]
-    record: Tensor
+    record: Tensor | None
     rec_x: Tensor
     rec_y: Tensor
     extra: dict[str, Tensor] = field(default_factory=dict)

@@ -38,9 +38,7 @@ class Recorder:
         """
         if member.numel() == 0:
             return
-        chunk = {"member": member.detach().to("cpu", torch.int64), "x": x.detach(), "y": y.detach()}
-        for key, value in extra.items():
-            chunk[key] = value.detach()
+        chunk = {"member": member, "x": x, "y": y, **extra}
         self.chunks.append(chunk)
 
     def __len__(self) -> int:

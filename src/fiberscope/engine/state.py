@@ -73,6 +73,13 @@ class Members:
     messages: list[str] = field(default_factory=list)
     stop_points: list[list[float] | None] = field(default_factory=list)
     nrec: int = 0
+    n_active: int = -1
+    kmax: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_active < 0:
+            self.n_active = int(self.active.sum())
+            self.kmax = int(self.k.max()) if self.k.numel() else 0
 
     @classmethod
     def start(
@@ -157,6 +164,8 @@ class Members:
             messages=[],
             stop_points=[],
             nrec=0,
+            n_active=int(rows.numel()),
+            kmax=0,
         )
         return new
 
@@ -175,6 +184,8 @@ class Members:
             Where it stopped (default: its current point).
         """
         assert reason in STOP_REASONS, reason
+        if self.reasons[i] is None and bool(self.active[i]):
+            self.n_active -= 1
         self.active[i] = False
         self.reasons[i] = reason
         self.messages[i] = message

@@ -77,8 +77,73 @@ def _mlp_layers(module: Any, device: torch.device) -> list[_Layer] | None:
     return layers
 
 
+def _mlp_value(layers: list[_Layer], x: Tensor) -> Tensor:
+    """Forward pass of a plain MLP at one flat point (no Jacobian)."""
+    h = x
+    for layer in layers:
+        kind = layer.kind
+        if kind == "linear":
+            h = layer.weight @ h if layer.bias is None else torch.addmv(layer.bias, layer.weight, h)
+        elif kind == "sigmoid":
+            h = torch.sigmoid(h)
+        elif kind == "tanh":
+            h = torch.tanh(h)
+        elif kind == "silu":
+            h = torch.nn.functional.silu(h)
+        elif kind == "softplus":
+            h = torch.nn.functional.softplus(h, threshold=layer.param)
+        elif kind == "relu":
+            h = torch.relu(h)
+        elif kind == "softmax":
+            h = torch.softmax(h, dim=0)
+    return h
+
+
+def _mlp_value_and_jacobian(layers: list[_Layer], x: Tensor) -> tuple[Tensor, Tensor]:
+    """Forward pass and Jacobian of a plain MLP at one flat point ``x`` (shape ``(n,)``)."""
+    h = x
+    jac: Tensor | None = None
+    for layer in layers:
+        kind = layer.kind
+        if kind == "linear":
+            h = layer.weight @ h if layer.bias is None else torch.addmv(layer.bias, layer.weight, h)
+            jac = layer.weight if jac is None else layer.weight @ jac
+            continue
+        assert jac is not None
+        if kind == "sigmoid":
+            h = torch.sigmoid(h)
+            jac = (h - h * h).unsqueeze(1) * jac
+        elif kind == "tanh":
+            h = torch.tanh(h)
+            jac = torch.addcmul(jac, (h * h).unsqueeze(1), jac, value=-1.0)
+        elif kind == "silu":
+            s = torch.sigmoid(h)
+            d = s * (1.0 + h * (1.0 - s))
+            h = h * s
+            jac = d.unsqueeze(1) * jac
+        elif kind == "softplus":
+            d = torch.sigmoid(h)
+            big = h > layer.param
+            d = torch.where(big, torch.ones_like(d), d)
+            h = torch.where(big, h, torch.nn.functional.softplus(h, threshold=layer.param))
+            jac = d.unsqueeze(1) * jac
+        elif kind == "relu":
+            d = (h > 0).to(h.dtype)
+            h = torch.relu(h)
+            jac = d.unsqueeze(1) * jac
+        elif kind == "softmax":
+            s = torch.softmax(h, dim=0)
+            jac = s.unsqueeze(1) * jac - s.unsqueeze(1) * (s @ jac).unsqueeze(0)
+            h = s
+        # identity: nothing to do
+    assert jac is not None
+    return h, jac
+
+
 def _mlp_values(layers: list[_Layer], x: Tensor) -> Tensor:
     """Forward pass of a plain MLP at a batch of flat points ``x`` (shape ``(B, n)``)."""
+    if x.shape[0] == 1:
+        return _mlp_value(layers, x[0]).unsqueeze(0)
     h = x
     for layer in layers:
         kind = layer.kind
@@ -102,6 +167,9 @@ def _mlp_values(layers: list[_Layer], x: Tensor) -> Tensor:
 
 def _mlp_values_and_jacobians(layers: list[_Layer], x: Tensor) -> tuple[Tensor, Tensor]:
     """Forward pass and Jacobians of a plain MLP at a batch ``x`` (``(B, n)``): ``(B, m, n)``."""
+    if x.shape[0] == 1:  # one point: matrix-vector products (fewer, cheaper operations)
+        y1, j1 = _mlp_value_and_jacobian(layers, x[0])
+        return y1.unsqueeze(0), j1.unsqueeze(0)
     h = x
     jac: Tensor | None = None
     for layer in layers:

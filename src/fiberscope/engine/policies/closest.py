@@ -130,7 +130,7 @@ class Closest(Policy):
             y=cor.y,
             jac=cor.jac,
             vars={"dist": dist, "dnorm": dnorm},
-            record=torch.ones(cor.x.shape[0], dtype=torch.bool),
+            record=None,
             rec_x=cor.x,
             rec_y=cor.y,
             extra={"dist": dist},

@@ -171,6 +171,8 @@ class Simec(Policy):
 
     def propose(self, ctx: Context, sub: Members) -> Proposal:
         """``x + sign delta v`` with the authors' eigenvector and sign continuity."""
+        if sub.jac.shape[1:] == (1, 2):
+            return self._propose_2x2(ctx, sub)
         v, g = _directions(sub.jac, ctx.metric, lowest=True)
         flip = (v * sub.vars["v_prev"]).sum(-1) < 0
         v = torch.where(flip.unsqueeze(-1), -v, v)
@@ -180,6 +182,38 @@ class Simec(Policy):
         energy = sub.vars["energy"] + hd * (v * gv).sum(-1)
         x = sub.x + (sub.vars["sign"] * hd).unsqueeze(-1) * v
         return Proposal(x=x, goal=sub.goal, jac=None, h=h, info={"v": v, "energy": energy})
+
+    def _propose_2x2(self, ctx: Context, sub: Members) -> Proposal:
+        """The same step for ``2 x 2`` metrics, in Python floats (every experiment of paper II).
+
+        The arithmetic is the one of the general path operation for operation (``g = J^T G J``
+        entry by entry, the emulated Eigen solver, the sign test, the energy), without the
+        overhead of tiny tensors.
+        """
+        dev = sub.x.device
+        gm = 1.0 if ctx.metric is None else float(ctx.metric.reshape(-1)[0])
+        rows = sub.jac.reshape(-1, 2).tolist()
+        prev = sub.vars["v_prev"].tolist()
+        hs = sub.h.tolist()
+        signs = sub.vars["sign"].tolist()
+        energies = sub.vars["energy"].tolist()
+        vs, es, dxs = [], [], []
+        for (j0, j1), (p0, p1), h, sg, e in zip(rows, prev, hs, signs, energies, strict=True):
+            gj0, gj1 = gm * j0, gm * j1
+            a, b, c = j0 * gj0, j0 * gj1, j1 * gj1
+            _, vecs = eigen2x2(a, b, c)
+            v0, v1 = vecs[0]
+            if v0 * p0 + v1 * p1 < 0:
+                v0, v1 = -v0, -v1
+            gv0, gv1 = a * v0 + b * v1, b * v0 + c * v1
+            es.append(e + h * (v0 * gv0 + v1 * gv1))
+            vs.append((v0, v1))
+            sh = sg * h
+            dxs.append((sh * v0, sh * v1))
+        v = torch.tensor(vs, dtype=torch.float64, device=dev)
+        energy = torch.tensor(es, dtype=torch.float64, device=dev)
+        x = sub.x + torch.tensor(dxs, dtype=torch.float64, device=dev)
+        return Proposal(x=x, goal=sub.goal, jac=None, h=sub.h, info={"v": v, "energy": energy})
 
     def judge(self, ctx: Context, sub: Members, prop: Proposal, cor: Correction) -> Verdict:
         """Every finite step is taken."""
@@ -197,7 +231,7 @@ class Simec(Policy):
                 y=cor.y,
                 jac=cor.jac,
                 vars={"v_prev": prop.info["v"], "energy": prop.info["energy"]},
-                record=ok,
+                record=None,
                 rec_x=cor.x,
                 rec_y=cor.y,
                 extra={"energy": prop.info["energy"]},
@@ -304,7 +338,7 @@ class Simexp(Policy):
             y=cor.y,
             jac=cor.jac,
             vars={"energy": prop.info["energy"], "leg": leg, "y_leg": y_leg},
-            record=torch.ones(sub.x.shape[0], dtype=torch.bool),
+            record=None,
             rec_x=cor.x,
             rec_y=cor.y,
             extra={"energy": prop.info["energy"], "leg_end": done},

@@ -232,7 +232,7 @@ class Target(Policy):
             y=yc,
             jac=jc,
             vars=new_vars,
-            record=torch.ones(xc.shape[0], dtype=torch.bool),
+            record=None,
             rec_x=xc,
             rec_y=yc,
             extra={"leg": leg, "leg_end": final},

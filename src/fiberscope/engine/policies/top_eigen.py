@@ -229,7 +229,7 @@ class TopEigen(Policy):
             y=ys,
             jac=js,
             vars={"v": vn},
-            record=torch.ones(xs.shape[0], dtype=torch.bool),
+            record=None,
             rec_x=xs,
             rec_y=ys,
             stops=stops,
