@@ -33,7 +33,7 @@ register_format(
         name="onnx",
         suffixes=(".onnx",),
         load=load_onnx,
-        description="ONNX graph, converted with onnx2torch (pip install 'fiberscope[onnx]')",
+        description="ONNX graph, converted with onnx2torch (see docs/models.md to install it)",
     )
 )
 register_format(

@@ -417,12 +417,9 @@ def _build_arch(arch: Any) -> nn.Module:
     elif isinstance(arch, nn.Module):
         model = arch
     elif callable(arch):
-        try:
-            model = arch()
-        except Exception as exc:
-            raise ModelLoadError(
-                f"building the architecture raised {type(exc).__name__}: {exc}"
-            ) from None
+        from .python_spec import call_user_factory
+
+        model = call_user_factory(arch, "building the architecture")
     else:
         raise ModelLoadError(
             f"arch must be 'module:Factory', 'file.py:Factory', a class or a module, "
@@ -1077,21 +1074,28 @@ def load_pt2(path: Path | str) -> nn.Module:
 
 
 # --------------------------------------------------------------------------- ONNX
+#: How to install the ONNX converter without touching the user's torch (no brackets: the
+#: hint must survive any markup a front end applies).
+ONNX_INSTALL_HINT = (
+    "pip install 'onnx>=1.16' && pip install --no-deps 'onnx2torch>=1.5' (--no-deps keeps "
+    "your torch: onnx2torch declares torchvision, which would replace it)"
+)
+
+
 def _onnx_modules() -> tuple[Any, Any]:
     """Import ``onnx`` and ``onnx2torch`` (optional dependencies)."""
     try:
         import onnx
     except ImportError:
         raise ModelLoadError(
-            "loading ONNX files needs the onnx and onnx2torch packages: "
-            "pip install 'fiberscope[onnx]'"
+            f"loading ONNX files needs the onnx and onnx2torch packages: {ONNX_INSTALL_HINT}"
         ) from None
     try:
         import onnx2torch
     except ImportError as exc:
         if exc.name != "torchvision":
             raise ModelLoadError(
-                "loading ONNX files needs onnx2torch: pip install 'fiberscope[onnx]'"
+                f"loading ONNX files needs onnx2torch: {ONNX_INSTALL_HINT}"
             ) from None
         onnx2torch = _import_onnx2torch_without_torchvision()
     except Exception:
@@ -1128,9 +1132,7 @@ def _import_onnx2torch_without_torchvision() -> Any:
             del sys.modules[key]
         import onnx2torch
     except Exception:
-        raise ModelLoadError(
-            "loading ONNX files needs onnx2torch: pip install 'fiberscope[onnx]'"
-        ) from None
+        raise ModelLoadError(f"loading ONNX files needs onnx2torch: {ONNX_INSTALL_HINT}") from None
     finally:
         sys.modules.pop("torchvision", None)
         sys.modules.pop("torchvision.ops", None)
@@ -1302,7 +1304,9 @@ def save_model(
         ``.csv`` (the paper's format, Linear/activation stacks only).
     example : torch.Tensor, optional
         An input, with the batch dimension the model expects; needed for ONNX, ``.pt2`` and
-        TorchScript.
+        TorchScript. When it has two or more dimensions, the first is the batch: ``.pt2`` and
+        ONNX files are exported with a dynamic batch size, so they take any number of points
+        (a grid for a plot, a batch of starts); the example's own batch size does not matter.
     arch : str, optional
         Safetensors only: the architecture spec to record in the file's metadata (shown as a
         hint when the file is loaded without ``--arch``; never imported automatically).
@@ -1323,10 +1327,11 @@ def save_model(
     if suffix in (".onnx", ".pt2", ".pt", ".ts") and example is None:
         raise ModelLoadError(f"saving {suffix} needs an example input (example=...)")
     buf = io.BytesIO()
+    notes: list[str] = []
     was_training = model.training
     model.eval()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_library_logs():
             warnings.simplefilter("ignore")
             if suffix == ".safetensors":
                 from safetensors.torch import save as st_save
@@ -1342,12 +1347,11 @@ def save_model(
                 meta = {"format": "pt", "fiberscope.arch": arch} if arch else {"format": "pt"}
                 buf.write(st_save(state, metadata=meta))
             elif suffix == ".pt2":
-                torch.export.save(torch.export.export(model, (example,)), buf)
+                torch.export.save(_export_program(model, example, notes), buf)
             elif suffix in (".pt", ".ts"):
                 torch.jit.save(torch.jit.trace(model, example), buf)
             elif suffix == ".onnx":
-                program = torch.onnx.export(model, (example,), dynamo=True, verbose=False)
-                buf.write(program.model_proto.SerializeToString())
+                buf.write(_export_onnx(model, example, notes))
             else:
                 from .paper_csv import save_paper_csv
 
@@ -1359,9 +1363,65 @@ def save_model(
                     tmp.unlink(missing_ok=True)
     finally:
         model.train(was_training)
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
     with atomic_write(path, "wb") as fh:
         fh.write(buf.getvalue())
     return path
+
+
+def _batch_dims(example: torch.Tensor) -> tuple[torch.Tensor, Any]:
+    """An example of batch size >= 2 and the dynamic shape of its batch dimension.
+
+    torch.export specialises a dimension of size 1 to a constant, so a batch of one is
+    repeated to two for tracing; the exported program then takes any batch size >= 1.
+    """
+    if example.ndim < 2:
+        return example, None
+    if example.shape[0] < 2:
+        example = example.expand(2, *example.shape[1:]).clone()
+    return example, ({0: torch.export.Dim("batch", min=1)},)
+
+
+def _export_program(model: nn.Module, example: torch.Tensor, notes: list[str]) -> Any:
+    """``torch.export.export`` with a dynamic batch dimension where the model allows one."""
+    batched, dynamic = _batch_dims(example)
+    if dynamic is not None:
+        try:
+            return torch.export.export(model, (batched,), dynamic_shapes=dynamic)
+        except Exception as exc:
+            notes.append(
+                f"the model could not be exported with a dynamic batch size "
+                f"({type(exc).__name__}); the .pt2 file takes batch size {example.shape[0]} only"
+            )
+    return torch.export.export(model, (example,))
+
+
+def _export_onnx(model: nn.Module, example: torch.Tensor, notes: list[str]) -> bytes:
+    """``torch.onnx.export`` (dynamo) with a dynamic batch dimension where possible."""
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise ModelLoadError(
+            "saving .onnx needs the onnx and onnxscript packages: "
+            "pip install 'onnx>=1.16' 'onnxscript>=0.2'"
+        ) from None
+    batched, dynamic = _batch_dims(example)
+    if dynamic is not None:
+        try:
+            program = torch.onnx.export(
+                model, (batched,), dynamo=True, verbose=False, dynamic_shapes=dynamic
+            )
+            return program.model_proto.SerializeToString()
+        except Exception as exc:
+            notes.append(
+                f"the model could not be exported with a dynamic batch size "
+                f"({type(exc).__name__}); the .onnx file takes batch size {example.shape[0]} "
+                "only"
+            )
+    program = torch.onnx.export(model, (example,), dynamo=True, verbose=False)
+    return program.model_proto.SerializeToString()
 
 
 LOADERS: dict[str, Callable[..., nn.Module]] = {

@@ -184,7 +184,7 @@ def normalise_entry_name(name: str) -> str:
 
 
 def _zip_end_records(data: bytes, label: str) -> tuple[int, int, int]:
-    """(central directory offset, its size, where the end records begin)."""
+    """(central directory offset, number of entries, where the end records begin)."""
     end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65557))
     if end < 0 or end + 22 + int.from_bytes(data[end + 20 : end + 22], "little") != len(data):
         raise ModelLoadError(
@@ -230,7 +230,7 @@ def _zip_end_records(data: bytes, label: str) -> tuple[int, int, int]:
             f"{label}: the zip central directory does not end where the end record says "
             "(bytes hidden between them); refusing an ambiguous archive"
         )
-    return cd_offset, cd_size, records_start
+    return cd_offset, n_total, records_start
 
 
 def open_zip(data: bytes, label: str) -> tuple[zipfile.ZipFile, list[ZipEntry]]:
@@ -257,7 +257,7 @@ def open_zip(data: bytes, label: str) -> tuple[zipfile.ZipFile, list[ZipEntry]]:
     ModelLoadError
         For a truncated or corrupt archive.
     """
-    cd_offset, _cd_size, _records = _zip_end_records(data, label)
+    cd_offset, count, _records = _zip_end_records(data, label)
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except Exception as exc:  # BadZipFile, NotImplementedError("zip file version"), ...
@@ -267,6 +267,11 @@ def open_zip(data: bytes, label: str) -> tuple[zipfile.ZipFile, list[ZipEntry]]:
     infos = zf.infolist()
     if not infos:
         raise ModelLoadError(f"{label} is an empty zip archive")
+    if len(infos) != count:
+        raise ModelLoadError(
+            f"{label} is a corrupt zip archive (its central directory lists {len(infos)} "
+            f"entries, its end record {count})"
+        )
     if zf.start_dir != cd_offset:
         raise UnsafeModelError(
             f"{label} has data in front of its zip entries; refusing an ambiguous archive"
