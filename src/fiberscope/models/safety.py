@@ -48,6 +48,10 @@ MAX_MODEL_BYTES = 8 * 2**30
 
 
 # --------------------------------------------------------------------------- regular files
+def _a(word: str) -> str:
+    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
+
+
 def describe_mode(mode: int) -> str:
     """A few words for what a ``st_mode`` is ("a named pipe (FIFO)", ...)."""
     if stat.S_ISDIR(mode):
@@ -84,7 +88,8 @@ def check_regular_file(path: Path | str, what: str = "model file") -> None:
         return  # missing or unreadable: the caller's own message says so
     if not stat.S_ISREG(mode):
         raise ModelLoadError(
-            f"{path} is {describe_mode(mode)}, not a regular file; a {what} must be a regular file"
+            f"{path} is {describe_mode(mode)}, not a regular file; {_a(what)} must be a "
+            "regular file"
         )
 
 
@@ -130,8 +135,8 @@ def read_regular_file(
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ModelLoadError(
-                f"{path} is {describe_mode(info.st_mode)}, not a regular file; a {what} must "
-                "be a regular file"
+                f"{path} is {describe_mode(info.st_mode)}, not a regular file; {_a(what)} "
+                "must be a regular file"
             )
         if info.st_size > limit:
             raise ModelLoadError(
@@ -332,8 +337,7 @@ def open_zip(data: bytes, label: str) -> tuple[zipfile.ZipFile, list[ZipEntry]]:
     ordered = sorted(entries, key=lambda e: e.start)
     if ordered[0].start != 0:
         raise UnsafeModelError(
-            f"{label} has {ordered[0].start} bytes in front of its first zip entry; refusing "
-            "an ambiguous archive"
+            f"{label} has data in front of its first zip entry; refusing an ambiguous archive"
         )
     for before, after in zip(ordered, ordered[1:], strict=False):
         if after.start < before.end:
