@@ -201,6 +201,13 @@ def _build_hostile_archives(folder: Path) -> None:
     graph = json.loads(zipfile.ZipFile(io.BytesIO(pt2)).read(graph_name))
     graph["graph_module"]["graph"]["nodes"][1]["target"] = "torch.os.system"
     w("target.pt2", mf.rewrite_zip(pt2, {"models/model.json": json.dumps(graph).encode()}))
+    graph = json.loads(zipfile.ZipFile(io.BytesIO(pt2)).read(graph_name))
+    sig = graph["graph_module"]["module_call_graph"][0]["signature"]
+    spec = json.loads(sig["in_spec"])
+    enum = {"__enum__": True, "fqn": "some_module:X", "name": "a"}
+    spec[1]["children_spec"][1]["context"] = json.dumps([enum])
+    sig["in_spec"] = json.dumps(spec)
+    w("import.pt2", mf.rewrite_zip(pt2, {"models/model.json": json.dumps(graph).encode()}))
     dyn = io.BytesIO()
     torch.export.save(
         torch.export.export(
@@ -859,6 +866,13 @@ CASES: list[Case] = [
         "a .pt2 shape expression that sympy.sympify would run as Python",
         T("{files}/sympify.pt2"),
         r"the shape expression .* calls something other than a shape function",
+    ),
+    C(
+        "hostile-pt2-import",
+        "hostile file",
+        "a .pt2 tree spec naming a module, which torch's decoder would import (running it)",
+        T("{files}/import.pt2"),
+        r"loading it would import the module 'some_module', which can run arbitrary code",
     ),
     C(
         "hostile-pt2-target",

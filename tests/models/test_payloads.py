@@ -28,6 +28,7 @@ import contextlib
 import io
 import json
 import pickle
+import sys
 import threading
 import zipfile
 from collections.abc import Callable, Iterator
@@ -395,6 +396,32 @@ def test_graph_strings_torch_would_resolve_are_refused(tmp_path: Path, edit, mes
     path = mf.write(tmp_path / "graph.pt2", _pt2_with_graph(edit))
     with pytest.raises(UnsafeModelError, match=message):
         fs.load_model(path)
+
+
+def test_module_named_by_the_graph_is_not_imported(tmp_path: Path, monkeypatch) -> None:
+    """torch's pytree decoder imports the module an enum in a tree spec names: importing runs
+    the module's code, so a .pt2 could run any module found on the path."""
+    marker = tmp_path / MARKER_NAME
+    mf.write(tmp_path / "fs_planted_module.py", f"open({str(marker)!r}, 'w').close()\nX = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    enum = {"__enum__": True, "fqn": "fs_planted_module:X", "name": "a"}
+
+    def edit(graph: dict) -> None:
+        sig = graph["graph_module"]["module_call_graph"][0]["signature"]
+        spec = json.loads(sig["in_spec"])
+        spec[1]["children_spec"][1]["context"] = json.dumps([enum])
+        sig["in_spec"] = json.dumps(spec)
+
+    path = mf.write(tmp_path / "enum.pt2", _pt2_with_graph(edit))
+    with pytest.raises(UnsafeModelError, match="import the module 'fs_planted_module'"):
+        fs.load_model(path)
+    assert not marker.exists()
+    code, err = _cli(path, tmp_path / "o.csv")
+    assert code == 2 and "fs_planted_module" in err and not marker.exists()
+    with contextlib.suppress(Exception):
+        torch.export.load(path)  # unguarded torch imports it
+    assert marker.exists(), "torch no longer imports modules named in tree specs: revisit"
+    sys.modules.pop("fs_planted_module", None)
 
 
 # --------------------------------------------------------------------------- the guard

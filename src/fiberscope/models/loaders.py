@@ -375,9 +375,10 @@ def check_torch_zip(zf: zipfile.ZipFile, entries: list[ZipEntry], label: str, ki
         elif raw_pattern.fullmatch(rel):
             raw.add(rel)
         else:
+            fmt = "TorchScript" if kind == "torchscript" else "torch.save"
             raise ModelLoadError(
-                f"{label} contains an entry {rel!r} that "
-                f"{'TorchScript' if kind == 'torchscript' else 'torch.save'} does not write"
+                f"{label} contains an entry {rel!r} that fiberscope does not accept in a {fmt} "
+                "archive (extra files are not read; save the model without them)"
             )
     if "data.pkl" not in scans:
         raise ModelLoadError(f"{label}: the archive has no data.pkl")

@@ -16,8 +16,10 @@ Four mechanisms, used by every loader in :mod:`fiberscope.models.loaders`:
 * :func:`no_unpickling` is a scoped guard around every library call that parses a user's
   file. Inside it, in the calling thread, ``torch.load`` without ``weights_only=True``,
   ``pickle.load``/``pickle.loads``/``pickle.Unpickler``, torch's C++ object unpickler
-  (``torch._C._pickle_load_obj``) and ``sympy.sympify`` of a string that is not a plain
-  shape expression raise :class:`~fiberscope.errors.UnsafeModelError`. A refusal is
+  (``torch._C._pickle_load_obj``), ``sympy.sympify`` of a string that is not a plain
+  shape expression, and ``importlib.import_module`` of a module that is neither imported
+  already nor part of torch (torch's pytree decoder imports modules named in the file)
+  raise :class:`~fiberscope.errors.UnsafeModelError`. A refusal is
   remembered, so a library that catches the exception and tries another way (as
   ``torch.export.load`` does) still ends in the error when the guard closes.
 """
@@ -678,8 +680,28 @@ def _wrap_sympify(original: Any) -> Any:
     return sympify
 
 
+def _wrap_import_module(original: Any) -> Any:
+    def import_module(name: str, package: str | None = None) -> Any:
+        if _active() is not None:
+            import importlib.util
+            import sys
+
+            try:
+                absolute = importlib.util.resolve_name(name, package)
+            except (ImportError, ValueError, TypeError):
+                absolute = name
+            torch_own = absolute == "torch" or absolute.startswith("torch.")
+            if absolute not in sys.modules and not torch_own:
+                raise _refuse(f"import the module {absolute[:80]!r}")
+        return original(name, package)
+
+    return import_module
+
+
 def _patch_targets() -> list[tuple[Any, str, Any]]:
     """(owner, attribute, wrapper factory) for everything the guard replaces."""
+    import importlib
+
     import sympy
     import torch
     import torch.serialization
@@ -691,6 +713,7 @@ def _patch_targets() -> list[tuple[Any, str, Any]]:
         (pickle, "loads", lambda f: _wrap_refusing(f, "unpickle part of it with pickle.loads")),
         (pickle, "Unpickler", _wrap_unpickler),
         (sympy, "sympify", _wrap_sympify),
+        (importlib, "import_module", _wrap_import_module),
     ]
     if hasattr(torch._C, "_pickle_load_obj"):
         targets.append(
