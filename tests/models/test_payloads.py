@@ -236,8 +236,13 @@ def test_payload_in_every_entry_every_protocol(tmp_path: Path, archive: str) -> 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("archive", sorted(ARCHIVES))
-def test_payload_in_every_disguise(tmp_path: Path, archive: str) -> None:
-    """The whole sweep: every disguise of every entry, protocols 0-5, API and CLI."""
+def test_payload_in_every_disguise(tmp_path: Path, archive: str, request) -> None:
+    """The whole sweep: every disguise of every entry, protocols 0-5, API and CLI.
+
+    About 7 minutes on 2 cores, so it runs only when asked for: ``pytest -m slow``.
+    """
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("the full payload sweep runs with -m slow (about 7 minutes)")
     outcome = _sweep(tmp_path, archive, list(PROTOCOLS), cli=tuple(PROTOCOLS), keep=lambda _: True)
     assert not outcome.failures, "\n".join(outcome.failures[:30])
 
