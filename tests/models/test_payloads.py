@@ -217,11 +217,11 @@ def _sweep(
 
 def _fast(label: str) -> bool:
     """The representative subset: every entry replaced, every disguise of one pickle entry."""
+    pickle_entry = "/data.pkl" in label or "/sample_inputs/model.pt" in label
     return (
         label.endswith(":replaced")
-        or "/data.pkl:" in label
-        or "/sample_inputs/model.pt:" in label
-        or label.startswith("prefix")
+        or label in ("prefix", "prefix-relative")
+        or (pickle_entry and (":" in label or label.startswith("prefix-hidden")))
     )
 
 

@@ -884,7 +884,6 @@ def _pt2_tensors(
             layout != Layout.Strided.value
             or len(shape) != len(strides)
             or min([offset, *shape, *strides], default=0) < 0
-            or dtype.is_complex is None
         ):
             raise ModelLoadError(f"{label}: {rel} entry {fqn!r} is not a plain dense tensor")
         is_param = bool(meta.get("is_param", False))

@@ -145,17 +145,11 @@ def read_regular_file(
                 f"{Path(path).name} is {info.st_size / 2**30:.1f} GiB; fiberscope reads "
                 f"{what}s of at most {limit / 2**30:.0f} GiB"
             )
-        chunks = []
-        total = 0
-        while True:
-            chunk = os.read(fd, 1 << 22)
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > limit:  # the file grew while it was read
-                raise ModelLoadError(f"{Path(path).name} changed size while it was read")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            data = fh.read()  # one allocation: the size is known from fstat
+        if len(data) > limit:  # the file grew while it was read
+            raise ModelLoadError(f"{Path(path).name} changed size while it was read")
+        return data
     except OSError as exc:
         raise ModelLoadError(f"cannot read {path}: {exc.strerror or exc}") from None
     finally:
