@@ -11,7 +11,10 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import struct
 import zipfile
+import zlib
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -207,6 +210,149 @@ def zip_bomb() -> bytes:
         zf.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
         zf.writestr("archive/data/0", b"\0" * (200 * 2**20))
     return buf.getvalue()
+
+
+def onnx_available() -> bool:
+    """Whether ONNX files can be loaded here: onnx and onnx2torch installed (ONNX tests skip
+    otherwise; onnx2torch is installed with --no-deps, see docs/models.md)."""
+    try:
+        from fiberscope.models.loaders import _onnx_modules
+
+        _onnx_modules()
+    except Exception:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- forged zips
+@dataclass
+class Raw:
+    """One entry of a forged archive.
+
+    ``local_name`` overrides the name in the local header; ``alias`` makes this central
+    entry point at the local header of an earlier entry (same bytes, two names).
+    """
+
+    name: str
+    data: bytes
+    local_name: str | None = None
+    alias: int | None = None
+
+
+def local_entry(name: str, data: bytes) -> bytes:
+    """A complete stored zip entry (local header and data), for hiding before an archive."""
+    return _local_header(name.encode(), data) + data
+
+
+def _local_header(name: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(data)
+    head = struct.pack(
+        "<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0, crc, len(data), len(data), len(name), 0
+    )
+    return head + name
+
+
+def forge_zip(entries: list[Raw], prefix: bytes = b"", relative: bool = False) -> bytes:
+    """A stored (uncompressed) zip built byte by byte, with whatever the entries say.
+
+    ``prefix`` is written before the first entry; ``relative`` writes offsets as if the
+    prefix were not there (as self-extracting archives do).
+    """
+    out = bytearray(prefix)
+    offsets: list[int] = []
+    for e in entries:
+        if e.alias is not None:
+            offsets.append(offsets[e.alias])
+            continue
+        offsets.append(len(out))
+        out += _local_header((e.local_name or e.name).encode(), e.data) + e.data
+    cd_start = len(out)
+    shift = len(prefix) if relative else 0
+    for e, off in zip(entries, offsets, strict=True):
+        body = entries[e.alias].data if e.alias is not None else e.data
+        name = e.name.encode()
+        out += struct.pack(
+            "<IHHHHHHIIIHHHHHII",
+            0x02014B50,
+            20,
+            20,
+            0,
+            0,
+            0,
+            0,
+            zlib.crc32(body),
+            len(body),
+            len(body),
+            len(name),
+            0,
+            0,
+            0,
+            0,
+            0,
+            off - shift,
+        )
+        out += name
+    cd_size = len(out) - cd_start
+    out += struct.pack(
+        "<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), cd_size, cd_start - shift, 0
+    )
+    return bytes(out)
+
+
+def overlapping(entries: list[Raw], target: int, evil: bytes) -> bytes:
+    """The archive with ``entries[target]`` hidden *inside* the data of an extra entry.
+
+    The extra entry's stored bytes are a complete local header plus the payload; the target's
+    central directory record points into them, so the two entries' bytes overlap.
+    """
+    name = entries[target].name.encode()
+    inner = _local_header(name, evil) + evil
+    out = bytearray()
+    offsets: list[int] = []
+    cover_at = 0
+    for i, e in enumerate(entries):
+        if i == target:
+            offsets.append(-1)
+            continue
+        offsets.append(len(out))
+        out += _local_header(e.name.encode(), e.data) + e.data
+    cover_name = entries[0].name.rsplit("/", 1)[0] + "/cover"
+    cover_at = len(out)
+    cover_head = _local_header(cover_name.encode(), inner)
+    out += cover_head + inner
+    offsets[target] = cover_at + len(cover_head)
+    listed = [*entries, Raw(cover_name, inner)]
+    offsets.append(cover_at)
+    cd_start = len(out)
+    for e, off in zip(listed, offsets, strict=True):
+        body = evil if e is entries[target] else e.data
+        nm = e.name.encode()
+        out += struct.pack(
+            "<IHHHHHHIIIHHHHHII",
+            0x02014B50,
+            20,
+            20,
+            0,
+            0,
+            0,
+            0,
+            zlib.crc32(body),
+            len(body),
+            len(body),
+            len(nm),
+            0,
+            0,
+            0,
+            0,
+            0,
+            off,
+        )
+        out += nm
+    cd_size = len(out) - cd_start
+    out += struct.pack(
+        "<IHHHHIIH", 0x06054B50, 0, 0, len(listed), len(listed), cd_size, cd_start, 0
+    )
+    return bytes(out)
 
 
 def write(path: Path, data: bytes | str) -> Path:

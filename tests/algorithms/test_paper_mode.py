@@ -60,7 +60,7 @@ def test_eigen_emulation_matches_the_reference_bitwise() -> None:
 @pytest.mark.parametrize("variant", [None, "clamp", "stop"])
 @pytest.mark.parametrize("invert", [False, True])
 def test_simec_matches_numpy_reference(variant: str | None, invert: bool) -> None:
-    name = "thermodynamics_weights_addestrata_bene.csv"
+    name = "thermodynamics"
     model = fs.load_model(name)
     layers = ref.load_paper_csv(fs.bundled_networks()[name])
     x0 = [0.10, 0.75]

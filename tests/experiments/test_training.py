@@ -166,10 +166,10 @@ def test_make_dataset_rejects_unknown() -> None:
 @pytest.mark.parametrize(
     ("name", "fname", "max_mse"),
     [
-        ("surface_1", "surface_1_good_weights.csv", 1e-4),
-        ("surface_2", "surface_2_good_weights.csv", 1e-4),
-        ("thermodynamics", "thermodynamics_weights_addestrata_bene.csv", 1e-5),
-        ("classification", "weights_binary.csv", 1e-2),
+        ("surface_1", "surface_1.csv", 1e-4),
+        ("surface_2", "surface_2.csv", 1e-4),
+        ("thermodynamics", "thermodynamics.csv", 1e-5),
+        ("classification", "binary.csv", 1e-2),
     ],
 )
 def test_paper_networks_fit_our_data(name: str, fname: str, max_mse: float) -> None:

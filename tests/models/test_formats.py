@@ -16,7 +16,10 @@ from fiberscope.errors import ModelLoadError, UnsafeModelError
 from fiberscope.models import load_model, save_model
 from fiberscope.models.loaders import _onnx_modules, sniff
 
-pytest.importorskip("onnx")
+#: ONNX tests skip (not fail) without onnx and onnx2torch, which are optional.
+needs_onnx = pytest.mark.skipif(
+    not mf.onnx_available(), reason="onnx and onnx2torch are not installed (optional)"
+)
 
 
 POINTS = torch.tensor([[0.3, -0.2], [0.0, 0.0], [-0.7, 0.4], [1.1, -0.9]], dtype=torch.float64)
@@ -43,7 +46,7 @@ def _check_same_model(model: nn.Module, reference: fs.TraceResult) -> None:
     assert res.drift <= 1e-9
 
 
-@pytest.mark.parametrize("suffix", [".onnx", ".pt2", ".pt", ".ts"])
+@pytest.mark.parametrize("suffix", [pytest.param(".onnx", marks=needs_onnx), ".pt2", ".pt", ".ts"])
 def test_round_trip_complete_models(tmp_path: Path, reference: fs.TraceResult, suffix: str) -> None:
     path = save_model(mf.small_net(), tmp_path / f"m{suffix}", example=mf.example())
     _check_same_model(load_model(path), reference)
@@ -96,6 +99,7 @@ def test_float32_model_is_loaded_in_float64(tmp_path: Path) -> None:
     assert torch.allclose(y, mf.small_net()(POINTS[:1]), atol=1e-5)
 
 
+@needs_onnx
 def test_onnx_graph_built_by_hand(tmp_path: Path, reference: fs.TraceResult) -> None:
     _check_same_model(load_model(mf.write(tmp_path / "h.onnx", mf.onnx_bytes())), reference)
 
@@ -120,6 +124,7 @@ def test_tied_weights_survive_safetensors(tmp_path: Path) -> None:
         assert torch.equal(loaded(POINTS), net(POINTS))
 
 
+@needs_onnx
 def test_format_can_be_forced_for_an_odd_suffix(tmp_path: Path, reference) -> None:
     path = mf.write(tmp_path / "model.weights", mf.onnx_bytes())
     with pytest.raises(ModelLoadError, match="unknown suffix"):
@@ -127,6 +132,7 @@ def test_format_can_be_forced_for_an_odd_suffix(tmp_path: Path, reference) -> No
     _check_same_model(load_model(path, format="onnx"), reference)
 
 
+@needs_onnx
 def test_onnx_loader_does_not_leave_a_torchvision_stub() -> None:
     _onnx_modules()
     tv = sys.modules.get("torchvision")
@@ -197,7 +203,10 @@ def _zip(members: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("name", sorted(REFUSED))
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=needs_onnx) if n.endswith(".onnx") else n for n in sorted(REFUSED)],
+)
 def test_unsafe_files_are_refused_without_running_them(tmp_path: Path, name: str) -> None:
     build, exc, message = REFUSED[name]
     marker = tmp_path / MARKER
@@ -248,7 +257,13 @@ def _flip_member(data: bytes, member: str) -> bytes:
     return bytes(b)
 
 
-@pytest.mark.parametrize("name", sorted(MISMATCHED))
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=needs_onnx) if "onnx" in n else n  # their builders need onnx
+        for n in sorted(MISMATCHED)
+    ],
+)
 def test_content_that_does_not_match_the_suffix(tmp_path: Path, name: str) -> None:
     build, message = MISMATCHED[name]
     path = mf.write(tmp_path / name, build())
@@ -257,6 +272,7 @@ def test_content_that_does_not_match_the_suffix(tmp_path: Path, name: str) -> No
         load_model(path, arch=arch)
 
 
+@needs_onnx
 def test_state_dict_errors(tmp_path: Path) -> None:
     sd = mf.write(tmp_path / "sd.pt", mf.state_dict_bytes())
     with pytest.raises(ModelLoadError, match="is a state_dict .* --arch"):
@@ -288,6 +304,7 @@ def test_state_dict_errors(tmp_path: Path) -> None:
         load_model(onnx_path, arch=mf.small_net)
 
 
+@needs_onnx
 def test_onnx_structure_errors(tmp_path: Path) -> None:
     cases = {
         "two-outputs.onnx": (mf.onnx_bytes(outputs=2), r"has 2 outputs \(y, a\)"),
@@ -300,6 +317,7 @@ def test_onnx_structure_errors(tmp_path: Path) -> None:
             load_model(mf.write(tmp_path / name, data))
 
 
+@needs_onnx
 def test_sniff() -> None:
     assert sniff(b"") == "empty"
     assert sniff(mf.pt2_bytes()) == "zip"
@@ -308,3 +326,28 @@ def test_sniff() -> None:
     assert sniff("1\n2\t3 é\n".encode()) == "text"
     assert sniff(mf.onnx_bytes()) == "binary"
     assert sniff(("x" * 4095 + "é").encode()) == "text"  # a character cut at 4096 bytes
+
+
+@pytest.mark.parametrize("suffix", [".pt2", pytest.param(".onnx", marks=needs_onnx)])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_saved_models_take_any_batch_size(tmp_path: Path, suffix: str, batch: int) -> None:
+    """save_model exports a dynamic batch dimension: a grid of points evaluates at once."""
+    example = mf.example().expand(batch, 2).clone()
+    path = save_model(mf.small_net(), tmp_path / f"m{suffix}", example=example)
+    model = load_model(path)
+    with torch.no_grad():
+        for n in (1, 7, 64):
+            x = torch.linspace(-1, 1, 2 * n, dtype=torch.float64).reshape(n, 2)
+            got = model(x)
+            assert got.shape == (n, 1)
+            assert torch.allclose(got, mf.small_net()(x), rtol=0, atol=1e-12)
+
+
+def test_a_model_that_cannot_take_a_dynamic_batch_is_saved_with_a_warning(tmp_path: Path) -> None:
+    class FixedBatch(nn.Module):
+        def forward(self, x):
+            return x.reshape(1, 2).sum(-1, keepdim=True)  # only batch size 1
+
+    with pytest.warns(UserWarning, match="takes batch size 1 only"):
+        path = save_model(FixedBatch(), tmp_path / "m.pt2", example=mf.example())
+    assert load_model(path)(mf.example()).shape == (1, 1)

@@ -12,13 +12,14 @@ from fiberscope.errors import ModelLoadError
 from fiberscope.models import parse_paper_csv, save_paper_csv
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "paper-networks"
-NAMES = [
-    "surface_1_good_weights.csv",
-    "surface_2_good_weights.csv",
-    "thermodynamics_weights_addestrata_bene.csv",
-    "weights_binary.csv",
-    "weights_softplus_thermo.csv",
-]
+#: bundled name -> the authors' file name (the shared copy, when there is one, is verbatim)
+NAMES = {
+    "surface_1": "surface_1_good_weights.csv",
+    "surface_2": "surface_2_good_weights.csv",
+    "thermodynamics": "thermodynamics_weights_addestrata_bene.csv",
+    "binary": "weights_binary.csv",
+    "thermo_softplus": "weights_softplus_thermo.csv",
+}
 
 
 def _numpy_forward(path: Path, x: list[float]) -> list[float]:
@@ -41,12 +42,13 @@ def _numpy_forward(path: Path, x: list[float]) -> list[float]:
     return h.tolist()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", sorted(NAMES))
 def test_bundled_networks_match_an_independent_forward_pass(name: str) -> None:
     net = fs.load_model(name)
     bundled = fs.bundled_networks()[name]
-    if (SHARED / name).exists():  # the bundled copy is the shared file, verbatim
-        assert bundled.read_text() == (SHARED / name).read_text()
+    assert bundled.name == f"{name}.csv"
+    if (SHARED / NAMES[name]).exists():  # the bundled copy is the shared file, verbatim
+        assert bundled.read_text() == (SHARED / NAMES[name]).read_text()
     for x in ([0.1, 0.2], [-0.7, 0.4], [0.9, -0.95]):
         ref = _numpy_forward(bundled, x)
         got = net(torch.tensor(x, dtype=torch.float64)).tolist()

@@ -20,14 +20,15 @@ sys.path.insert(0, str(TESTS))
 from reference import numpy_simec as R  # noqa: E402
 
 DATA = TESTS / "data" / "authors"
-# surface_1_good_weights.csv: the shared copy or the identical file bundled with the package
-SHARED = next(
+# the authors' surface_1_good_weights.csv: the shared copy, or the identical file bundled with
+# the package as surface_1.csv
+SURFACE_1 = next(
     p
     for p in (
-        TESTS.parents[1] / "shared" / "paper-networks",
-        TESTS.parent / "src" / "fiberscope" / "models" / "bundled",
+        TESTS.parents[1] / "shared" / "paper-networks" / "surface_1_good_weights.csv",
+        TESTS.parent / "src" / "fiberscope" / "models" / "bundled" / "surface_1.csv",
     )
-    if (p / "surface_1_good_weights.csv").exists()
+    if p.exists()
 )
 
 # file -> (weights, start, delta, steps, invert_build): all unbounded SiMEC_1D
@@ -47,7 +48,7 @@ RUNS = {
         True,
     ),
     "surface_1_bad_simec_out.excerpt.csv": (
-        SHARED / "surface_1_good_weights.csv",
+        SURFACE_1,
         (0.25, 0.25),
         0.0125,
         200,

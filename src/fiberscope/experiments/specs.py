@@ -222,7 +222,7 @@ class NetworkSource:
     label : str
         Short label in tables and figures.
     bundled : str
-        Name of the bundled weights file (see :func:`fiberscope.bundled_networks`).
+        Name of the bundled network (see :func:`fiberscope.bundled_networks`).
     kelvin_output : bool
         The network outputs the temperature in kelvin (the softplus gas network); fiberscope
         appends the affine map to the normalised output so that drifts are comparable.
@@ -455,7 +455,7 @@ EXPERIMENTS: dict[str, ExperimentSpec] = {
         title="Compact classes: exp(x^2+y^2-2), circles",
         kind="curve",
         dataset="surface_1",
-        networks=(NetworkSource("paper", "surface_1_good_weights.csv"),),
+        networks=(NetworkSource("paper", "surface_1"),),
         x0=(0.25, 0.25),
         box=_SQUARE,
         view=((-0.55, -0.55), (0.55, 0.55)),
@@ -479,7 +479,7 @@ EXPERIMENTS: dict[str, ExperimentSpec] = {
         title="Non-compact classes: exp(x^2+y-2), parabolas",
         kind="curve",
         dataset="surface_2",
-        networks=(NetworkSource("paper", "surface_2_good_weights.csv"),),
+        networks=(NetworkSource("paper", "surface_2"),),
         x0=(0.25, 0.25),
         box=_SQUARE,
         view=((-1.25, -1.25), (1.25, 0.75)),
@@ -497,7 +497,7 @@ EXPERIMENTS: dict[str, ExperimentSpec] = {
         inset=((0.9, -0.95), (1.15, -0.6)),
         notes=(
             "the authors' published surface-2 runs used weights_surface_2.csv, not the bundled "
-            "surface_2_good_weights.csv run here (docs/paper-mode-spec.md, section 8)",
+            "surface_2 run here (docs/paper-mode-spec.md, section 8)",
             "fast mode: delta = 1e-3 and 1,500 steps each way (same arclength as the paper's run)",
         ),
     ),
@@ -508,8 +508,8 @@ EXPERIMENTS: dict[str, ExperimentSpec] = {
         kind="curve",
         dataset="thermodynamics",
         networks=(
-            NetworkSource("paper", "thermodynamics_weights_addestrata_bene.csv"),
-            NetworkSource("paper softplus", "weights_softplus_thermo.csv", kelvin_output=True),
+            NetworkSource("paper", "thermodynamics"),
+            NetworkSource("paper softplus", "thermo_softplus", kelvin_output=True),
         ),
         x0=(0.10, 0.75),
         box=_UNIT,
@@ -531,7 +531,7 @@ EXPERIMENTS: dict[str, ExperimentSpec] = {
         title="Preimage of an interval: annulus of exp(x^2+y^2-2)",
         kind="interval",
         dataset="surface_1",
-        networks=(NetworkSource("paper", "surface_1_good_weights.csv"),),
+        networks=(NetworkSource("paper", "surface_1"),),
         x0=(0.2, 0.2),
         box=_SQUARE,
         view=((-0.45, -0.45), (0.45, 0.45)),
@@ -555,7 +555,7 @@ EXPERIMENTS: dict[str, ExperimentSpec] = {
         title="A family of isotherms: 528.5 K to 628.5 K",
         kind="interval",
         dataset="thermodynamics",
-        networks=(NetworkSource("paper", "thermodynamics_weights_addestrata_bene.csv"),),
+        networks=(NetworkSource("paper", "thermodynamics"),),
         x0=_ISO_START,
         box=_UNIT,
         view=((0.0, 0.0), (1.0, 1.0)),
@@ -581,7 +581,7 @@ EXPERIMENTS: dict[str, ExperimentSpec] = {
         title="Binary classifier: label 1 above y = 0.5 sin x",
         kind="interval",
         dataset="classification",
-        networks=(NetworkSource("paper", "weights_binary.csv"),),
+        networks=(NetworkSource("paper", "binary"),),
         x0=(0.0, -0.01499),
         box=_CLASSIFIER_BOX,
         view=_CLASSIFIER_BOX,

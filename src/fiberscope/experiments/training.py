@@ -325,11 +325,11 @@ def train_paper_network(
 #: The paper's weights files, the experiment they belong to, and whether their output is the
 #: normalised target (True) or the temperature in kelvin (False: the softplus variant).
 _PAPER_FILES: tuple[tuple[str, str, bool], ...] = (
-    ("surface_1", "surface_1_good_weights.csv", True),
-    ("surface_2", "surface_2_good_weights.csv", True),
-    ("thermodynamics", "thermodynamics_weights_addestrata_bene.csv", True),
-    ("thermodynamics", "weights_softplus_thermo.csv", False),
-    ("classification", "weights_binary.csv", True),
+    ("surface_1", "surface_1.csv", True),
+    ("surface_2", "surface_2.csv", True),
+    ("thermodynamics", "thermodynamics.csv", True),
+    ("thermodynamics", "thermo_softplus.csv", False),
+    ("classification", "binary.csv", True),
 )
 
 

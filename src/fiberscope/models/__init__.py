@@ -33,7 +33,7 @@ register_format(
         name="onnx",
         suffixes=(".onnx",),
         load=load_onnx,
-        description="ONNX graph, converted with onnx2torch (pip install 'fiberscope[onnx]')",
+        description="ONNX graph, converted with onnx2torch (see docs/models.md to install it)",
     )
 )
 register_format(
@@ -41,7 +41,7 @@ register_format(
         name="pt2",
         suffixes=(".pt2",),
         load=load_pt2,
-        description="torch.export program (torch.export.save); pickled members refused",
+        description="torch.export program (torch.export.save), checked entry by entry",
     )
 )
 register_format(

@@ -158,11 +158,10 @@ def load_paper_csv(path: Path | str) -> nn.Sequential:
     torch.nn.Sequential
         The network, float64, eval mode.
     """
+    from .safety import read_regular_file
+
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ModelLoadError(f"cannot read {path}: {exc.strerror or exc}") from None
+    raw = read_regular_file(path, "model file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import FiberscopeError, ModelLoadError
 from .python_spec import is_python_spec, load_python_spec
+from .safety import check_regular_file
 
 
 @dataclass(frozen=True)
@@ -54,38 +55,56 @@ def formats() -> dict[str, ModelFormat]:
     return dict(_FORMATS)
 
 
+#: The paper's networks shipped with fiberscope: one name each, stored as ``<name>.csv``.
+BUNDLED_NAMES: tuple[str, ...] = (
+    "surface_1",
+    "surface_2",
+    "thermodynamics",
+    "thermo_softplus",
+    "binary",
+)
+
+
 def bundled_networks() -> dict[str, Path]:
-    """The paper's networks shipped with fiberscope, by short name and file name."""
+    """The paper's networks shipped with fiberscope, by name.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        ``surface_1``, ``surface_2``, ``thermodynamics``, ``thermo_softplus`` and ``binary``
+        (see the README in ``fiberscope/models/bundled``).
+    """
     root = resources.files("fiberscope.models.bundled")
-    out: dict[str, Path] = {}
-    for entry in root.iterdir():
-        if entry.name.endswith(".csv"):
-            path = Path(str(entry))
-            out[entry.name] = path
-            out[entry.name.removesuffix(".csv")] = path
-    aliases = {
-        "surface_1": "surface_1_good_weights.csv",
-        "surface_2": "surface_2_good_weights.csv",
-        "thermodynamics": "thermodynamics_weights_addestrata_bene.csv",
-        "thermo_softplus": "weights_softplus_thermo.csv",
-        "binary": "weights_binary.csv",
-    }
-    for alias, name in aliases.items():
-        if name in out:
-            out[alias] = out[name]
-    return out
+    return {name: Path(str(root / f"{name}.csv")) for name in BUNDLED_NAMES}
 
 
 def resolve_path(spec: str) -> Path:
-    """Path of a model file: an existing file, or the name of a bundled network."""
+    """Path of a model file: an existing file, or the name of a bundled network.
+
+    Parameters
+    ----------
+    spec : str
+        A path, or one of :data:`BUNDLED_NAMES`.
+
+    Returns
+    -------
+    pathlib.Path
+        The file.
+
+    Raises
+    ------
+    ModelLoadError
+        If it is neither.
+    """
     path = Path(spec).expanduser()
     if path.exists():
         return path
     bundled = bundled_networks()
     if spec in bundled:
         return bundled[spec]
-    names = sorted(k for k in bundled if not k.endswith(".csv"))
-    raise ModelLoadError(f"no such model file: {spec} (bundled networks: {', '.join(names)})")
+    raise ModelLoadError(
+        f"no such model file: {spec} (bundled networks: {', '.join(BUNDLED_NAMES)})"
+    )
 
 
 def _load_with(fmt: ModelFormat, path: Path, arch: Any) -> Any:
@@ -104,7 +123,9 @@ def _load_with(fmt: ModelFormat, path: Path, arch: Any) -> Any:
         return fmt.load(path) if arch is None else fmt.load(path, arch=arch)
     except FiberscopeError:
         raise
-    except (Exception, RecursionError) as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit from user code included: never a silent exit
         first = " ".join(str(exc).split())[:160]
         raise ModelLoadError(
             f"cannot load {path.name} as {fmt.name}: {type(exc).__name__}: {first}"
@@ -122,7 +143,7 @@ def load_model(spec: Any, *, format: str | None = None, arch: Any = None) -> Any
           callable, or a class/factory called without arguments;
         - a file path, loaded by the format registered for its suffix (see :func:`formats`);
         - the name of a bundled network: ``surface_1``, ``surface_2``, ``thermodynamics``,
-          ``thermo_softplus``, ``binary`` or their file names.
+          ``thermo_softplus`` or ``binary``.
     format : str, optional
         Force a registered format instead of choosing by suffix.
     arch : str, class, callable or torch.nn.Module, optional
@@ -163,6 +184,7 @@ def load_model(spec: Any, *, format: str | None = None, arch: Any = None) -> Any
     path = resolve_path(text)
     if path.is_dir():
         raise ModelLoadError(f"{path} is a directory, not a model file")
+    check_regular_file(path, "model file")  # a named pipe or a device would block a read
     if format is not None:
         if format not in _FORMATS:
             raise ModelLoadError(
