@@ -101,6 +101,18 @@ def clf():
 def wider_arch():
     return nn.Sequential(nn.Linear(2, 7), nn.Tanh(), nn.Linear(7, 1))
 
+def growing(x):
+    # one output until x[0] passes 0.3, then two: the output size changes during the run
+    y = torch.exp((x ** 2).sum(-1, keepdim=True) - 2.0)
+    return torch.cat([y, y], -1) if float(x.detach().reshape(-1)[0]) > 0.3 else y
+
+def quitter(x):
+    # calls sys.exit once the class reaches x[0] < 0 (user code may not end the program)
+    import sys
+    if float(x.detach().reshape(-1)[0]) < 0:
+        sys.exit(0)
+    return torch.exp((x ** 2).sum(-1, keepdim=True) - 2.0)
+
 def fragile(x):
     # fine along the class through (0.25, 0.25); raises on the corners of the plot's grid
     if bool((x.abs() > 0.9).any()):
@@ -278,6 +290,20 @@ def _checkpoint_with_other_step(out: Path, files: Path) -> None:
     except TraceInterrupted as exc:
         meta = {"model_identity": model_identity("surface_1", None, None, None)}
         CheckpointWriter(out / "t.csv", meta=meta).save(exc.snapshot)
+
+
+@contextlib.contextmanager
+def _budget_8gib(out: Path, files: Path) -> object:
+    """A fixed memory budget, so the documented line does not depend on the machine."""
+    old = os.environ.get("FIBERSCOPE_MEMORY_BUDGET")
+    os.environ["FIBERSCOPE_MEMORY_BUDGET"] = str(8 * 2**30)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("FIBERSCOPE_MEMORY_BUDGET", None)
+        else:
+            os.environ["FIBERSCOPE_MEMORY_BUDGET"] = old
 
 
 def _paper_csv(name: str) -> Callable[[Path, Path], None]:
@@ -516,6 +542,64 @@ CASES: list[Case] = [
         "a huge step and no box (would end as a false singular stop)",
         [*S1, "--step", "1e9"],
         r"step 1e\+09 is huge for inputs of size 1",
+    ),
+    C(
+        "step-denormal",
+        "step and options",
+        "a step that underflows (5e-324): halving it could never stop",
+        [*S1, "--step", "5e-324", "--max-steps", "2"],
+        r"step 4\.94066e-324 is below the float64 spacing of the start",
+    ),
+    C(
+        "step-below-spacing",
+        "step and options",
+        "a step below the float spacing of the start (cannot move the point)",
+        [*S1, "--step", "1e-17"],
+        r"step 1e-17 is below the float64 spacing of the start .* give a step of at least",
+    ),
+    C(
+        "model-output-grows",
+        "model",
+        "a model whose output size changes during the run",
+        ["trace", "{files}/models.py:growing", "--at", "0.25,0.25", "--step", "0.05"],
+        r"the model's output size changed during the run: 1 values at the start, 2 now",
+    ),
+    C(
+        "model-sys-exit",
+        "model",
+        "a model that calls sys.exit during the run",
+        ["trace", "{files}/models.py:quitter", "--at", "0.25,0.25", "--step", "0.05"],
+        r"the model called sys\.exit\(0\) while being evaluated",
+    ),
+    C(
+        "preimage-levels-huge",
+        "resources",
+        "preimage --levels 1000000000 (more memory than the machine has)",
+        [
+            "preimage", "surface_1", "--at", "0.2,0.2", "--interval", "0.142,0.152",
+            "--bounds=-1,1", "--levels", "1000000000",
+        ],
+        r"1000000000 levels would need up to .* GiB of memory, more than the .* a run may use",
+        context=_budget_8gib,
+    ),
+    C(
+        "preimage-resolution-huge",
+        "resources",
+        "preimage --resolution 1000000 (an 8 TB grid)",
+        [
+            "preimage", "surface_1", "--at", "0.2,0.2", "--interval", "0.142,0.152",
+            "--bounds=-1,1", "--resolution", "1000000",
+        ],
+        r"a 1000000x1000000 grid would need up to .* GiB of memory.*use a smaller --resolution",
+        context=_budget_8gib,
+    ),
+    C(
+        "sample-n-huge",
+        "resources",
+        "sample -n 1000000000",
+        ["sample", "surface_1", "--at", "0.25,0.25", "-n", "1000000000"],
+        r"1000000000 samples would need up to .* GiB of memory.*ask for fewer samples",
+        context=_budget_8gib,
     ),
     C(
         "max-steps-zero",
@@ -1416,7 +1500,7 @@ CASES: list[Case] = [
         "checkpoint",
         "a corrupt checkpoint",
         [*S1, "--resume"],
-        r"t\.csv\.ckpt is corrupt \(JSONDecodeError\)",
+        r"t\.csv\.ckpt was written by an older fiberscope \(checkpoint format 1\)",
         setup=_existing("t.csv.ckpt", "{oops"),
     ),
     C(
