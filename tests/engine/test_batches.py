@@ -1,0 +1,62 @@
+"""A batch of starts gives what its members give one at a time (every verb)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import fiberscope as fs
+
+BOX = ([-1.0, -1.0], [1.0, 1.0])
+STARTS = [[0.25, 0.25], [0.6, 0.1], [-0.3, 0.45]]
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> None:
+    assert a.shape == b.shape
+    assert torch.allclose(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["corrected", "paper"])
+def test_trace_batch_equals_members(method: str) -> None:
+    net = fs.load_model("surface_1")
+    kw = {"step": 0.05, "bounds": BOX, "method": method, "max_steps": 80}
+    batch = fs.trace(net, STARTS, **kw)
+    assert isinstance(batch, list) and len(batch) == len(STARTS)
+    for x0, res in zip(STARTS, batch, strict=True):
+        one = fs.trace(net, x0, **kw)
+        _close(res.points, one.points)
+        assert res.stop_reasons == one.stop_reasons and res.closed == one.closed
+
+
+def test_explore_batch_equals_members() -> None:
+    net = fs.load_model("surface_1")
+    batch = fs.explore(net, STARTS, target=0.3, step=0.02, bounds=BOX)
+    for x0, res in zip(STARTS, batch, strict=True):
+        one = fs.explore(net, x0, target=0.3, step=0.02, bounds=BOX)
+        _close(res.points, one.points)
+        assert res.reached == one.reached
+
+
+def test_walk_chains_equal_members_and_starts() -> None:
+    sphere = lambda x: (x**2).sum(-1, keepdim=True)  # noqa: E731
+    x0 = [[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]
+    batch = fs.walk(sphere, x0, batched=True, samples=20, step=0.3, chains=2, seed=7)
+    for s, start in enumerate(x0):
+        one = fs.walk(sphere, start, samples=20, step=0.3, chains=2, seed=7)
+        # chain seeds depend on (seed, start index, chain): start s of a batch is not start 0
+        assert batch[s].seeds != one.seeds or s == 0
+    solo = fs.walk(sphere, x0[0], samples=20, step=0.3, chains=2, seed=7)
+    _close(batch[0].samples, solo.samples)
+
+
+def test_preimage_traces_its_levels_as_one_batch() -> None:
+    net = fs.load_model("surface_1")
+    res = fs.preimage(
+        net, [0.2, 0.2], (0.142, 0.152), levels=4, bounds=BOX, step=0.05, region=False
+    )
+    for lvl, tr in zip(res.levels, res.traces, strict=True):
+        one = fs.trace(net, tr.points[tr.start_index], step=0.05, bounds=BOX)
+        # the batch traces the exact target level, the single trace N(start): 1e-12 apart
+        assert tr.points.shape == one.points.shape
+        assert torch.allclose(tr.points, one.points, rtol=0, atol=1e-9)
+        assert float((tr.outputs - lvl).abs().max()) <= 1e-9
