@@ -46,9 +46,16 @@ class Recorder:
 
     def rows(self, i: int, key: str = "x") -> Tensor | None:
         """All rows of ``key`` recorded for member ``i``, in order (None when empty)."""
-        parts = [c[key][c["member"] == i] for c in self.chunks if key in c]
-        parts = [p for p in parts if p.shape[0]]
-        return torch.cat(parts) if parts else None
+        cache = getattr(self, "_gathered", None)
+        if cache is None or cache[0] != len(self.chunks):
+            cache = (len(self.chunks), self.gather())
+            self._gathered = cache
+        merged = cache[1]
+        if key not in merged:
+            return None
+        member = merged["member"]
+        sel = merged[key][(member == i).to(merged[key].device)]
+        return sel if sel.shape[0] else None
 
     def count(self, i: int) -> int:
         """Rows recorded for member ``i``."""

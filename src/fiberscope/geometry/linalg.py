@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+_ROT90 = torch.tensor([-1.0, 1.0], dtype=torch.float64)
+
 
 @dataclass(frozen=True)
 class Gram:
@@ -179,11 +181,10 @@ def oriented_tangents(jac: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         ``(B,)`` extreme singular values of J.
     """
     b, m, n = jac.shape
-    if n == 2 and m == 1:
-        a, c = jac[:, 0, 0], jac[:, 0, 1]
-        norm = torch.hypot(a, c)
-        safe = torch.where(norm > 0, norm, torch.ones_like(norm))
-        t = torch.stack((-c, a), dim=-1) / safe.unsqueeze(-1)
+    if n == 2 and m == 1:  # the gradient turned by +90 degrees (NaN where it vanishes)
+        g = jac[:, 0, :]
+        norm = torch.linalg.vector_norm(g, dim=-1)
+        t = g.flip(-1) * _ROT90.to(g) / norm.unsqueeze(-1)
         return t, norm, norm
     _, s, vh = torch.linalg.svd(jac, full_matrices=True)
     t = vh[:, -1, :]

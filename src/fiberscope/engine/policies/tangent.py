@@ -82,7 +82,6 @@ class Tangent(Policy):
             t0=t.clone(),
             x0=mem.x.clone(),
             curv=torch.zeros_like(t),
-            has_curv=torch.zeros(b, dtype=torch.bool, device=t.device),
             sign=sg,
             s_min=s_min,
             s_max=s_max,
@@ -95,19 +94,18 @@ class Tangent(Policy):
         v = sub.vars
         h = sub.h
         hd = (h.to(sub.x.device) if sub.x.device.type != "cpu" else h).unsqueeze(-1)
-        xp = sub.x + hd * v["t"]
-        if bool(v["has_curv"].any()):
-            xp = xp + (0.5 * hd * hd) * v["curv"] * v["has_curv"].unsqueeze(-1)
+        # x + h t + h^2/2 curv (curv is zero before the first step)
+        xp = sub.x + hd * (v["t"] + (0.5 * hd) * v["curv"])
         return Proposal(x=xp, goal=sub.goal, jac=None, h=h)
 
     def judge(self, ctx: Context, sub: Members, prop: Proposal, cor: Correction) -> Verdict:
         """Converged, turned less than ``max_angle``, within one step of the prediction."""
         tc, s_min, s_max = oriented_tangents(cor.jac)
         tc = tc * sub.vars["sign"].unsqueeze(-1)
-        cos = (tc * sub.vars["t"]).sum(-1)
+        cos = (tc * sub.vars["t"]).sum(-1)  # NaN where J vanished: never accepted
         moved = torch.linalg.vector_norm(cor.x - prop.x, dim=-1)
         hd = prop.h.to(cos.device)
-        accept = cor.ok & (cos >= self.cos_max) & (moved <= hd) & (s_max > 0)
+        accept = cor.ok & (cos >= self.cos_max) & (moved <= hd)
         easy = (cor.iters <= 2) & (cos >= self.cos_grow)
         return Verdict(
             accept=accept.cpu(),
@@ -143,21 +141,22 @@ class Tangent(Policy):
         seg = xc - x
         rel = x - x0
         a = (rel * t0).sum(-1)
-        b = ((xc - x0) * t0).sum(-1)
+        b = a + (seg * t0).sum(-1)
         closed = left & (a < 0.0) & (b >= 0.0)
-        if bool(closed.any()):
+        tc, s_min, s_max = verdict.info["t"], verdict.info["s_min"], verdict.info["s_max"]
+        singular = (s_min < self.sing_tol * s_max) | (s_min < self.sing_tol * v["s_ref"])
+        events = bool((closed | singular).any())
+        if events and bool(closed.any()):
             segsq = torch.clamp((seg * seg).sum(-1), min=1e-300)
             u = torch.clamp(-(rel * seg).sum(-1) / segsq, 0.0, 1.0)
             dist = torch.linalg.vector_norm(rel + u.unsqueeze(-1) * seg, dim=-1)
             closed = closed & (dist <= 2.0 * hd)
-        left_new = left | (torch.linalg.vector_norm(xc - x0, dim=-1) > 4.0 * hd)
-        tc, s_min, s_max = verdict.info["t"], verdict.info["s_min"], verdict.info["s_max"]
+        left_new = left | (torch.linalg.vector_norm(rel + seg, dim=-1) > 4.0 * hd)
         step_len = torch.linalg.vector_norm(seg, dim=-1)
         curv = (tc - v["t"]) / step_len.unsqueeze(-1)
-        singular = (s_min < self.sing_tol * s_max) | (s_min < self.sing_tol * v["s_ref"])
         stops: list[Stop] = []
-        record = torch.ones(x.shape[0], dtype=torch.bool)
-        if bool(closed.any()) or bool(singular.any()):
+        record = None
+        if events:
             closed_c, singular_c = closed.cpu(), singular.cpu()
             for j in closed_c.nonzero().squeeze(-1).tolist():
                 stops.append(
@@ -177,7 +176,6 @@ class Tangent(Policy):
         new_vars = {
             "t": tc,
             "curv": curv,
-            "has_curv": torch.ones_like(left),
             "s_min": s_min,
             "s_max": s_max,
             "left": left_new,

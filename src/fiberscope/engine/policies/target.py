@@ -115,7 +115,6 @@ class Target(Policy):
             u=u,
             speed=speed,
             curv=torch.zeros_like(mem.x),
-            has_curv=torch.zeros(b, dtype=torch.bool, device=dev),
             s_min=s_min,
             s_max=s_max,
             s_ref=s_min.clone(),
@@ -136,7 +135,8 @@ class Target(Policy):
             final.unsqueeze(-1), target, v["y_start"] + (lam + dlam).unsqueeze(-1) * v["dy"]
         )
         hd = h_try.unsqueeze(-1)
-        xp = sub.x + hd * v["u"] + (0.5 * hd * hd) * v["curv"] * v["has_curv"].unsqueeze(-1)
+        # x + h u + h^2/2 curv (curv is zero at the start of every leg)
+        xp = sub.x + hd * (v["u"] + (0.5 * hd) * v["curv"])
         return Proposal(
             x=xp, goal=goal, jac=None, h=h_try.cpu(), info={"final": final, "dlam": dlam}
         )
@@ -185,7 +185,6 @@ class Target(Policy):
             "u": info["u"],
             "speed": info["speed"],
             "curv": curv,
-            "has_curv": torch.ones_like(final),
             "lam": lam,
             "s_min": s_min,
             "s_max": s_max,
@@ -206,7 +205,7 @@ class Target(Policy):
                 lam=torch.where(turn, torch.zeros_like(lam), lam),
                 u=torch.where(t1, u2, info["u"]),
                 speed=torch.where(turn, sp2, info["speed"]),
-                has_curv=~turn,
+                curv=torch.where(t1, torch.zeros_like(curv), curv),
                 s_ref=torch.where(turn, smin2, v["s_ref"]),
             )
             goal = torch.where(t1, tgt, sub.goal)
