@@ -292,6 +292,7 @@ function baseTraces() {
 
 function drawMap() {
   const g = fiberscope.grid;
+  fiberscope.axes = { x: axisRange(g.lo[0], g.hi[0]), y: axisRange(g.lo[1], g.hi[1]) };
   const layout = {
     margin: { l: 55, r: 10, t: 30, b: 40 },
     xaxis: { range: axisRange(g.lo[0], g.hi[0]), fixedrange: true, title: { text: "x₀" }, zeroline: false },
