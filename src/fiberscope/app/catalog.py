@@ -201,7 +201,7 @@ def infer_input_shape(model: Any, name: str) -> tuple[int, ...]:
                 out = model(torch.full((1, *shape), 0.5, dtype=dtype))
         except Exception:  # noqa: BLE001 - a probe that fails just means "not this shape"
             continue
-        if isinstance(out, torch.Tensor) and out.is_floating_point():
+        if isinstance(out, torch.Tensor) and out.is_floating_point() and out.numel() > 0:
             return shape
     tried = ", ".join("x".join(map(str, s)) for s in PROBE_SHAPES)
     raise ModelError(
