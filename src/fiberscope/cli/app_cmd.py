@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from ..errors import InputError
 from .main import app, err_console, out_console, parse_floats
@@ -82,10 +83,17 @@ def app_cmd(
     """Start the local web app: click a point to see its class, drag for a preimage band,
     walk the class of an image. Ctrl-C stops it.
     """
-    from ..app import build_catalog, check_installed, check_port, serve, setup_logging
+    from ..app import MissingExtraError, check_installed
+
+    try:
+        check_installed()
+    except MissingExtraError as exc:
+        # printed here: the message holds "fiberscope[app]", which rich would read as markup
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from None
+    from ..app import build_catalog, check_port, serve, setup_logging
     from ..app.catalog import parse_shape
 
-    check_installed()
     if not 0 < port < 65536:
         raise InputError(f"--port must be from 1 to 65535, got {port}")
     shape = parse_shape(input_shape) if input_shape is not None else None
