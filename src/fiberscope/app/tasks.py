@@ -197,6 +197,8 @@ class Runner:
         run.state = state
         if state == "done":
             log.info("run %s done in %.2f s", run.id, run.seconds)
+        elif state == "cancelled":
+            log.info("run %s cancelled after %.2f s", run.id, run.seconds)
         else:
             log.info("run %s %s: %s", run.id, state, message)
 

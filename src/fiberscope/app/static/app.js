@@ -234,8 +234,9 @@ async function selectModel(name) {
   if (!m) return;
   fiberscope.model = m;
   const shape = m.input_shape.join("×");
+  const source = m.source.split("/").pop();
   $("model-info").textContent =
-    `${m.source}: ${shape} inputs → ${m.n_outputs} output${m.n_outputs > 1 ? "s" : ""}` +
+    `${source}: ${shape} inputs → ${m.n_outputs} output${m.n_outputs > 1 ? "s" : ""}` +
     (m.output ? ` (output ${m.output})` : "");
   $("view-2d").hidden = m.kind !== "2d";
   $("view-nd").hidden = m.kind === "2d";
@@ -299,7 +300,10 @@ function drawMap() {
     yaxis: { range: axisRange(g.lo[1], g.hi[1]), fixedrange: true, title: { text: "x₁" }, zeroline: false },
     dragmode: false,
     showlegend: true,
-    legend: { orientation: "h", x: 0, y: -0.1, yanchor: "top", font: { size: 11 } },
+    legend: {
+      orientation: "h", x: 0, y: -0.14, yanchor: "top", font: { size: 11, color: "#e5e9f0" },
+      bgcolor: "#2e3440",
+    },
     shapes: [{ type: "rect", x0: g.lo[0], y0: g.lo[1], x1: g.hi[0], y1: g.hi[1], line: { color: "#444", width: 1, dash: "dot" } }],
     title: { text: `${g.model}`, font: { size: 13 }, x: 0.99, xanchor: "right" },
   };
@@ -569,6 +573,8 @@ function setupNd(m) {
   $("frame-start").removeAttribute("src");
   Plotly.purge("bars");
   Plotly.purge("coords-plot");
+  $("bars").innerHTML = "";
+  $("coords-plot").innerHTML = "";
 }
 
 function chooseStart(ref, button) {
@@ -707,9 +713,9 @@ function showSample() {
     { type: "bar", x: idx, y: w.y0, name: "N(x₀)", marker: { color: "#94a3b8" } },
     { type: "bar", x: idx, y: out, name: `N(x) at ${caption}`, marker: { color: "#c2410c" } },
   ], {
-    barmode: "group", margin: { l: 45, r: 10, t: 30, b: 35 },
+    barmode: "group", margin: { l: 45, r: 10, t: 30, b: 75 },
     title: { text: `outputs stay where they were: max|ΔN| = ${fmt(res)}`, font: { size: 12 } },
-    xaxis: { title: { text: "output" }, dtick: 1 }, legend: { orientation: "h", y: -0.2 },
+    xaxis: { title: { text: "output" }, dtick: 1 }, legend: { orientation: "h", y: -0.3 },
   }, { displayModeBar: false });
 }
 
