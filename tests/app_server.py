@@ -21,7 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
-CHROMIUM = "/usr/bin/chromium"
+#: Debian's chromium (FIBERSCOPE_CHROMIUM names another executable, e.g. to check the skip)
+CHROMIUM = os.environ.get("FIBERSCOPE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

@@ -191,8 +191,9 @@ def test_walk_from_an_uploaded_image(server: AppServer) -> None:
         (b"", "is empty"),
         (png(32, 32), "is 32x32 pixels but the model takes 28x28; resize it to 28x28"),
         (png(28, 28)[:400], "damaged image"),
+        (b"\x89PNG" + bytes(5 * 1024 * 1024), "upload an image under 5 MB"),
     ],
-    ids=["not-an-image", "empty", "wrong-size", "truncated"],
+    ids=["not-an-image", "empty", "wrong-size", "truncated", "too-large"],
 )
 def test_bad_uploads_are_refused_in_one_line(server: AppServer, data: bytes, pattern: str) -> None:
     status, body = server.call("POST", "/api/models/tiny_cnn/upload", raw=data)
@@ -220,6 +221,12 @@ def test_bad_uploads_are_refused_in_one_line(server: AppServer, data: bytes, pat
             400,
             "bad request: samples",
         ),
+        (
+            "walk",
+            {"model": "tiny_cnn", "start": {"digit": 1}, "samples": 5000, "chains": 8},
+            400,
+            "31,360,000 numbers; the app keeps at most 16,000,000: ask for fewer samples",
+        ),
     ],
     ids=[
         "outside-box",
@@ -235,6 +242,7 @@ def test_bad_uploads_are_refused_in_one_line(server: AppServer, data: bytes, pat
         "forgotten-upload",
         "no-start",
         "zero-samples",
+        "too-many-samples",
     ],
 )
 def test_bad_requests_are_refused_in_one_line(

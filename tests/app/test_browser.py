@@ -59,8 +59,13 @@ def table(page: Any, table_id: str) -> dict[str, str]:
     )
 
 
-def message(page: Any, kind: str = "error") -> str:
-    page.wait_for_function("k => document.getElementById('message').dataset.kind === k", arg=kind)
+def message(page: Any, expected: str, kind: str = "error") -> str:
+    """Wait until the page's message line (of ``kind``) says ``expected``; return it."""
+    page.wait_for_function(
+        "([k, t]) => { const m = document.getElementById('message');"
+        " return m.dataset.kind === k && m.textContent.includes(t); }",
+        arg=[kind, expected],
+    )
     return page.inner_text("#message")
 
 
@@ -144,7 +149,7 @@ def test_walk_can_be_started_cancelled_and_scrubbed(page: Any, server: AppServer
     assert page.get_attribute("#status", "data-state") == "running"
     page.click("#cancel")
     page.wait_for_function("document.getElementById('status').dataset.state === 'cancelled'")
-    assert "cancelled" in message(page, "info")
+    assert "cancelled: nothing was kept" in message(page, "cancelled", "info")
     # a short walk, then scrub through its samples
     page.fill("#samples", "5")
     page.click("#run-walk")
@@ -168,18 +173,19 @@ def test_bad_input_gives_a_clear_message_and_changes_nothing(
 ) -> None:
     open_model(page, server, "surface_1")
     page.mouse.click(*pixel(page, 1.05, 0.0))  # in the plot, outside the dashed box
-    assert "is outside the box [-1, 1] x [-1, 1]" in message(page)
+    text = message(page, "is outside the box [-1, 1] x [-1, 1]")
+    assert text.startswith("the clicked point (1.0")
     assert page.evaluate("window.fiberscope.lastRun") is None
 
     open_model(page, server, "tiny_cnn")
     text = tmp_path / "notes.png"
     text.write_text("not an image, whatever the name says")
     page.set_input_files("#upload", str(text))
-    assert "notes.png: the uploaded file is not an image" in message(page)
+    assert message(page, "notes.png: the uploaded file is not an image")
     big = tmp_path / "big.png"
     Image.fromarray(np.zeros((32, 30), dtype=np.uint8)).save(big)
     page.set_input_files("#upload", str(big))
-    assert "is 30x32 pixels but the model takes 28x28" in message(page)
+    assert message(page, "big.png: the uploaded file is 30x32 pixels but the model takes 28x28")
     assert page.locator("#uploads button").count() == 0
     good = tmp_path / "good.png"
     buf = io.BytesIO()
@@ -194,7 +200,7 @@ def test_bad_input_gives_a_clear_message_and_changes_nothing(
     page.click("#run-walk")
     page.wait_for_function("document.getElementById('status').dataset.state === 'running'")
     page.click("#run-walk")
-    assert "a run is already going (walk from test digit 1" in message(page)
+    assert message(page, "a run is already going (walk from test digit 1")
     assert page.get_attribute("#status", "data-state") == "running"
     page.click("#cancel")
     page.wait_for_function("document.getElementById('status').dataset.state === 'cancelled'")
@@ -206,8 +212,7 @@ def test_server_restarted_mid_run(page: Any, server: AppServer) -> None:
     page.click("#run-walk")
     page.wait_for_function(WALKING)
     server.restart()
-    text = message(page)
-    assert "is not known to this server: the server was restarted" in text
+    text = message(page, "is not known to this server: the server was restarted")
     assert "start it again" in text
     # nothing else is affected: the next run works on the new server
     page.fill("#samples", "3")

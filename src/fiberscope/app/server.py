@@ -36,6 +36,10 @@ STATIC = Path(str(resources.files("fiberscope.app") / "static"))
 
 #: Uploaded images kept (oldest forgotten first).
 KEEP_UPLOADS = 32
+#: Largest walk kept in memory for the page, in numbers (chains x samples x inputs).
+MAX_KEPT = 16_000_000
+#: An upload over the limit is still read (and dropped) up to this size, to answer cleanly.
+DRAIN_LIMIT = 64 * 1024 * 1024
 
 
 # --------------------------------------------------------------------- request bodies
@@ -254,7 +258,7 @@ def create_app(catalog: dict[str, ModelEntry], runner: Runner | None = None) -> 
                 f"{entry.name} does not take images (its input has shape "
                 f"{tuple(entry.input_shape)}); type coordinates instead"
             )
-        data = await request.body()
+        data = await _read_capped(request, images.MAX_UPLOAD)
         x = images.decode_image(data, entry.image, what="uploaded file")
         upload_id = state.keep_upload(entry.name, x)
         log.info("image uploaded for %s: %s", entry.name, upload_id)
@@ -300,6 +304,12 @@ def create_app(catalog: dict[str, ModelEntry], runner: Runner | None = None) -> 
         if entry.kind == "2d":
             raise InputError(
                 f"{entry.name} has 2 inputs: its classes are curves; click on the map instead"
+            )
+        kept = body.chains * body.samples * entry.n_inputs
+        if body.target is None and kept > MAX_KEPT:
+            raise InputError(
+                f"{body.chains} chain(s) x {body.samples} samples x {entry.n_inputs} inputs is "
+                f"{kept:,} numbers; the app keeps at most {MAX_KEPT:,}: ask for fewer samples"
             )
         x0, start_label = state.input_tensor(entry, body.start, "start")
         target, target_label = None, ""
@@ -359,6 +369,28 @@ def create_app(catalog: dict[str, ModelEntry], runner: Runner | None = None) -> 
         )
 
     return app
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    """The request's body, refused (one line) when it is over ``limit`` bytes.
+
+    A body a little over the limit is read to its end (and dropped) so that the browser gets
+    the message rather than a reset connection; past :data:`DRAIN_LIMIT` the server stops
+    reading.
+    """
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        elif size > DRAIN_LIMIT:
+            break
+    if size > limit:
+        raise InputError(
+            f"the uploaded file is over {limit // (1024 * 1024)} MB; upload an image under "
+            f"{limit // (1024 * 1024)} MB"
+        )
+    return b"".join(chunks)
 
 
 def _need(entry: ModelEntry, kind: str, what: str) -> None:

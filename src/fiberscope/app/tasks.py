@@ -27,6 +27,8 @@ log = logging.getLogger("fiberscope.app")
 
 #: Finished runs kept (with their files); older ones are forgotten.
 KEEP_RUNS = 20
+#: Runs whose in-memory data (walk samples, for the frames) is kept.
+KEEP_DATA = 4
 
 
 class AppError(FiberscopeError):
@@ -206,6 +208,10 @@ class Runner:
         while len(self._runs) > KEEP_RUNS:
             _, old = self._runs.popitem(last=False)
             shutil.rmtree(old.folder, ignore_errors=True)
+        # big objects (walk samples) are kept for the last few runs only; older runs keep
+        # their numbers and files
+        for old in list(self._runs.values())[:-KEEP_DATA]:
+            old.data.clear()
 
     # ------------------------------------------------------------------ asking
     def get(self, run_id: str) -> Run:

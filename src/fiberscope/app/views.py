@@ -543,6 +543,16 @@ def _write_walk_files(
 ) -> None:
     name = view.kind
     npz = ctx.folder / f"{name}.npz"
+    from .. import io as fio
+
+    save = getattr(fio, "save", None)
+    if view.result is not None and callable(save):
+        # the library's result, written by the library (fs.walk / fs.traverse have landed)
+        save(view.result, npz, force=False, extra=_plain(extra))
+        for path in sorted(ctx.folder.glob(f"{name}.*")):
+            ctx.add_file(path)
+        _write_images(entry, view, ctx)
+        return
     with atomic_write(npz, "wb") as fh:
         np.savez(
             fh,
@@ -569,6 +579,11 @@ def _write_walk_files(
     with atomic_write(side, "w") as fh:
         json.dump(meta, fh, indent=2)
     ctx.add_file(side)
+    _write_images(entry, view, ctx)
+
+
+def _write_images(entry: ModelEntry, view: walks.WalkView, ctx: RunContext) -> None:
+    name = view.kind
     if entry.image is not None:
         bounds = entry.bounds or (0.0, 1.0)
         grid = images.write_grid(ctx.folder / f"{name}_grid.png", view.samples, entry.image, bounds)
