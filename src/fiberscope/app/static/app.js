@@ -299,17 +299,41 @@ function drawMap() {
     xaxis: { range: axisRange(g.lo[0], g.hi[0]), fixedrange: true, title: { text: "x₀" }, zeroline: false },
     yaxis: { range: axisRange(g.lo[1], g.hi[1]), fixedrange: true, title: { text: "x₁" }, zeroline: false },
     dragmode: false,
-    showlegend: true,
-    legend: {
-      orientation: "h", x: 0, y: -0.14, yanchor: "top", font: { size: 11, color: "#e5e9f0" },
-      bgcolor: "#2e3440",
-    },
+    showlegend: false, // the legend is drawn beside the map: the plot area never moves
     shapes: [{ type: "rect", x0: g.lo[0], y0: g.lo[1], x1: g.hi[0], y1: g.hi[1], line: { color: "#444", width: 1, dash: "dot" } }],
     title: { text: `${g.model}`, font: { size: 13 }, x: 0.99, xanchor: "right" },
   };
-  Plotly.react("map", baseTraces().concat(fiberscope.overlays), layout, {
+  const traces = baseTraces().concat(fiberscope.overlays);
+  Plotly.react("map", traces, layout, {
     displayModeBar: false, responsive: false, scrollZoom: false, doubleClick: false,
   });
+  drawLegend(traces);
+}
+
+const DASH = { dash: "6 4", dot: "2 3" };
+
+function drawLegend(traces) {
+  const el = $("map-legend");
+  el.innerHTML = "";
+  for (const t of traces) {
+    if (!t.name || t.showlegend === false || t.type === "heatmap" && t.name !== "band") continue;
+    const item = document.createElement("span");
+    item.className = "item";
+    let swatch;
+    if (t.type === "heatmap") {
+      swatch = '<rect x="2" y="2" width="22" height="8" fill="#ccc" stroke="#888"/>';
+    } else if (t.mode === "markers") {
+      const m = t.marker || {};
+      swatch = `<circle cx="13" cy="6" r="4.5" fill="${m.color || "#000"}" stroke="#333"/>`;
+    } else {
+      const l = t.line || {};
+      const dash = DASH[l.dash] ? ` stroke-dasharray="${DASH[l.dash]}"` : "";
+      swatch = `<line x1="1" y1="6" x2="25" y2="6" stroke="${l.color || "#fff"}" stroke-width="${Math.min(l.width || 2, 3)}"${dash}/>`;
+    }
+    item.innerHTML = `<svg width="26" height="12" aria-hidden="true">${swatch}</svg>`;
+    item.append(document.createTextNode(t.name));
+    el.append(item);
+  }
 }
 
 function thresholdValue() {
