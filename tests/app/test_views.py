@@ -92,3 +92,23 @@ def test_walk_files_from_the_library_once_it_has_walk_and_save(tmp_path: Path, m
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "walk.gif", "walk.json", "walk.npz", "walk_grid.png",
     ]  # fmt: skip
+
+
+def test_small_vector_inputs_get_their_coordinates(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delattr(fiberscope, "traverse", raising=False)
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    entry = ModelEntry(
+        name="nd", source="nd", model=net.double(), input_shape=(4,), n_outputs=2, kind="nd",
+        bounds=None,
+    )  # fmt: skip
+    x0 = torch.tensor([0.1, 0.2, -0.3, 0.4], dtype=torch.float64)
+    target = torch.ones(4, dtype=torch.float64)
+    out = views.walk_work(entry, x0, target=target, step=0.1)(context(tmp_path))
+    assert out["kind"] == "traverse" and out["x0"] == x0.tolist()
+    coords = torch.tensor(out["coordinates"][0], dtype=torch.float64)
+    with torch.no_grad():
+        assert float((net(coords) - net(x0)).abs().max()) <= 1e-9
+    dist = out["distance_to_target"][0]
+    assert dist[-1] < dist[0] and out["image"] is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["traverse.json", "traverse.npz"]
