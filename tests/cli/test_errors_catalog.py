@@ -1532,6 +1532,72 @@ CASES: list[Case] = [
         [*S1, "--checkpoint-every", "-1"],
         r"--checkpoint-every must be 0",
     ),
+    # ---------------------------------------------------------------- the web app
+    # (each is refused before the server starts; see docs/app.md for what the page refuses)
+    C(
+        "app-no-such-model",
+        "app",
+        "a model file that does not exist",
+        ["app", "{out}/nosuch.pt2"],
+        r"no such model file: <out>/nosuch\.pt2 \(bundled networks",
+        out=None,
+    ),
+    C(
+        "app-port-range",
+        "app",
+        "a port outside 1..65535",
+        ["app", "surface_1", "--port", "70000"],
+        r"--port must be from 1 to 65535, got 70000",
+        out=None,
+    ),
+    C(
+        "app-input-shape",
+        "app",
+        "an --input-shape that is not sizes",
+        ["app", "{files}/good.onnx", "--input-shape", "1,x"],
+        r"--input-shape: expected sizes such as 1,28,28, got '1,x'",
+        out=None,
+    ),
+    C(
+        "app-shape-unknown",
+        "app",
+        "a model whose input shape cannot be told (and no --input-shape)",
+        ["app", M + "boom"],
+        r"cannot tell which input shape .*boom takes .*--input-shape 1,28,28",
+        out=None,
+    ),
+    C(
+        "app-classes-are-points",
+        "app",
+        "a 2-input model with more outputs than inputs",
+        ["app", M + "wide"],
+        r"maps 2 inputs to 4 outputs: its classes are points.*--output",
+        out=None,
+    ),
+    C(
+        "app-bounds-count",
+        "app",
+        "--bounds given three times for a 2-input model",
+        ["app", "surface_1", "--bounds=-1,1", "--bounds=-1,1", "--bounds=0,1"],
+        r"--bounds given 3 times but surface_1 has 2 inputs",
+        out=None,
+    ),
+    C(
+        "app-bounds-empty",
+        "app",
+        "an empty box",
+        ["app", "surface_1", "--bounds=1,-1"],
+        r"empty box on axis 0 for surface_1: 1 is not below -1",
+        out=None,
+    ),
+    C(
+        "app-threshold-nan",
+        "app",
+        "a NaN decision threshold",
+        ["app", "binary", "--threshold", "nan"],
+        r"--threshold must be a number, got nan",
+        out=None,
+    ),
 ]
 
 

@@ -1,0 +1,580 @@
+"""What each button of the page runs: library calls, their numbers, and their files.
+
+Every function here builds a piece of work for :class:`~fiberscope.app.tasks.Runner` (it
+runs off the request thread) from a :class:`~fiberscope.app.catalog.ModelEntry` and the
+page's parameters, calls the library (``fs.trace``, ``fs.preimage``, ``fs.boundary_walk``,
+and the walk adapter of :mod:`fiberscope.app.walks`), writes the result files into the run's
+folder and returns the JSON the page draws.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..algorithms import boundary_walk, preimage, trace
+from ..errors import FiberscopeError, InputError
+from ..geometry.grid import evaluate_grid
+from ..io.atomic import atomic_write
+from . import images, walks
+from .catalog import ModelEntry
+from .tasks import RunContext, Work
+
+#: Largest grid the heat map asks for.
+MAX_RESOLUTION = 400
+
+
+# ----------------------------------------------------------------------------- helpers
+def _plain(value: Any) -> Any:
+    """Tensors, arrays and numpy scalars to JSON-ready Python values (NaN/inf to None)."""
+    if isinstance(value, torch.Tensor):
+        return _plain(value.detach().cpu().tolist())
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def _hooks(fn: Callable[..., Any], ctx: RunContext) -> dict[str, Any]:
+    """``progress=`` and ``stop=`` for a library verb, as far as it takes them.
+
+    A verb without ``stop=`` is cancelled from its progress callback (it reports between
+    steps or levels), so every run can be cancelled.
+    """
+    params = inspect.signature(fn).parameters
+    out: dict[str, Any] = {}
+    if "stop" in params:
+        out["stop"] = ctx.stop
+        if "progress" in params:
+            out["progress"] = ctx.progress
+        return out
+
+    def progress(done: int, total: int) -> None:
+        ctx.check()
+        ctx.progress(done, total)
+
+    if "progress" in params:
+        out["progress"] = progress
+    return out
+
+
+def save_result(result: Any, path: Path, ctx: RunContext, extra: dict[str, Any]) -> None:
+    """Write a library result as CSV + JSON sidecar into the run's folder and offer both.
+
+    Written by ``fiberscope.io.save`` (one dispatch for every result).
+    """
+    from ..io import save
+
+    save(result, path, force=False, extra=extra)
+    for candidate in (path, path.with_suffix(".json")):
+        if candidate.exists():
+            ctx.add_file(candidate)
+
+
+def _box(entry: ModelEntry) -> tuple[list[float], list[float]]:
+    lo, hi = entry.bounds
+    return list(lo), list(hi)
+
+
+def check_point(entry: ModelEntry, point: Any, what: str = "point") -> list[float]:
+    """A 2-D point from the page, refused (one line) when malformed or outside the box."""
+    try:
+        values = [float(v) for v in point]
+    except (TypeError, ValueError):
+        raise InputError(f"the {what} must be two numbers, got {point!r}") from None
+    if len(values) != 2 or not all(math.isfinite(v) for v in values):
+        raise InputError(f"the {what} must be two finite numbers, got {point!r}")
+    lo, hi = _box(entry)
+    if not all(lo[i] <= values[i] <= hi[i] for i in range(2)):
+        raise InputError(
+            f"the {what} ({values[0]:.4g}, {values[1]:.4g}) is outside the box "
+            f"[{lo[0]:g}, {hi[0]:g}] x [{lo[1]:g}, {hi[1]:g}]; click inside the dashed box"
+        )
+    return values
+
+
+def _step(value: Any, entry: ModelEntry) -> float:
+    try:
+        step = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"step must be a number, got {value!r}") from None
+    if not math.isfinite(step) or step <= 0:
+        raise InputError(f"step must be a positive number, got {value!r}")
+    if entry.kind == "2d":
+        lo, hi = _box(entry)
+        span = min(hi[0] - lo[0], hi[1] - lo[1])
+        if step > span / 4:
+            raise InputError(
+                f"step {step:g} is too large for this box (narrowest side {span:g}); use at "
+                f"most {span / 4:g}"
+            )
+    return step
+
+
+def _trace_json(res: Any) -> dict[str, Any]:
+    pts = res.points.reshape(res.points.shape[0], -1)
+    return {
+        "points": _plain(pts),
+        "outputs": _plain(res.outputs[:, 0]),
+        "closed": bool(res.closed),
+        "drift": float(res.drift),
+        "stop_reasons": dict(res.stop_reasons),
+        "messages": dict(res.messages),
+        "length": float(res.length),
+        "n_points": len(res),
+        "method": res.method,
+        "complete": bool(getattr(res, "complete", True)),
+        "stats": _plain(res.stats.as_dict()),
+    }
+
+
+# ------------------------------------------------------------------------ the heat map
+def heatmap(entry: ModelEntry, resolution: int = 160) -> dict[str, Any]:
+    """The model's output on a grid over its box (2-D models).
+
+    Parameters
+    ----------
+    entry : ModelEntry
+        A 2-D model.
+    resolution : int
+        Grid points per axis (16 to :data:`MAX_RESOLUTION`).
+
+    Returns
+    -------
+    dict
+        ``xs``, ``ys``, ``z`` (``z[i][j]`` at ``(xs[j], ys[i])``), the box and the range.
+    """
+    if entry.kind != "2d":
+        raise InputError(f"{entry.name} has {entry.n_inputs} inputs: there is no 2-D map")
+    if not 16 <= resolution <= MAX_RESOLUTION:
+        raise InputError(f"resolution must be from 16 to {MAX_RESOLUTION}, got {resolution}")
+    lo, hi = _box(entry)
+    xs, ys, z = evaluate_grid(entry.grid_model, lo, hi, resolution, output=entry.output)
+    finite = z[torch.isfinite(z)]
+    return {
+        "model": entry.name,
+        "xs": _plain(xs),
+        "ys": _plain(ys),
+        "z": _plain(z),
+        "lo": lo,
+        "hi": hi,
+        "zmin": float(finite.min()) if finite.numel() else None,
+        "zmax": float(finite.max()) if finite.numel() else None,
+        "threshold": entry.threshold,
+    }
+
+
+# ------------------------------------------------------------------------- 2-D: a click
+def point_work(
+    entry: ModelEntry,
+    point: Any,
+    *,
+    step: float = 0.01,
+    paper: bool = False,
+    threshold: float | None = None,
+    max_steps: int = 20_000,
+) -> Work:
+    """Trace the class of a clicked point (and, for a classifier, its shortest flip).
+
+    Validation that needs no model evaluation happens here, before the run starts.
+    """
+    x0 = check_point(entry, point, "clicked point")
+    step = _step(step, entry)
+    if threshold is not None:
+        threshold = float(threshold)
+        if not math.isfinite(threshold):
+            raise InputError("the decision threshold must be a finite number")
+    lo, hi = _box(entry)
+    box = (lo, hi)
+    extra = {"model": entry.source, "app": "fiberscope app"}
+
+    def work(ctx: RunContext) -> dict[str, Any]:
+        res = trace(
+            entry.model,
+            x0,
+            step=step,
+            max_steps=max_steps,
+            bounds=box,
+            output=entry.output,
+            **_hooks(trace, ctx),
+        )
+        save_result(res, ctx.folder / "trace.csv", ctx, extra)
+        out: dict[str, Any] = {
+            "x0": x0,
+            "y0": float(res.y0[0]),
+            "bounds": [lo, hi],
+            "trace": _trace_json(res),
+        }
+        ctx.check()
+        if paper:
+            out["paper"] = _paper_overlay(entry, x0, res, step, box, ctx, extra)
+        ctx.check()
+        if threshold is not None:
+            out["boundary"] = _boundary(entry, x0, threshold, step, box, ctx, extra)
+        return out
+
+    return work
+
+
+def _paper_overlay(
+    entry: ModelEntry,
+    x0: list[float],
+    corrected: Any,
+    step: float,
+    box: Any,
+    ctx: RunContext,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """The authors' SiMEC-1D from the same start, as long as the corrected class."""
+    steps = max(50, min(200_000, math.ceil(corrected.length / step) + 1))
+    direction = "forward" if corrected.closed else "both"
+    res = trace(
+        entry.model,
+        x0,
+        step=step,
+        max_steps=steps,
+        bounds=box,
+        method="paper",
+        direction=direction,
+        output=entry.output,
+        **_hooks(trace, ctx),
+    )
+    save_result(res, ctx.folder / "paper_trace.csv", ctx, extra)
+    return _trace_json(res)
+
+
+def _boundary(
+    entry: ModelEntry,
+    x0: list[float],
+    threshold: float,
+    step: float,
+    box: Any,
+    ctx: RunContext,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """Shortest way to flip the decision from ``x0`` and the decision boundary through it.
+
+    A start on the boundary, or a boundary out of reach, is reported in the result (the
+    class of the clicked point is still shown).
+    """
+    try:
+        walk = boundary_walk(
+            entry.model,
+            x0,
+            threshold=threshold,
+            step=step,
+            bounds=box,
+            output=entry.output,
+            **_hooks(boundary_walk, ctx),
+        )
+    except FiberscopeError as exc:
+        return {"error": str(exc), "threshold": threshold}
+    save_result(walk, ctx.folder / "boundary_walk.csv", ctx, extra)
+    path = walk.path.points.reshape(walk.path.points.shape[0], -1)
+    out: dict[str, Any] = {
+        "threshold": threshold,
+        "path": _plain(path),
+        "boundary_index": int(walk.boundary_index),
+        "y0": walk.y0,
+        "decision_start": walk.decision_start,
+        "decision_flip": walk.decision_flip,
+        "boundary_point": _plain(walk.boundary_point.reshape(-1)),
+        "boundary_output": walk.boundary_output,
+        "boundary_length": walk.boundary_length,
+        "boundary_distance": walk.boundary_distance,
+        "flip_point": _plain(walk.flip_point.reshape(-1)),
+        "flip_output": walk.flip_output,
+        "closest_point": _plain(walk.closest_point.reshape(-1)),
+        "closest_distance": walk.closest_distance,
+        "closest_kkt": walk.closest_kkt,
+        "closest_converged": walk.closest_converged,
+    }
+    ctx.check()
+    try:
+        edge = trace(
+            entry.model,
+            walk.boundary_point.reshape(-1).tolist(),
+            step=step,
+            bounds=box,
+            output=entry.output,
+            **_hooks(trace, ctx),
+        )
+    except FiberscopeError as exc:
+        out["boundary_class_error"] = str(exc)
+    else:
+        save_result(edge, ctx.folder / "decision_boundary.csv", ctx, extra)
+        out["boundary_class"] = _trace_json(edge)
+    return out
+
+
+# ---------------------------------------------------------------------- 2-D: a drag
+def band_start(
+    entry: ModelEntry, a: float, b: float, hint: list[float] | None
+) -> tuple[list[float], float]:
+    """A start for the band ``a <= N <= b``: the hint when its output is inside, else the
+    grid node inside the band closest to the hint (or to the box's centre)."""
+    lo, hi = _box(entry)
+    if hint is not None:
+        y = float(entry.evaluate(torch.tensor(hint, dtype=torch.float64))[0])
+        margin = 1e-6 * max(1.0, abs(b - a))
+        if a + margin <= y <= b - margin:
+            return hint, y
+    xs, ys, z = evaluate_grid(entry.grid_model, lo, hi, 200, output=entry.output)
+    inside = (z >= a) & (z <= b)
+    if not bool(inside.any()):
+        raise InputError(
+            f"no point of the box has an output in [{a:.6g}, {b:.6g}]; drag across the colours "
+            "of the map"
+        )
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    target = hint if hint is not None else [(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2]
+    dist = (gx - target[0]) ** 2 + (gy - target[1]) ** 2
+    dist[~inside] = float("inf")
+    i = int(torch.argmin(dist))
+    start = [float(gx.reshape(-1)[i]), float(gy.reshape(-1)[i])]
+    return start, float(z.reshape(-1)[i])
+
+
+def preimage_work(
+    entry: ModelEntry,
+    *,
+    a: float | None = None,
+    b: float | None = None,
+    p1: Any = None,
+    p2: Any = None,
+    levels: int = 9,
+    step: float = 0.01,
+    resolution: int = 240,
+) -> Work:
+    """The band of inputs whose output lies in ``[a, b]`` (from a drag ``p1 -> p2`` or two
+    numbers), traced with ``fs.preimage``, with its area."""
+    step = _step(step, entry)
+    hint = None
+    if p1 is not None or p2 is not None:
+        if p1 is None or p2 is None:
+            raise InputError("a drag needs both ends (p1 and p2)")
+        q1 = check_point(entry, p1, "start of the drag")
+        q2 = check_point(entry, p2, "end of the drag")
+        y1 = float(entry.evaluate(torch.tensor(q1, dtype=torch.float64))[0])
+        y2 = float(entry.evaluate(torch.tensor(q2, dtype=torch.float64))[0])
+        a, b = min(y1, y2), max(y1, y2)
+        hint = [(q1[0] + q2[0]) / 2, (q1[1] + q2[1]) / 2]
+    if a is None or b is None:
+        raise InputError("give the output interval: drag on the map, or type both ends")
+    try:
+        a, b = float(a), float(b)
+    except (TypeError, ValueError):
+        raise InputError(f"the interval ends must be numbers, got {a!r} and {b!r}") from None
+    if not (math.isfinite(a) and math.isfinite(b)):
+        raise InputError("the interval ends must be finite numbers")
+    if not a < b:
+        raise InputError(
+            f"the interval [{a:.6g}, {b:.6g}] is empty; drag farther (across more colours) or "
+            "type a < b"
+        )
+    try:
+        levels = int(levels)
+    except (TypeError, ValueError):
+        raise InputError(f"levels must be a whole number, got {levels!r}") from None
+    if not 2 <= levels <= 41:
+        raise InputError(f"levels must be from 2 to 41, got {levels}")
+    lo, hi = _box(entry)
+    extra = {"model": entry.source, "app": "fiberscope app"}
+
+    def work(ctx: RunContext) -> dict[str, Any]:
+        start, y_start = band_start(entry, a, b, hint)
+        ctx.check()
+        res = preimage(
+            entry.model,
+            start,
+            (a, b),
+            levels=levels,
+            bounds=(lo, hi),
+            step=step,
+            output=entry.output,
+            partial=True,
+            resolution=resolution,
+            **_hooks(preimage, ctx),
+        )
+        save_result(res, ctx.folder / "preimage.csv", ctx, extra)
+        out: dict[str, Any] = {
+            "interval": [a, b],
+            "start": start,
+            "y_start": y_start,
+            "levels": _plain(res.levels[:, 0]),
+            "traces": [_trace_json(t) for t in res.traces],
+            "path": _plain(res.path.reshape(res.path.shape[0], -1)),
+            "drift": float(res.drift),
+            "covered": list(res.covered),
+            "unreached": _plain(res.unreached),
+            "stats": _plain(res.stats.as_dict()),
+        }
+        region = res.region
+        if region is not None:
+            mask = region.mask
+            out["region"] = {
+                "area": region.area,
+                "band_area": region.band_area,
+                "polygon_area": region.polygon_area,
+                "boundary_distance": _plain(region.boundary_distance),
+                "resolution": region.resolution,
+                "xs": _plain(region.xs),
+                "ys": _plain(region.ys),
+                "mask": ["".join("1" if v else "0" for v in row) for row in mask.tolist()],
+            }
+        return out
+
+    return work
+
+
+# ------------------------------------------------------------------- n-D and image walks
+def walk_work(
+    entry: ModelEntry,
+    x0: torch.Tensor,
+    *,
+    target: torch.Tensor | None = None,
+    samples: int = 40,
+    chains: int = 2,
+    step: float = 1.0,
+    seed: int = 0,
+    max_steps: int = 300,
+    start_label: str = "",
+    target_label: str = "",
+) -> Work:
+    """A walk on the class of ``x0`` (or a traversal toward ``target``) for the walk view."""
+    x0 = x0.to(torch.float64).reshape(entry.input_shape)
+    bounds = entry.bounds
+    if target is not None:
+        target = target.to(torch.float64).reshape(entry.input_shape)
+    extra = {"model": entry.source, "start": start_label, "target": target_label}
+
+    def work(ctx: RunContext) -> dict[str, Any]:
+        if target is None:
+            view = walks.walk(
+                entry.model,
+                x0,
+                samples=samples,
+                step=step,
+                chains=chains,
+                bounds=bounds,
+                seed=seed,
+                output=entry.output,
+                progress=ctx.progress,
+                stop=ctx.stop,
+            )
+        else:
+            view = walks.traverse(
+                entry.model,
+                x0,
+                target,
+                step=step,
+                max_steps=max_steps,
+                bounds=bounds,
+                output=entry.output,
+                progress=ctx.progress,
+                stop=ctx.stop,
+            )
+        ctx.check()
+        ctx.keep(view=view, target=target)
+        _write_walk_files(entry, view, ctx, {**extra, "seed": seed, "step": step})
+        return walk_json(entry, view, target)
+
+    return work
+
+
+def walk_json(entry: ModelEntry, view: walks.WalkView, target: Any) -> dict[str, Any]:
+    """The numbers of a walk for the page (samples themselves come as images, or as
+    coordinates for small inputs)."""
+    chains, k = view.samples.shape[:2]
+    residuals = (view.outputs - view.y0).abs().amax(dim=-1)
+    flat = view.samples.reshape(chains, k, -1)
+    out: dict[str, Any] = {
+        "kind": view.kind,
+        "engine": view.engine,
+        "chains": int(chains),
+        "samples": int(k),
+        "y0": _plain(view.y0),
+        "outputs": _plain(view.outputs),
+        "residuals": _plain(residuals),
+        "residual": view.residual,
+        "distance_from_start": _plain((flat - view.x0.reshape(1, 1, -1)).norm(dim=-1)),
+        "info": _plain(view.info),
+        "image": list(entry.image) if entry.image else None,
+    }
+    if target is not None:
+        out["distance_to_target"] = _plain((flat - target.reshape(1, 1, -1).to(flat)).norm(dim=-1))
+    if entry.image is None and entry.n_inputs <= 64:
+        out["coordinates"] = _plain(flat)
+        out["x0"] = _plain(view.x0.reshape(-1))
+    return out
+
+
+def _write_walk_files(
+    entry: ModelEntry, view: walks.WalkView, ctx: RunContext, extra: dict[str, Any]
+) -> None:
+    name = view.kind
+    npz = ctx.folder / f"{name}.npz"
+    from .. import io as fio
+
+    save = getattr(fio, "save", None)
+    if view.result is not None and callable(save):
+        # the library's result, written by the library (fs.walk / fs.traverse have landed)
+        save(view.result, npz, force=False, extra=_plain(extra))
+        for path in sorted(ctx.folder.glob(f"{name}.*")):
+            ctx.add_file(path)
+        _write_images(entry, view, ctx)
+        return
+    with atomic_write(npz, "wb") as fh:
+        np.savez(
+            fh,
+            samples=view.samples.numpy(),
+            outputs=view.outputs.numpy(),
+            x0=view.x0.numpy(),
+            y0=view.y0.numpy(),
+        )
+    ctx.add_file(npz)
+    meta = {
+        "kind": view.kind,
+        "engine": view.engine,
+        "model": entry.source,
+        "output": entry.output_spec,
+        "bounds": entry.bounds,
+        "input_shape": list(entry.input_shape),
+        "chains": int(view.samples.shape[0]),
+        "samples": int(view.samples.shape[1]),
+        "residual": view.residual,
+        "info": _plain(view.info),
+        **_plain(extra),
+    }
+    side = ctx.folder / f"{name}.json"
+    with atomic_write(side, "w") as fh:
+        json.dump(meta, fh, indent=2)
+    ctx.add_file(side)
+    _write_images(entry, view, ctx)
+
+
+def _write_images(entry: ModelEntry, view: walks.WalkView, ctx: RunContext) -> None:
+    name = view.kind
+    if entry.image is not None:
+        bounds = entry.bounds or (0.0, 1.0)
+        grid = images.write_grid(ctx.folder / f"{name}_grid.png", view.samples, entry.image, bounds)
+        ctx.add_file(grid)
+        gif = images.write_gif(ctx.folder / f"{name}.gif", view.samples, entry.image, bounds)
+        ctx.add_file(gif)
