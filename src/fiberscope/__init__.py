@@ -29,6 +29,7 @@ _VERBS = {
     "boundary_walk": "algorithms.boundary",
     "sample_class": "algorithms.sampling",
     "walk": "algorithms.walk",
+    "traverse": "algorithms.traverse",
 }
 _RESULTS = {
     name: "algorithms.results"
@@ -40,6 +41,7 @@ _RESULTS = {
         "BoundaryWalkResult",
         "SampleResult",
         "WalkResult",
+        "TraverseResult",
     )
 }
 _ERRORS = {
@@ -87,6 +89,7 @@ __all__ = [  # noqa: F822 - names are resolved lazily by __getattr__
     "TargetNotReachedError",
     "TraceInterrupted",
     "TraceResult",
+    "TraverseResult",
     "UnsafeModelError",
     "WalkResult",
     "__version__",
@@ -102,6 +105,7 @@ __all__ = [  # noqa: F822 - names are resolved lazily by __getattr__
     "sample_class",
     "save_model",
     "trace",
+    "traverse",
     "walk",
 ]
 
@@ -135,10 +139,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         PreimageResult,
         SampleResult,
         TraceResult,
+        TraverseResult,
         WalkResult,
     )
     from .algorithms.sampling import sample_class
     from .algorithms.trace import trace
+    from .algorithms.traverse import traverse
     from .algorithms.walk import walk
     from .engine.state import Snapshot
     from .errors import (

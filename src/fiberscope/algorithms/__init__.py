@@ -11,10 +11,12 @@ from .results import (
     SampleResult,
     TraceResult,
     TraceStats,
+    TraverseResult,
     WalkResult,
 )
 from .sampling import sample_class
 from .trace import trace
+from .traverse import traverse
 from .walk import walk
 
 __all__ = [
@@ -30,6 +32,8 @@ __all__ = [
     "preimage",
     "sample_class",
     "trace",
+    "traverse",
+    "TraverseResult",
     "walk",
     "WalkResult",
 ]

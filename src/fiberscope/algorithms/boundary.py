@@ -52,6 +52,7 @@ def boundary_walk(
     tol: float = 1e-12,
     max_angle: float = 0.3,
     sing_tol: float = 1e-8,
+    box: str = "stop",
     dtype: Any = None,
     progress: bool | Callable[[int, int], None] | None = None,
     stop: Callable[[], bool] | None = None,
@@ -88,6 +89,10 @@ def boundary_walk(
         Residual tolerance of the boundary point on the threshold level.
     max_angle, sing_tol : float
         As for :func:`fiberscope.explore`.
+    box : {"stop", "constrain"}
+        With ``bounds``: the walks end where they leave the box (``"stop"``), or the box's
+        faces become constraints (``"constrain"``: pixels stay in [0, 1] while the walk goes
+        on, so the closest boundary point is the closest one *inside* the box).
     dtype : torch.dtype or str, optional
         Precision of the Jacobians (outputs stay float64).
     progress : bool or callable, optional
@@ -130,6 +135,9 @@ def boundary_walk(
     tol = check_positive(tol, "tol")
     max_angle = check_positive(max_angle, "max_angle")
     sing_tol = check_positive(sing_tol, "sing_tol")
+    if box not in ("stop", "constrain"):
+        raise InputError(f"unknown box handling {box!r}; use 'stop' or 'constrain'")
+    constrain = box == "constrain"
     output = resolve_output(output)
     raw_problem = prepare(model, x0, bounds=bounds, batched=False)
     bound_output = bind_output(output, raw_problem.y0)
@@ -179,6 +187,7 @@ def boundary_walk(
         "tol": tol,
         "max_angle": max_angle,
         "sing_tol": sing_tol,
+        "box": box,
         "dtype": str(problem.fn.jac_dtype).removeprefix("torch."),
         "x0": problem.x0.tolist(),
         "input_shape": list(problem.fn.input_shape),
@@ -214,7 +223,7 @@ def boundary_walk(
             walk = session.phase(
                 "walk",
                 ctx,
-                Target(max_angle=max_angle, sing_tol=sing_tol),
+                Target(max_angle=max_angle, sing_tol=sing_tol, constrain_box=constrain),
                 StepControl(step=step, max_steps=max_steps),
                 walkers,
             )
@@ -269,7 +278,11 @@ def boundary_walk(
 
             ctx2 = Context(fn=problem.fn, box=problem.box, stats=stats)
             found = session.phase(
-                "closest", ctx2, Closest(), StepControl(step=step, max_steps=max_steps), searcher
+                "closest",
+                ctx2,
+                Closest(constrain_box=constrain),
+                StepControl(step=step, max_steps=max_steps),
+                searcher,
             )
         except KeyboardInterrupt:
             raise Interrupted(None, session.snapshot()) from None

@@ -665,3 +665,102 @@ class WalkResult:
             "pseudolength": self.pseudolength,
             "stats": self.stats.as_dict(),
         }
+
+
+@dataclass
+class TraverseResult:
+    """A walk on the class of a start toward a target: the class point nearest the target.
+
+    Attributes
+    ----------
+    points : torch.Tensor
+        ``(K, *input_shape)`` the path, the start first; every point is on the class of the
+        start (and in the box).
+    outputs : torch.Tensor
+        ``(K, m)`` outputs along the path (all ``y0`` to the tolerance).
+    distance : torch.Tensor
+        ``(K,)`` distance from each point to the target (decreasing).
+    target : torch.Tensor
+        The target (input shape).
+    y0 : torch.Tensor
+        Output at the start ``(m,)``.
+    target_output : torch.Tensor
+        The model's output at the target ``(m,)``.
+    stop_reason : str
+        ``"minimum"`` (a local minimum of the distance on the class), ``"singular"`` (the
+        Jacobian lost rank), ``"boundary"`` (the box, when its faces are not constraints),
+        ``"max_steps"``.
+    message : str
+        Details.
+    kkt : float
+        ``|P (target - end)| / |target - end|``: the part of the way to the target that is still
+        tangent to the class at the end (0 at an exact minimum; with a box: of the free
+        coordinates).
+    residual : float
+        ``max |N(x) - y0|`` over the path.
+    options : dict
+        Every parameter (JSON-ready).
+    stats : Stats
+        Solver statistics.
+    complete : bool
+        False for the partial result of an interrupted walk.
+    """
+
+    points: Tensor
+    outputs: Tensor
+    distance: Tensor
+    target: Tensor
+    y0: Tensor
+    target_output: Tensor
+    stop_reason: str
+    message: str
+    kkt: float
+    residual: float
+    options: dict[str, Any]
+    stats: Stats = field(default_factory=Stats)
+    complete: bool = True
+
+    def __len__(self) -> int:
+        return int(self.points.shape[0])
+
+    @property
+    def start(self) -> Tensor:
+        """The start."""
+        return self.points[0]
+
+    @property
+    def end(self) -> Tensor:
+        """The class point nearest the target that the walk found."""
+        return self.points[-1]
+
+    @property
+    def start_distance(self) -> float:
+        """Distance from the start to the target."""
+        return float(self.distance[0])
+
+    @property
+    def end_distance(self) -> float:
+        """Distance from the end to the target."""
+        return float(self.distance[-1])
+
+    @property
+    def length(self) -> float:
+        """Length of the path."""
+        flat = self.points.reshape(len(self), -1)
+        return float(torch.linalg.vector_norm(flat[1:] - flat[:-1], dim=1).sum())
+
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers as a plain dict."""
+        return {
+            "kind": "traverse",
+            "points": len(self),
+            "start_distance": self.start_distance,
+            "end_distance": self.end_distance,
+            "length": self.length,
+            "stop_reason": self.stop_reason,
+            "kkt": self.kkt,
+            "residual": self.residual,
+            "y0": self.y0.tolist(),
+            "target_output": self.target_output.tolist(),
+            "stats": self.stats.as_dict(),
+        }

@@ -158,3 +158,85 @@ def exit_on_class(
         # The exit on this face lies outside another face: the class leaves through that one.
         x_out = z
     return None
+
+
+def held_coordinates(x: Tensor, d: Tensor, box: Box, rtol: float = 1e-12) -> Tensor:
+    """``(k, n)`` bool: coordinates on a box face that the direction ``d`` pushes outward.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``(k, n)`` points in the box.
+    d : torch.Tensor
+        ``(k, n)`` intended directions.
+    box : tuple of torch.Tensor
+        ``(lo, hi)``.
+    rtol : float
+        How close to a face counts as on it (relative to the box width).
+
+    Returns
+    -------
+    torch.Tensor
+        True where the coordinate must be held on its face.
+    """
+    lo, hi = box
+    slack = rtol * torch.clamp(hi - lo, max=1e300)
+    at_lo = x <= lo + slack
+    at_hi = x >= hi - slack
+    return (at_lo & (d < 0)) | (at_hi & (d > 0))
+
+
+def onto_faces(
+    fn: ModelFunction,
+    x: Tensor,
+    y: Tensor,
+    jac: Tensor,
+    ok: Tensor,
+    goal: Tensor,
+    tol: Tensor,
+    box: Box,
+    stats: Stats,
+    max_iter: int = 12,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Bring corrected points that left the box back: faces become constraints.
+
+    Coordinates outside the box are put on their faces and held there while the corrector
+    solves ``N(x) = goal`` for the free ones (one more correction). Members that were inside
+    are returned unchanged; members that cannot be brought back are marked not ``ok``.
+
+    Parameters
+    ----------
+    fn : ModelFunction
+        The model.
+    x, y, jac, ok : torch.Tensor
+        The corrector's result ``(k, n)``, ``(k, m)``, ``(k, m, n)``, ``(k,)``.
+    goal, tol : torch.Tensor
+        ``(k, m)`` levels and ``(k,)`` tolerances.
+    box : tuple of torch.Tensor
+        ``(lo, hi)``.
+    stats : Stats
+        Counters.
+    max_iter : int
+        Corrector iterations.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``x, y, jac, ok`` with every ``ok`` member on its level and in the box.
+    """
+    from .corrector import correct
+
+    lo, hi = box
+    out = outside(x, box)
+    fix = out & ok
+    if not bool(fix.any()):
+        return x, y, jac, ok & ~out
+    rows = fix.nonzero().squeeze(-1)
+    xr = torch.minimum(torch.maximum(x[rows], lo), hi)
+    free = (xr > lo) & (xr < hi)
+    c2 = correct(fn, xr, goal[rows], tol[rows], max_iter=max_iter, free=free, stats=stats)
+    good = c2.ok & ~outside(c2.x, box)
+    x, y, jac, ok = x.clone(), y.clone(), jac.clone(), (ok & ~out).clone()
+    x[rows], y[rows], jac[rows] = c2.x, c2.y, c2.jac
+    ok[rows] = good
+    return x, y, jac, ok

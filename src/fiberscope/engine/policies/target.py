@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from ...geometry.linalg import gram, min_norm, singular_extremes
+from ..box import held_coordinates, onto_faces
 from ..corrector import Correction
 from ..policy import Advance, Context, Policy, Proposal, Stop, Verdict, register
 from ..state import Members
@@ -35,7 +36,9 @@ def fmt_output(y: Tensor) -> str:
     return "(" + ", ".join(f"{v:.6g}" for v in vals[:6]) + (", ..." if len(vals) > 6 else "") + ")"
 
 
-def directions(jac: Tensor, dy: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def directions(
+    jac: Tensor, dy: Tensor, free: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Unit minimum-norm directions ``J^+ dy / |J^+ dy|``, their speeds and ``J``'s extremes.
 
     Parameters
@@ -44,6 +47,8 @@ def directions(jac: Tensor, dy: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]
         ``(k, m, n)``.
     dy : torch.Tensor
         ``(k, m)``.
+    free : torch.Tensor, optional
+        ``(k, n)`` bool: only these coordinates may move (the others are held on box faces).
 
     Returns
     -------
@@ -54,6 +59,8 @@ def directions(jac: Tensor, dy: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]
     s_min, s_max : torch.Tensor
         ``(k,)``.
     """
+    if free is not None:
+        jac = jac * free.unsqueeze(-2).to(jac.dtype)
     d = min_norm(gram(jac), dy)
     speed = torch.linalg.vector_norm(d, dim=-1)
     s_min, s_max = singular_extremes(jac)
@@ -79,11 +86,28 @@ class Target(Policy):
     adaptive = True
     box_mode = "exit_on_chord"
 
-    def __init__(self, *, max_angle: float = 0.3, sing_tol: float = 1e-8, max_newton: int = 8):
+    def __init__(
+        self,
+        *,
+        max_angle: float = 0.3,
+        sing_tol: float = 1e-8,
+        max_newton: int = 8,
+        constrain_box: bool = False,
+    ):
         self.cos_max = math.cos(max_angle)
         self.cos_grow = math.cos(max_angle / 3)
         self.sing_tol = sing_tol
         self.max_newton = max_newton
+        self.constrain_box = constrain_box
+        # a box either ends the walk where a step's chord leaves it, or its faces become
+        # constraints (coordinates pushed outward are held on them)
+        self.box_mode = "none" if constrain_box else "exit_on_chord"
+
+    def _free(self, ctx: Context, x: Tensor, u: Tensor) -> Tensor | None:
+        if not (self.constrain_box and ctx.box is not None):
+            return None
+        held = held_coordinates(x, u, ctx.box)
+        return ~held if bool(held.any()) else None
 
     @staticmethod
     def init(mem: Members, targets: Tensor, legs: Tensor | None = None) -> None:
@@ -135,25 +159,48 @@ class Target(Policy):
             final.unsqueeze(-1), target, v["y_start"] + (lam + dlam).unsqueeze(-1) * v["dy"]
         )
         hd = h_try.unsqueeze(-1)
+        u = v["u"]
+        free = self._free(ctx, sub.x, u)
+        if free is not None:  # faces the walk pushes against are held: re-aim along the rest
+            u, _, _, _ = directions(sub.jac, v["dy"], free)
         # x + h u + h^2/2 curv (curv is zero at the start of every leg)
-        xp = sub.x + hd * (v["u"] + (0.5 * hd) * v["curv"])
+        xp = sub.x + hd * (u + (0.5 * hd) * v["curv"])
         return Proposal(
-            x=xp, goal=goal, jac=None, h=h_try.cpu(), info={"final": final, "dlam": dlam}
+            x=xp,
+            goal=goal,
+            jac=None,
+            h=h_try.cpu(),
+            info={"final": final, "dlam": dlam, "u": u, "free": free},
         )
 
     def judge(self, ctx: Context, sub: Members, prop: Proposal, cor: Correction) -> Verdict:
         """Converged, turned less than ``max_angle``, within one step of the prediction."""
-        uc, speed_c, s_min, s_max = directions(cor.jac, sub.vars["dy"])
+        x, y, jac, ok = cor.x, cor.y, cor.jac, cor.ok
+        free = None
+        if self.constrain_box and ctx.box is not None:
+            x, y, jac, ok = onto_faces(
+                ctx.fn, x, y, jac, ok, prop.goal, sub.tol, ctx.box, ctx.stats, self.max_newton
+            )
+            free = self._free(ctx, x, prop.info["u"])
+        uc, speed_c, s_min, s_max = directions(jac, sub.vars["dy"], free)
         good = torch.isfinite(speed_c) & (speed_c > 0)
-        cos = torch.where(good, (uc * sub.vars["u"]).sum(-1), -2.0)
-        moved = torch.linalg.vector_norm(cor.x - prop.x, dim=-1)
+        cos = torch.where(good, (uc * prop.info["u"]).sum(-1), -2.0)
+        moved = torch.linalg.vector_norm(x - prop.x, dim=-1)
         hd = prop.h.to(cos.device)
-        accept = cor.ok & good & (cos >= self.cos_max) & (moved <= torch.clamp(hd, min=64 * _EPS))
+        accept = ok & good & (cos >= self.cos_max) & (moved <= torch.clamp(hd, min=64 * _EPS))
         easy = (cor.iters <= 2) & (cos >= self.cos_grow)
         return Verdict(
             accept=accept.cpu(),
             easy=easy.cpu(),
-            info={"u": uc, "speed": speed_c, "s_min": s_min, "s_max": s_max},
+            info={
+                "u": uc,
+                "speed": speed_c,
+                "s_min": s_min,
+                "s_max": s_max,
+                "x": x,
+                "y": y,
+                "jac": jac,
+            },
         )
 
     def at_floor(self, ctx: Context, sub: Members, j: int, x_try: Tensor) -> tuple[str, str]:
@@ -170,9 +217,9 @@ class Target(Policy):
         """Move on; end legs exactly on their level; stop at the last one or a rank drop."""
         v = sub.vars
         info = verdict.info
-        xc, yc, jc = cor.x, cor.y, cor.jac
+        xc, yc, jc = info["x"], info["y"], info["jac"]
         step_len = torch.clamp(torch.linalg.vector_norm(xc - sub.x, dim=-1), min=1e-300)
-        curv = (info["u"] - v["u"]) / step_len.unsqueeze(-1)
+        curv = (info["u"] - prop.info["u"]) / step_len.unsqueeze(-1)
         final = prop.info["final"]
         lam = v["lam"] + prop.info["dlam"]
         leg = v["leg"]

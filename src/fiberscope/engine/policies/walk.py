@@ -35,6 +35,7 @@ from torch import Tensor
 
 from ...errors import InputError
 from ...geometry.linalg import pinv_min_norm
+from ..box import onto_faces
 from ..corrector import Correction, correct
 from ..policy import Advance, Context, Policy, Proposal, Stop, Verdict, register
 from ..state import Members
@@ -199,26 +200,9 @@ class RandomWalk(Policy):
         """Converged, in the box (faces become constraints), within one step of the guess."""
         x, y, jac, ok = cor.x, cor.y, cor.jac, cor.ok
         if ctx.box is not None:
-            lo, hi = ctx.box
-            out = ~_in_box(x, ctx.box)
-            if bool((out & ok).any()):
-                # put the escaping coordinates on their faces and correct with them held
-                rows = (out & ok).nonzero().squeeze(-1)
-                xr = torch.minimum(torch.maximum(x[rows], lo), hi)
-                free = (xr > lo) & (xr < hi)
-                c2 = correct(
-                    ctx.fn,
-                    xr,
-                    sub.goal[rows],
-                    sub.tol[rows],
-                    max_iter=self.max_newton,
-                    free=free,
-                    stats=ctx.stats,
-                )
-                good = c2.ok & _in_box(c2.x, ctx.box)
-                x, y, jac, ok = x.clone(), y.clone(), jac.clone(), ok.clone()
-                x[rows], y[rows], jac[rows] = c2.x, c2.y, c2.jac
-                ok[rows] = good
+            x, y, jac, ok = onto_faces(
+                ctx.fn, x, y, jac, ok, sub.goal, sub.tol, ctx.box, ctx.stats, self.max_newton
+            )
         moved = torch.linalg.vector_norm(x - prop.x, dim=-1)
         hd = prop.h.to(x.device)
         step = torch.linalg.vector_norm(x - sub.x, dim=-1)
