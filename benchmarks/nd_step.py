@@ -1,0 +1,376 @@
+"""Benchmarks G2, G3 and G5: the cost of one step on classes of any dimension.
+
+G2. The 784 -> 64 -> 64 -> 1 sigmoid MLP (deterministic weights): one step of ``fs.walk``
+    with ``method="corrected"`` (per step = the call's total time / its steps, over a few
+    hundred steps) against one step of the authors' walk (``method="paper"``: an n x n metric
+    and its eigen-decomposition every step), with 1 and 2 torch threads, side by side.
+    Target: corrected <= 0.5 ms per step on 2 CPU cores.
+G3. One corrected step <= 2.5 Jacobian evaluations, n from 2 to 150,528: network 1's trace
+    (n = 2), the MLP's walk (n = 784), the MNIST-sized CNN's walk (n = 784, m = 10; also
+    inside the pixel box) and a ResNet-18 walk on 3x224x224 inputs (n = 150,528, m = 10). Per
+    model: one Jacobian evaluation (``ModelFunction(model, x).values_and_jacobians(xs)``, one
+    point), one step (time per iteration inside the engine loop, from ``stop=`` polls, and the
+    call's total / steps), their ratio and the engine's counters per step.
+G5. The ResNet-18 (10 outputs, random weights, eval mode): step vs one Jacobian evaluation
+    (target <= 2x), and the peak resident memory of one step and of one Jacobian evaluation
+    above the memory held before it (Linux ``/proc/self/clear_refs`` resets the peak; torch's
+    CPU allocator returns large blocks to the system), compared with n * m * 8 bytes.
+
+Run: python benchmarks/nd_step.py [--repeats 5] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    MemClock,
+    StepClock,
+    command_line,
+    header,
+    interleaved,
+    load,
+    mmm,
+    peak_during,
+    table,
+    write,
+)
+from _models import mlp_784, mnist_cnn, resnet18, start  # noqa: E402
+
+import fiberscope as fs  # noqa: E402
+from fiberscope.geometry.jacobian import ModelFunction  # noqa: E402
+
+G2_TARGET_MS = 0.5
+G3_TARGET = 2.5
+G5_TARGET = 2.0
+
+
+def walk_case(model, x0, clocks: list, threads: int, **kw):
+    """A case: one ``fs.walk`` call timed per iteration by a :class:`StepClock`."""
+
+    def run():
+        torch.set_num_threads(threads)
+        clk = StepClock()
+        r = fs.walk(model, x0, seed=0, stop=clk, **kw)
+        clocks.append(clk)
+        return r
+
+    return run
+
+
+def trace_case(model, x0, clocks: list, threads: int, **kw):
+    """A case: one ``fs.trace`` call timed per iteration by a :class:`StepClock`."""
+
+    def run():
+        torch.set_num_threads(threads)
+        clk = StepClock()
+        r = fs.trace(model, x0, stop=clk, **kw)
+        clocks.append(clk)
+        return r
+
+    return run
+
+
+def jac_case(fn: ModelFunction, xs: torch.Tensor, reps: int, threads: int):
+    """A case: ``reps`` Jacobian evaluations at one point."""
+
+    def run():
+        torch.set_num_threads(threads)
+        for _ in range(reps):
+            fn.values_and_jacobians(xs)
+
+    return run
+
+
+def value_case(fn: ModelFunction, xs: torch.Tensor, reps: int, threads: int):
+    """A case: ``reps`` evaluations of the outputs at one point."""
+
+    def run():
+        torch.set_num_threads(threads)
+        for _ in range(reps):
+            fn.values(xs)
+
+    return run
+
+
+def loop_stats(clocks: list[StepClock]) -> tuple[list[float], list[float]]:
+    """Per-iteration wall and CPU seconds inside the loop, one value per timed round."""
+    walls, cpus = [], []
+    for clk in clocks:
+        w, c, _ = clk.per_iteration()
+        walls.append(w)
+        cpus.append(c)
+    return walls, cpus
+
+
+def counters(r) -> str:
+    """Jacobian and value evaluations and rejections per accepted step."""
+    s = r.stats
+    k = max(1, s.steps)
+    return f"{s.jacobian_evals / k:.2f} / {s.value_evals / k:.2f} / {s.rejected / k:.2f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="small sizes, 2 repeats (smoke)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for G3/G5")
+    ap.add_argument("--out", type=Path, default=None, help="results folder")
+    args = ap.parse_args()
+    load0 = load()
+    quick = args.quick
+    repeats = 2 if quick else args.repeats
+    th = args.threads
+    lines = header(
+        "G2, G3, G5: one step on classes of any dimension",
+        command_line(),
+        load0,
+        f"Every time is the median (min-max) of {repeats} interleaved rounds (ResNet-18: "
+        f"{1 if quick else 2}). Per step = the call's total time / its accepted steps; loop = "
+        "time per engine iteration between `stop=` polls (no set-up, no result building).",
+    )
+
+    # ---------------------------------------------------------------- G2
+    mlp = mlp_784()
+    x_mlp = start((784,))
+    steps = 20 if quick else 300
+    paper_steps = 2 if quick else 10
+    fn = ModelFunction(mlp, x_mlp)
+    xs = x_mlp.reshape(1, -1)
+    reps = 20 if quick else 200
+    cases, clocks = {}, {}
+    for t in (1, 2):
+        clocks[f"corrected {t}"] = []
+        cases[f"corrected {t}"] = walk_case(
+            mlp, x_mlp, clocks[f"corrected {t}"], t, samples=steps, step=0.05
+        )
+        clocks[f"paper {t}"] = []
+        cases[f"paper {t}"] = walk_case(
+            mlp, x_mlp, clocks[f"paper {t}"], t, samples=paper_steps, step=0.05, method="paper"
+        )
+        cases[f"jacobian {t}"] = jac_case(fn, xs, reps, t)
+        cases[f"value {t}"] = value_case(fn, xs, reps, t)
+    res = interleaved(cases, repeats)
+    torch.set_num_threads(th)
+    rows = []
+    verdict = {}
+    for t in (1, 2):
+        for method in ("corrected", "paper"):
+            s = res[f"{method} {t}"]
+            r = s.out
+            k = r.stats.steps
+            per = s.scaled(1.0 / k)
+            lw, lc = loop_stats(clocks[f"{method} {t}"])
+            rows.append(
+                [
+                    f"walk, method={method!r}",
+                    t,
+                    k,
+                    mmm(per.wall, 1e3),
+                    mmm(per.cpu, 1e3),
+                    mmm(lc, 1e3),
+                    f"{r.residual:.1e}",
+                    counters(r),
+                ]
+            )
+            if method == "corrected":
+                verdict[t] = per
+        for what in ("jacobian", "value"):
+            s = res[f"{what} {t}"].scaled(1.0 / reps)
+            label = "one Jacobian evaluation" if what == "jacobian" else "one output evaluation"
+            rows.append([label, t, "-", mmm(s.wall, 1e3), mmm(s.cpu, 1e3), "-", "-", "-"])
+    lines += [
+        "## G2: 784 -> 64 -> 64 -> 1 sigmoid MLP, one step",
+        "",
+        f"Corrected walk: {steps} steps of at most 0.05 (seed 0); the authors' walk: "
+        f"{paper_steps} steps of delta = 0.05. Threads = torch intra-op threads.",
+        "",
+    ]
+    lines += table(
+        [
+            "case",
+            "threads",
+            "steps",
+            "ms/step wall",
+            "ms/step CPU",
+            "loop ms/iteration CPU",
+            "residual",
+            "Jacobian / value evals / rejections per step",
+        ],
+        rows,
+    )
+    paper2 = res["paper 2"].scaled(1.0 / res["paper 2"].out.stats.steps)
+    for t in (1, 2):
+        per = verdict[t]
+        ok = per.cpu_med * 1e3 <= G2_TARGET_MS
+        lines += [
+            "",
+            f"**G2 ({t} thread{'s' if t > 1 else ''}) {'met' if ok else 'missed'}**: one "
+            f"corrected step takes {per.cpu_med * 1e3:.3f} ms CPU ({per.wall_med * 1e3:.3f} ms "
+            f"wall) against the target {G2_TARGET_MS} ms"
+            + ("" if ok else f" ({per.cpu_med * 1e3 / G2_TARGET_MS:.1f}x over)")
+            + f"; the authors' step measures {paper2.cpu_med * 1e3:.0f} ms CPU "
+            f"({paper2.wall_med * 1e3:.0f} ms wall) here with 2 threads.",
+        ]
+
+    # ---------------------------------------------------------------- G3 / G5
+    torch.set_num_threads(th)
+    net1 = fs.load_model("surface_1")
+    cnn = mnist_cnn()
+    x_img = start((1, 28, 28))
+    rn_size = 32 if quick else 224
+    rn = resnet18(width=8 if quick else 64)
+    x_rn = start((3, rn_size, rn_size))
+    models = [
+        # name, model, x0, verb, kwargs, steps
+        ("network 1 (2 -> 1)", net1, torch.tensor([0.25, 0.25], dtype=torch.float64),
+         "trace", {"step": 0.01}, None),
+        ("MLP 784 -> 64 -> 64 -> 1", mlp, x_mlp, "walk", {"samples": steps, "step": 0.05},
+         None),
+        ("MNIST CNN (1x28x28 -> 10)", cnn, x_img, "walk",
+         {"samples": 10 if quick else 100, "step": 0.05}, None),
+        ("MNIST CNN, box (0, 1)", cnn, x_img, "walk",
+         {"samples": 10 if quick else 100, "step": 0.05, "bounds": (0.0, 1.0)}, None),
+    ]  # fmt: skip
+    cases, clocks, jac_reps, dims = {}, {}, {}, {}
+    for name, model, x0, verb, kw, _ in models:
+        clocks[name] = []
+        make = trace_case if verb == "trace" else walk_case
+        cases[name] = make(model, x0, clocks[name], th, **kw)
+        f = ModelFunction(model, x0)
+        xs1 = x0.reshape(1, -1)
+        f.values_and_jacobians(xs1)  # choose the Jacobian scheme once, outside the timing
+        dims[name] = (f.n, f.m)
+        jac_reps[name] = 200 if model is net1 else (20 if quick else 50)
+        cases[f"J {name}"] = jac_case(f, xs1, jac_reps[name], th)
+    res = interleaved(cases, repeats)
+
+    rn_name = f"ResNet-18 (3x{rn_size}x{rn_size} -> 10)" + (", width 8" if quick else "")
+    rn_steps = 3
+    clocks[rn_name] = []
+    f_rn = ModelFunction(rn, x_rn)
+    xs_rn = x_rn.reshape(1, -1)
+    f_rn.values_and_jacobians(xs_rn)
+    jac_reps[rn_name] = 1
+    dims[rn_name] = (f_rn.n, f_rn.m)
+    rn_cases = {
+        rn_name: walk_case(rn, x_rn, clocks[rn_name], th, samples=rn_steps, step=0.05),
+        f"J {rn_name}": jac_case(f_rn, xs_rn, 1, th),
+    }
+    res.update(interleaved(rn_cases, 1 if quick else 2, warmup=0))
+    models.append((rn_name, rn, x_rn, "walk", {}, None))
+
+    rows = []
+    ratios = {}
+    for name, _model, _x0, verb, _, _ in models:
+        s, j = res[name], res[f"J {name}"].scaled(1.0 / jac_reps[name])
+        r = s.out
+        k = r.stats.steps
+        n, m = dims[name]
+        lw, lc = loop_stats(clocks[name])
+        setup = [c.setup()[1] for c in clocks[name]]
+        ratio = statistics.median(lc) / j.cpu_med
+        ratios[name] = ratio
+        per = s.scaled(1.0 / k)
+        rows.append(
+            [
+                name,
+                n,
+                m,
+                verb,
+                k,
+                mmm(j.cpu, 1e3),
+                mmm(lc, 1e3),
+                mmm(per.cpu, 1e3),
+                mmm(setup, 1e3),
+                f"{ratio:.2f}",
+                counters(r),
+            ]
+        )
+    lines += [
+        "",
+        "## G3: one corrected step in Jacobian evaluations",
+        "",
+        f"torch threads {th}. Jacobian = one `values_and_jacobians` call at one point (the "
+        "scheme chosen beforehand); step = one engine iteration (loop) and the call's total "
+        "/ steps; set-up = from the call to its first iteration (validation, the start's "
+        "Jacobian, the choice of the Jacobian scheme). Ratio = loop CPU / Jacobian CPU.",
+        "",
+    ]
+    lines += table(
+        [
+            "model",
+            "n",
+            "m",
+            "verb",
+            "steps",
+            "Jacobian ms CPU",
+            "loop ms/iteration CPU",
+            "ms/step CPU (total)",
+            "set-up ms CPU",
+            "step / Jacobian",
+            "Jacobian / value evals / rejections per step",
+        ],
+        rows,
+    )
+    worst = max(ratios, key=ratios.get)
+    ok = all(v <= G3_TARGET for v in ratios.values())
+    lines += [
+        "",
+        f"**G3 {'met' if ok else 'missed'}**: target <= {G3_TARGET} Jacobian evaluations per "
+        f"step; worst: {worst} at {ratios[worst]:.2f}"
+        + ("." if ok else f" ({ratios[worst] / G3_TARGET:.1f}x over).")
+        + " Over target: "
+        + (", ".join(f"{k} {v:.2f}" for k, v in ratios.items() if v > G3_TARGET) or "none")
+        + ".",
+    ]
+
+    # ---------------------------------------------------------------- G5 memory
+    n_rn = x_rn.numel()
+    m_rn = 10
+    jac_peak, _ = peak_during(lambda: f_rn.values_and_jacobians(xs_rn))
+    mem = MemClock()
+    fs.walk(rn, x_rn, samples=rn_steps, step=0.05, seed=0, stop=mem)
+    step_peak = max(mem.peaks)
+    nm8 = n_rn * m_rn * 8
+    mb = 2**20
+    rn_ratio = ratios[rn_name]
+    lines += [
+        "",
+        f"## G5: {rn_name}, random weights, eval mode",
+        "",
+        f"One step = {rn_ratio:.2f} Jacobian evaluations (CPU; from the G3 table): "
+        f"**G5 time target (<= {G5_TARGET}x) {'met' if rn_ratio <= G5_TARGET else 'missed'}**"
+        + ("." if rn_ratio <= G5_TARGET else f" ({rn_ratio / G5_TARGET:.2f}x over)."),
+        "",
+    ]
+    lines += table(
+        ["quantity", "MiB"],
+        [
+            ["n * m * 8 bytes (one float64 Jacobian)", f"{nm8 / mb:.1f}"],
+            ["peak RSS above its start, one Jacobian evaluation", f"{jac_peak / mb:.0f}"],
+            [
+                f"peak RSS above its start, one walk iteration (max of {len(mem.peaks)})",
+                f"{step_peak / mb:.0f}",
+            ],
+            ["step peak - Jacobian peak", f"{(step_peak - jac_peak) / mb:.0f}"],
+        ],
+    )
+    lines += [
+        "",
+        "The Jacobian's peak is autograd's (the model's activations and their gradients for "
+        f"m = {m_rn} output rows at once), not fiberscope's geometry; the step's peak beyond "
+        f"it is {(step_peak - jac_peak) / nm8:.1f} x n*m*8.",
+    ]
+    write("nd_step", lines, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Smoke tests of the benchmark scripts: each runs in its ``--quick`` mode and writes its table.
+
+Speed is never asserted here (timings belong to the benchmarks' tables); these tests check that
+the scripts run end to end, write the table where they are told (never over
+``benchmarks/results``), and state each target's verdict.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "benchmarks"
+
+pytestmark = pytest.mark.slow
+
+
+def _run(script: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+
+
+def test_trace_loop_quick_without_the_authors_code(tmp_path):
+    done = _run("trace_loop.py", "--quick", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = (tmp_path / "trace_loop.md").read_text()
+    assert "fastest closing, drift <= 1e-9" in text
+    assert "corrected step 0.05 max_angle 0.3" in text
+    assert "C++ rows left out" in text  # no --cpp-src / --cpp-build given
+    assert "# G1: one loop of network 1's circle class" in done.stdout  # printed too
+
+
+def test_nd_step_quick(tmp_path):
+    done = _run("nd_step.py", "--quick", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = (tmp_path / "nd_step.md").read_text()
+    for needle in ("## G2", "## G3", "## G5", "walk, method='paper'", "ResNet-18", "**G3 "):
+        assert needle in text
+    assert "**G2 (2 threads) " in text
+
+
+def test_batch_quick(tmp_path):
+    done = _run("batch.py", "--quick", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = (tmp_path / "batch.md").read_text()
+    assert "| trace batch 64 | 64 |" in text and "| walk chains 64 | 64 |" in text
+    assert "**G4 network 1 traces: " in text and "**G4 MNIST CNN walks: " in text
+
+
+def test_gpu_without_cuda_says_so_and_writes_nothing(tmp_path):
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    done = _run("gpu.py", "--out", str(tmp_path), env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines() == [
+        "gpu.py: no CUDA device here (torch.cuda.is_available() is False); nothing run"
+    ]
+    assert not any(tmp_path.iterdir())
+
+
+def test_gpu_code_paths_on_the_cpu(tmp_path):
+    done = _run("gpu.py", "--device", "cpu", "--quick", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = (tmp_path / "gpu.md").read_text()
+    assert "# GPU check: G3, G4, G5 on CPU" in text
+    assert "## G4: 64 starts at once against 4 one at a time" in text
+
+
+def test_build_authors_cpp_refuses_folders_inside_the_repository(tmp_path):
+    inside = ROOT / "benchmarks"
+    done = _run("build_authors_cpp.py", str(tmp_path), "--out", str(inside / "cpp-build"))
+    assert done.returncode != 0
+    assert "does not hold the authors' Makefile" in done.stderr  # checked first: empty src
+    (tmp_path / "Makefile").write_text("make:\n\ttrue\n")
+    (tmp_path / "neural_network.cpp").write_text("// placeholder\n")
+    done = _run("build_authors_cpp.py", str(tmp_path), "--out", str(inside / "cpp-build"))
+    assert done.returncode != 0
+    assert "inside the fiberscope repository" in done.stderr
+    assert not (inside / "cpp-build").exists()
