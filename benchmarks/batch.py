@@ -17,14 +17,25 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import command_line, header, interleaved, load, mmm, table, write  # noqa: E402
+from _common import (  # noqa: E402
+    StepClock,
+    command_line,
+    header,
+    interleaved,
+    load,
+    mmm,
+    table,
+    write,
+)
 from _models import mnist_cnn, start  # noqa: E402
 
 import fiberscope as fs  # noqa: E402
@@ -40,22 +51,58 @@ def circle_starts(count: int, seed: int = 0, device: str = "cpu") -> torch.Tenso
     return torch.stack((r * torch.cos(a), r * torch.sin(a)), dim=1).to(device)
 
 
-def trace_cases(net, xs: torch.Tensor, singles: int, step: float) -> dict:
+class Phases:
+    """Set-up, engine loop and the rest (last iteration + results) of one call, in CPU s."""
+
+    def __init__(self) -> None:
+        self.rounds: list[tuple[float, float, float]] = []
+
+    def wrap(self, call):
+        """A case running ``call(stop=clock)`` and splitting its CPU time."""
+
+        def run():
+            clk = StepClock()
+            out = call(clk)
+            end = time.process_time()
+            first, last = clk.cpu[0], clk.cpu[-1]
+            self.rounds.append((first - clk.created[1], last - first, end - last))
+            return out
+
+        return run
+
+    def cell(self) -> str:
+        """``set-up / loop / rest`` medians of the timed rounds (the warm-up dropped)."""
+        rounds = self.rounds[1:] or self.rounds
+        med = [statistics.median(r[i] for r in rounds) for i in range(3)]
+        return " / ".join(f"{v:.3g}" for v in med)
+
+
+def trace_cases(net, xs: torch.Tensor, singles: int, step: float, phases: dict) -> dict:
     """Batched and one-at-a-time traces of network 1."""
     kw = {"step": step, "bounds": (-1.0, 1.0)}
+    big = f"trace batch {xs.shape[0]}"
+    small = f"trace batch {singles}"
+    phases[big], phases[small] = Phases(), Phases()
     return {
-        f"trace batch {xs.shape[0]}": lambda: fs.trace(net, xs, batched=True, **kw),
-        f"trace batch {singles}": lambda: fs.trace(net, xs[:singles], batched=True, **kw),
+        big: phases[big].wrap(lambda c: fs.trace(net, xs, batched=True, stop=c, **kw)),
+        small: phases[small].wrap(
+            lambda c: fs.trace(net, xs[:singles], batched=True, stop=c, **kw)
+        ),
         f"trace 1 x {singles}": lambda: [fs.trace(net, xs[i], **kw) for i in range(singles)],
     }
 
 
-def walk_cases(cnn, x0: torch.Tensor, chains: int, singles: int, samples: int) -> dict:
+def walk_cases(
+    cnn, x0: torch.Tensor, chains: int, singles: int, samples: int, phases: dict
+) -> dict:
     """Walks of ``chains`` chains at once, of ``singles`` chains at once, and one at a time."""
     kw = {"samples": samples, "step": 0.05}
+    big = f"walk chains {chains}"
+    small = f"walk chains {singles}"
+    phases[big], phases[small] = Phases(), Phases()
     return {
-        f"walk chains {chains}": lambda: fs.walk(cnn, x0, chains=chains, seed=0, **kw),
-        f"walk chains {singles}": lambda: fs.walk(cnn, x0, chains=singles, seed=0, **kw),
+        big: phases[big].wrap(lambda c: fs.walk(cnn, x0, chains=chains, seed=0, stop=c, **kw)),
+        small: phases[small].wrap(lambda c: fs.walk(cnn, x0, chains=singles, seed=0, stop=c, **kw)),
         f"walk 1 x {singles}": lambda: [fs.walk(cnn, x0, seed=i, **kw) for i in range(singles)],
     }
 
@@ -67,7 +114,9 @@ def steps_of(out) -> int:
     return sum(seen.values())
 
 
-def rows_for(res: dict, names: list[str], starts: list[int]) -> tuple[list[list], float]:
+def rows_for(
+    res: dict, names: list[str], starts: list[int], phases: dict
+) -> tuple[list[list], float]:
     """Table rows (per start and per step) and the batch / one-at-a-time throughput ratio."""
     rows = []
     per_start = {}
@@ -85,6 +134,7 @@ def rows_for(res: dict, names: list[str], starts: list[int]) -> tuple[list[list]
                 mmm(ps.wall, 1e3),
                 mmm(ps.cpu, 1e3),
                 f"{s.cpu_med / st * 1e6:.1f}",
+                phases[name].cell() if name in phases else "-",
             ]
         )
     one, big = per_start[names[2]], per_start[names[0]]
@@ -113,12 +163,13 @@ def main() -> None:
     cnn = mnist_cnn()
     x_img = start((1, 28, 28))
 
-    res = interleaved(trace_cases(net, xs, singles, 0.05), repeats)
+    phases: dict = {}
+    res = interleaved(trace_cases(net, xs, singles, 0.05, phases), repeats)
     names = [f"trace batch {big}", f"trace batch {singles}", f"trace 1 x {singles}"]
-    t_rows, t_ratio = rows_for(res, names, [big, singles, singles])
-    res = interleaved(walk_cases(cnn, x_img, big, singles, samples), repeats)
+    t_rows, t_ratio = rows_for(res, names, [big, singles, singles], phases)
+    res = interleaved(walk_cases(cnn, x_img, big, singles, samples, phases), repeats)
     names = [f"walk chains {big}", f"walk chains {singles}", f"walk 1 x {singles}"]
-    w_rows, w_ratio = rows_for(res, names, [big, singles, singles])
+    w_rows, w_ratio = rows_for(res, names, [big, singles, singles], phases)
 
     cols = [
         "case",
@@ -128,6 +179,7 @@ def main() -> None:
         "ms/start wall",
         "ms/start CPU",
         "us/step CPU",
+        "CPU s: set-up / engine loop / last iteration + results",
         "throughput vs one at a time (CPU)",
     ]
     lines = header(
@@ -135,7 +187,10 @@ def main() -> None:
         command_line(),
         load0,
         f"Median (min-max) of {repeats} interleaved rounds; torch threads {args.threads}. "
-        f"One at a time = {singles} separate calls, extrapolated per start.",
+        f"One at a time = {singles} separate calls, extrapolated per start. For the batched "
+        "calls the CPU time is split at the engine's `stop=` polls: set-up (validation, the "
+        "starts' Jacobians), the engine loop, and the rest (its last iteration and the "
+        "building of the results).",
     )
     lines += ["## Network 1 traces (step 0.05, box (-1, 1), both branches)", ""]
     lines += table(cols, t_rows)
