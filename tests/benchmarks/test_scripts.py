@@ -87,3 +87,11 @@ def test_build_authors_cpp_refuses_folders_inside_the_repository(tmp_path):
     assert done.returncode != 0
     assert "inside the fiberscope repository" in done.stderr
     assert not (inside / "cpp-build").exists()
+
+
+def test_op_count_quick(tmp_path):
+    done = _run("op_count.py", "--quick", "--top", "3", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = (tmp_path / "op_count.md").read_text()
+    assert "| MLP 784 walk (corrected) | 20 |" in text
+    assert "engine/corrector.py:correct" in text
