@@ -162,15 +162,7 @@ def main() -> None:
     quick = args.quick
     repeats = 2 if quick else args.repeats
     th = args.threads
-    lines = header(
-        "G2, G3, G5: one step on classes of any dimension",
-        command_line(),
-        load0,
-        f"Every time is the median (min-max) of {repeats} interleaved rounds (ResNet-18: "
-        f"{1 if quick else 2}). Per step = the call's total time / its accepted steps; loop = "
-        "time per engine iteration between `stop=` polls (no set-up, no result building). "
-        f"G2 runs with 1 and with 2 torch threads; G3 and G5 with {args.threads}.",
-    )
+    lines: list[str] = []
 
     # ---------------------------------------------------------------- G2
     mlp = mlp_784()
@@ -408,7 +400,16 @@ def main() -> None:
         f"their gradients for the m = {mem['m']} output rows at once) plus "
         f"{(step_peak - jac_peak) / nm8:.1f} x n*m*8 of fiberscope's own arrays.",
     ]
-    write("nd_step", lines, args.out)
+    head = header(
+        "G2, G3, G5: one step on classes of any dimension",
+        command_line(),
+        load0,
+        f"Every time is the median (min-max) of {repeats} interleaved rounds (ResNet-18: "
+        f"{1 if quick else 2}). Per step = the call's total time / its accepted steps; loop = "
+        "time per engine iteration between `stop=` polls (no set-up, no result building). "
+        f"G2 runs with 1 and with 2 torch threads; G3 and G5 with {args.threads}.",
+    )
+    write("nd_step", head + lines, args.out)
 
 
 if __name__ == "__main__":

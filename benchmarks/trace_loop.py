@@ -239,17 +239,7 @@ def main() -> None:
                 ratio,
             ]
         )
-    lines = header(
-        "G1: one loop of network 1's circle class (surface_1, start (0.25, 0.25))",
-        command_line(),
-        load0,
-        f"Every time is the median (min-max) of {repeats} interleaved rounds. fiberscope rows: "
-        "one `fs.trace` call (corrected: both branches, stops when the loop closes; paper: "
-        f"forward, {paper_steps} steps of delta = {DELTA}). C++ rows: the authors' loop "
-        "alone, timed inside their process by our driver (their code prints no timing); "
-        "built with their Makefile flags (-Ofast -march=native ...). Drift = max |N(p) - "
-        "N(x0)| over the points (float64).",
-    )
+    lines: list[str] = []
     lines += table(cols, out_rows)
     lines += [
         "",
@@ -310,7 +300,18 @@ def main() -> None:
             procs.append([what, w, c])
         lines += ["", f"Whole processes (median (min-max) of {preps} runs after a warm-up):", ""]
         lines += table(["process", "wall s", "CPU s"], [[p, mmm(w), mmm(c)] for p, w, c in procs])
-    write("trace_loop", lines, args.out)
+    head = header(
+        "G1: one loop of network 1's circle class (surface_1, start (0.25, 0.25))",
+        command_line(),
+        load0,
+        f"Every time is the median (min-max) of {repeats} interleaved rounds. fiberscope rows: "
+        "one `fs.trace` call (corrected: both branches, stops when the loop closes; paper: "
+        f"forward, {paper_steps} steps of delta = {DELTA}). C++ rows: the authors' loop "
+        "alone, timed inside their process by our driver (their code prints no timing); "
+        "built with their Makefile flags (-Ofast -march=native ...). Drift = max |N(p) - "
+        "N(x0)| over the points (float64).",
+    )
+    write("trace_loop", head + lines, args.out)
 
 
 if __name__ == "__main__":
