@@ -236,15 +236,20 @@ def main() -> None:
     for t in (1, 2):
         per = verdict[t]
         paper = res[f"paper {t}"].scaled(1.0 / res[f"paper {t}"].out.stats.steps)
-        ok = per.cpu_med * 1e3 <= G2_TARGET_MS
+        # one thread: its CPU time (steadier under load); two threads: the wall time (the CPU
+        # time adds both threads' seconds)
+        basis = "CPU" if t == 1 else "wall"
+        got = per.cpu_med if t == 1 else per.wall_med
+        ok = got * 1e3 <= G2_TARGET_MS
         lines += [
             "",
-            f"**G2 ({t} thread{'s' if t > 1 else ''}) {'met' if ok else 'missed'}**: one "
-            f"corrected step takes {per.cpu_med * 1e3:.3f} ms CPU ({per.wall_med * 1e3:.3f} ms "
-            f"wall) against the target {G2_TARGET_MS} ms"
-            + ("" if ok else f" ({per.cpu_med * 1e3 / G2_TARGET_MS:.1f}x over)")
-            + f"; the authors' step measures {paper.cpu_med * 1e3:.0f} ms CPU "
-            f"({paper.wall_med * 1e3:.0f} ms wall) here with the same threads.",
+            f"**G2 ({t} thread{'s' if t > 1 else ''}, {basis} time) "
+            f"{'met' if ok else 'missed'}**: one corrected step takes "
+            f"{per.cpu_med * 1e3:.3f} ms CPU, {per.wall_med * 1e3:.3f} ms wall, against the "
+            f"target {G2_TARGET_MS} ms"
+            + ("" if ok else f" ({got * 1e3 / G2_TARGET_MS:.1f}x over)")
+            + f"; the authors' step measures {paper.cpu_med * 1e3:.0f} ms CPU, "
+            f"{paper.wall_med * 1e3:.0f} ms wall, here with the same threads.",
         ]
 
     # ---------------------------------------------------------------- G3 / G5

@@ -47,7 +47,7 @@ def test_nd_step_quick(tmp_path):
     text = (tmp_path / "nd_step.md").read_text()
     for needle in ("## G2", "## G3", "## G5", "walk, method='paper'", "ResNet-18", "**G3 "):
         assert needle in text
-    assert "**G2 (2 threads) " in text
+    assert "**G2 (1 thread, CPU time) " in text and "**G2 (2 threads, wall time) " in text
 
 
 def test_batch_quick(tmp_path):
