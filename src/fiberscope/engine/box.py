@@ -197,6 +197,7 @@ def onto_faces(
     box: Box,
     stats: Stats,
     max_iter: int = 12,
+    matrix_free: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Bring corrected points that left the box back: faces become constraints.
 
@@ -218,6 +219,8 @@ def onto_faces(
         Counters.
     max_iter : int
         Corrector iterations.
+    matrix_free : bool
+        Solve without forming Jacobians.
 
     Returns
     -------
@@ -234,7 +237,16 @@ def onto_faces(
     rows = fix.nonzero().squeeze(-1)
     xr = torch.minimum(torch.maximum(x[rows], lo), hi)
     free = (xr > lo) & (xr < hi)
-    c2 = correct(fn, xr, goal[rows], tol[rows], max_iter=max_iter, free=free, stats=stats)
+    c2 = correct(
+        fn,
+        xr,
+        goal[rows],
+        tol[rows],
+        max_iter=max_iter,
+        free=free,
+        matrix_free=matrix_free,
+        stats=stats,
+    )
     good = c2.ok & ~outside(c2.x, box)
     x, y, jac, ok = x.clone(), y.clone(), jac.clone(), (ok & ~out).clone()
     x[rows], y[rows], jac[rows] = c2.x, c2.y, c2.jac
