@@ -622,8 +622,8 @@ def save(
 
     Parameters
     ----------
-    result : TraceResult, ExploreResult, PreimageResult, BoundaryWalkResult, SampleResult, WalkResult
-        The result.
+    result : TraceResult, ExploreResult, PreimageResult, BoundaryWalkResult, SampleResult, ...
+        The result (or a :class:`~fiberscope.WalkResult`).
     path : str or pathlib.Path
         Destination (``.csv``; ``.npz`` for a walk); the sidecar is the same name with
         ``.json``.
