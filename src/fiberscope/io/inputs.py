@@ -133,6 +133,10 @@ def _read_torch(path: Path) -> Any:
 
     import torch
 
+    with path.open("rb") as fh:
+        head = fh.read(1)
+    if not zipfile.is_zipfile(path) and head != b"\x80":  # neither zip nor legacy pickle
+        raise _fail(path, "not a valid torch file (torch.save of one tensor)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:

@@ -550,6 +550,8 @@ def load_walk(path: str | Path) -> WalkResult:
 
     p = Path(path)
     name = display_name(p)
+    if p.is_file() and not zipfile.is_zipfile(p):
+        raise InputError(f"cannot read the walk {name}: not a valid .npz file")
     try:
         with np.load(p, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
