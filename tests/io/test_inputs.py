@@ -127,7 +127,10 @@ def test_special_files_are_never_opened(tmp_path: Path) -> None:
         read_point(tmp_path / "pipe.npy")
 
 
-def test_at_values_that_name_files() -> None:
+def test_at_values_that_name_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "1").write_text("a file named like a number")
+    assert not looks_like_point_file("1")  # numbers stay numbers
     assert not looks_like_point_file("0.25,0.25")
     assert not looks_like_point_file("1e-3;2")
     assert looks_like_point_file("x0.npy") and looks_like_point_file("digit.PNG")

@@ -46,12 +46,18 @@ def looks_like_point_file(text: str) -> bool:
     Returns
     -------
     bool
-        True when it ends in a suffix of :data:`POINT_SUFFIXES`, contains a path separator,
-        or names an existing path.
+        False when it reads as numbers (``0.25,0.25``, ``1e-3;2``); otherwise True when it ends
+        in a suffix of :data:`POINT_SUFFIXES`, contains a path separator, or names an existing
+        path.
     """
     t = text.strip()
     if not t:
         return False
+    try:
+        [float(v) for v in t.replace(";", ",").split(",")]
+        return False
+    except ValueError:
+        pass
     if Path(t).suffix.lower() in POINT_SUFFIXES or os.sep in t or "/" in t:
         return True
     return os.path.lexists(t)
