@@ -245,6 +245,29 @@ def _build_hostile_archives(folder: Path) -> None:
         w("external_pipe.onnx", mf.onnx_external_bytes("weights.bin"))
         if not (folder / "weights.bin").exists():
             os.mkfifo(folder / "weights.bin")
+    _walk_files(folder)
+    return folder
+
+
+def _walk_files(folder: Path) -> None:
+    """Start-point files of the ``walk`` rows (``--at FILE``)."""
+    import numpy as np
+    import torch
+
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"x": 1}, 2], dtype=object), allow_pickle=True)
+    mf.write(folder / "object.npy", buf.getvalue())
+    buf = io.BytesIO()
+    np.save(buf, np.array([0.25, float("nan")]))
+    mf.write(folder / "nan.npy", buf.getvalue())
+    buf = io.BytesIO()
+    torch.save({"x0": torch.ones(2)}, buf)
+    mf.write(folder / "dict.pt", buf.getvalue())
+    mf.write(folder / "corrupt.png", b"\x89PNG\r\n\x1a\n" + bytes(range(64)))
+    mf.write(folder / "words.txt", "0.25, 0.25\nhello\n")
+    buf = io.BytesIO()
+    np.save(buf, np.full(5000, 0.01))
+    mf.write(folder / "big.npy", buf.getvalue())
 
 
 def _flip_member(data: bytes, member: str) -> bytes:
@@ -323,6 +346,17 @@ def _fifo(out: Path, files: Path) -> None:
     os.mkfifo(out / "t.csv")
 
 
+def _fifo_start(out: Path, files: Path) -> None:
+    os.mkfifo(out / "x0.npy")
+
+
+def _png_start(out: Path, files: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.full((2, 1), 64, dtype=np.uint8)).save(out / "x0.png")
+
+
 def _locked(out: Path, files: Path) -> contextlib.AbstractContextManager:
     """Another fiberscope run owns <out>/t.csv (its lock is held by this process)."""
     from fiberscope.io.paths import plan_outputs
@@ -397,6 +431,13 @@ M = "{files}/models.py:"
 
 def T(model: str, *rest: str, at: str = "0.25,0.25") -> list[str]:  # noqa: N802
     return ["trace", model, "--at", at, *rest]
+
+
+def WK(model: str, *rest: str, at: str = "0.25,0.25") -> list[str]:  # noqa: N802
+    return ["walk", model, "--at", at, *rest]
+
+
+WOUT = "{out}/w.npz"
 
 
 CASES: list[Case] = [
@@ -1597,6 +1638,169 @@ CASES: list[Case] = [
         ["app", "binary", "--threshold", "nan"],
         r"--threshold must be a number, got nan",
         out=None,
+    ),
+    # ---------------------------------------------------------------- walk (classes of any dim)
+    C(
+        "walk-start-wrong-shape",
+        "walk",
+        "a start with fewer coordinates than the model has inputs",
+        WK("surface_1", at="0.25"),
+        r"1 coordinates but the model takes 2 inputs",
+        out=WOUT,
+    ),
+    C(
+        "walk-outputs-not-fewer",
+        "walk",
+        "a model with as many outputs as inputs or more (classes are points)",
+        WK(M + "wide", at="0.1,0.2"),
+        r"maps R\^2 -> R\^4: with as many outputs as inputs or more",
+        out=WOUT,
+    ),
+    C(
+        "walk-start-outside-box",
+        "walk",
+        "the start lies outside the box",
+        WK("surface_1", "--bounds=0.3,1"),
+        r"outside the bounds on axis 0",
+        out=WOUT,
+    ),
+    C(
+        "walk-nan-output",
+        "walk",
+        "the model returns NaN at the start",
+        WK(M + "nan", at="1,2"),
+        r"returned NaN or inf at (a|the) start point",
+        out=WOUT,
+    ),
+    C(
+        "walk-singular-start",
+        "walk",
+        "a singular start (rank J < m: here grad N = 0)",
+        WK(M + "radial", at="0,0"),
+        r"singular point: J has rank 0 < 1 .* add --allow-singular",
+        out=WOUT,
+    ),
+    C(
+        "walk-unknown-method",
+        "walk",
+        "an unknown --method",
+        WK("surface_1", "--method", "hmc"),
+        r"unknown method 'hmc'; use one of corrected, uniform, paper",
+        out=WOUT,
+    ),
+    C(
+        "walk-samples-zero",
+        "walk",
+        "zero samples",
+        WK("surface_1", "--samples", "0"),
+        r"samples must be a positive",
+        out=WOUT,
+    ),
+    C(
+        "walk-paper-too-large",
+        "walk",
+        "the authors' walk with more inputs than its n x n eigen-decomposition allows",
+        WK(M + "radial", "--method", "paper", at="{files}/big.npy"),
+        r"n = 5000 inputs .* above its limit of n = 4096",
+        out=WOUT,
+    ),
+    C(
+        "walk-out-not-npz",
+        "walk",
+        "-o not ending in .npz",
+        WK("surface_1"),
+        r"w\.csv: a walk is saved as NumPy arrays \(\.npz",
+        out="{out}/w.csv",
+    ),
+    C(
+        "walk-plot-is-table",
+        "walk",
+        "--plot naming the walk's CSV table",
+        WK("surface_1", "--plot", "{out}/w.csv"),
+        r"--plot .*w\.csv is the same file as the CSV table",
+        out=WOUT,
+    ),
+    C(
+        "walk-plot-is-start",
+        "walk",
+        "--plot naming the --at file",
+        WK("surface_1", "--plot", "{out}/x0.png", at="{out}/x0.png"),
+        r"--plot .*x0\.png would overwrite the --at file",
+        setup=_png_start,
+        out=WOUT,
+    ),
+    C(
+        "walk-at-missing",
+        "walk",
+        "--at naming a file that does not exist",
+        WK("surface_1", at="{out}/x0.npy"),
+        r"cannot read the start point .*x0\.npy: the file does not exist",
+        out=WOUT,
+    ),
+    C(
+        "walk-at-folder",
+        "walk",
+        "--at naming a folder",
+        WK("surface_1", at="{out}/"),
+        r"it is a folder; give a file",
+        out=WOUT,
+    ),
+    C(
+        "walk-at-fifo",
+        "walk",
+        "--at naming a named pipe (never opened)",
+        WK("surface_1", at="{out}/x0.npy"),
+        r"x0\.npy: it is not a regular file",
+        setup=_fifo_start,
+        out=WOUT,
+    ),
+    C(
+        "walk-at-unknown-type",
+        "walk",
+        "--at naming a file of an unknown type",
+        WK("surface_1", at="{files}/model.weights"),
+        r"unknown file type '\.weights'",
+        out=WOUT,
+    ),
+    C(
+        "walk-at-pickled-npy",
+        "walk",
+        "--at naming an .npy of Python objects (never unpickled)",
+        WK("surface_1", at="{files}/object.npy"),
+        r"holds Python objects, which are never unpickled",
+        out=WOUT,
+    ),
+    C(
+        "walk-at-nan-file",
+        "walk",
+        "--at naming an .npy with a NaN",
+        WK("surface_1", at="{files}/nan.npy"),
+        r"non-finite value \(nan at flat index 1\)",
+        out=WOUT,
+    ),
+    C(
+        "walk-at-pt-not-tensor",
+        "walk",
+        "--at naming a .pt that holds a dict, not one tensor",
+        WK("surface_1", at="{files}/dict.pt"),
+        r"holds a dict, not one tensor",
+        out=WOUT,
+    ),
+    C(
+        "walk-at-corrupt-image",
+        "walk",
+        "--at naming a corrupt PNG",
+        WK("surface_1", at="{files}/corrupt.png"),
+        r"corrupt\.png: (the image is truncated or corrupt|not an image)",
+        out=WOUT,
+    ),
+    C(
+        "walk-at-not-numbers",
+        "walk",
+        "--at naming a text file with words in it",
+        WK("surface_1", at="{files}/words.txt"),
+        r"'hello' on line 2 is not a number",
+        out=WOUT,
     ),
 ]
 

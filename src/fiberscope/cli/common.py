@@ -310,7 +310,7 @@ def save_result(save: Callable[[], Any], plan: OutputPlan, *, kept: str | None =
         What survives a failure (e.g. the checkpoint and how to resume from it); ``{fix}``
         in it becomes "free some space" for a full disk, "fix that" otherwise.
     """
-    pair = [f.path for f in plan.files if f.role in ("result", "sidecar")]
+    pair = [f.path for f in plan.files if f.role in ("result", "sidecar", "table")]
     before = {p: _identity(p) for p in pair}
     try:
         save()
