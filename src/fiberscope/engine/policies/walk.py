@@ -289,6 +289,12 @@ class Uniform(Policy):
         the surface measure of the class (uniform by default).
     reverse_tol : float
         The reverse projection must land within ``reverse_tol * max(1, |x|)`` of ``x``.
+    max_newton : int
+        Iterations of the projections (chord Newton with the normal space held fixed converges
+        linearly, so it gets more than the other policies; each costs one output evaluation).
+    reverse, metropolis : bool
+        The reverse check and the acceptance test (both on by default; switching one off gives
+        a chain with the wrong stationary measure, for tests).
     """
 
     name = "uniform"
@@ -303,7 +309,7 @@ class Uniform(Policy):
         thin: int = 1,
         log_density: object = None,
         reverse_tol: float = 1e-8,
-        max_newton: int = 20,
+        max_newton: int = 60,
         reverse: bool = True,
         metropolis: bool = True,
     ) -> None:
