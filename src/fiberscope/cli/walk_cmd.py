@@ -9,6 +9,7 @@ far and a checkpoint). The start is given as numbers (``--at 0.2,0.5,1``) or as 
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Annotated, Any
 
@@ -18,6 +19,8 @@ from ..errors import InputError, SingularPointError
 from .common import (
     ArchOpt,
     BoundsOpt,
+    DeviceOpt,
+    DtypeOpt,
     EveryOpt,
     ForceOpt,
     FormatOpt,
@@ -33,6 +36,7 @@ from .common import (
     output_selection,
     parse_bounds,
     parse_floats,
+    place,
     report_plot_failure,
     save_result,
     summary_table,
@@ -175,6 +179,8 @@ def walk_cmd(
     model_format: FormatOpt = None,
     resume: ResumeOpt = False,
     checkpoint_every: EveryOpt = 1000,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """Sample the class of a point (inputs the network cannot tell from it), of any dimension.
 
@@ -186,7 +192,8 @@ def walk_cmd(
     if method not in _METHODS:
         raise InputError(f"unknown method {method!r}; use one of {', '.join(_METHODS)}")
     x0, at_file = read_start(at)
-    n = len(x0) if isinstance(x0, list) else int(x0.size)
+    x0 = place(x0, device)
+    n = len(x0) if isinstance(x0, list) else int(math.prod(x0.shape))
     walk_paths(out, n)  # refuses a name that is not .npz
     box = parse_bounds(bounds, n)
     from .durable import DurableRun, model_identity
@@ -237,6 +244,7 @@ def walk_cmd(
                     max_steps=max_steps,
                     allow_singular=allow_singular,
                     batched=False,
+                    dtype=dtype,
                     progress=cb,
                     save_partial=save_walk,
                 ),
