@@ -316,6 +316,19 @@ def _checkpoint_with_other_step(out: Path, files: Path) -> None:
 
 
 @contextlib.contextmanager
+def _no_cuda(out: Path, files: Path) -> object:
+    """A machine without CUDA, wherever the catalog runs (the GPU machines have one)."""
+    import torch
+
+    real = torch.cuda.is_available
+    torch.cuda.is_available = lambda: False  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        torch.cuda.is_available = real  # type: ignore[assignment]
+
+
+@contextlib.contextmanager
 def _budget_8gib(out: Path, files: Path) -> object:
     """A fixed memory budget, so the documented line does not depend on the machine."""
     old = os.environ.get("FIBERSCOPE_MEMORY_BUDGET")
@@ -655,6 +668,28 @@ CASES: list[Case] = [
         ["sample", "surface_1", "--at", "0.25,0.25", "-n", "1000000000"],
         r"1000000000 samples would need up to .* GiB of memory.*ask for fewer samples",
         context=_budget_8gib,
+    ),
+    C(
+        "device-unknown",
+        "step and options",
+        "a --device that is not a device",
+        [*S1, "--device", "gpu0"],
+        r"--device 'gpu0' is not a device; use cpu, cuda",
+    ),
+    C(
+        "device-no-cuda",
+        "step and options",
+        "--device cuda on a machine without CUDA",
+        [*S1, "--device", "cuda"],
+        r"--device cuda: this machine has no CUDA device; use --device cpu",
+        context=_no_cuda,
+    ),
+    C(
+        "dtype-unknown",
+        "step and options",
+        "an unknown --dtype",
+        [*S1, "--dtype", "float8"],
+        r"unknown dtype 'float8'; use float64, float32, bfloat16 or float16",
     ),
     C(
         "max-steps-zero",
