@@ -11,6 +11,7 @@ rank-deficient ``J``, NaN) or run out of iterations independently.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -101,6 +102,8 @@ def correct(
     """
     if matrix_free or isinstance(jac, Linearization):
         return _correct_matrix_free(fn, x, goal, tol, max_iter, jac, free, stats)
+    if x.shape[0] == 1 and x.device.type == "cpu":
+        return _correct_one(fn, x, goal, tol, max_iter, jac, free, stats)
     k = x.shape[0]
     fixed = jac is not None
     if fixed:
@@ -180,6 +183,63 @@ def correct(
             jc[sidx] = jn
             gr = gram(jc, free)
     return Correction(x, y, jc, iters, ok, prev)
+
+
+def _correct_one(
+    fn: ModelFunction,
+    x: Tensor,
+    goal: Tensor,
+    tol: Tensor,
+    max_iter: int,
+    jac: Tensor | None,
+    free: Tensor | None,
+    stats: Stats,
+) -> Correction:
+    """:func:`correct` for one member on the CPU: the same iteration, with its tests done on
+    Python floats (one conversion per iteration instead of a dozen tiny tensor operations)."""
+    fixed = jac is not None
+    if fixed:
+        y = fn.values(x)
+        stats.value_evals += 1
+        jc = jac
+    else:
+        y, jc = fn.values_and_jacobians(x)
+        stats.jacobian_evals += 1
+    r = y - goal
+    t = float(tol[0])
+    prev = float(r.abs().max())
+    if prev <= t or not math.isfinite(prev):
+        ok = prev <= t
+        return _one(x, y, jc, 0, ok, prev)
+    gr = gram(jc, free)
+    for it in range(1, max_iter + 1):
+        stats.newton_iterations += 1
+        stats.value_evals += 1
+        x = x - min_norm(gr, r)
+        y = fn.values(x)
+        r = y - goal
+        rn = float(r.abs().max())
+        if not rn < prev:  # diverged, stagnated or NaN
+            return _one(x, y, jc, it, False, rn)
+        if rn <= t:
+            return _one(x, y, jc, it, True, rn)
+        if not fixed and rn > 0.25 * prev:  # slow contraction: refresh J (full Newton)
+            _, jc = fn.values_and_jacobians(x)
+            stats.jacobian_evals += 1
+            gr = gram(jc, free)
+        prev = rn
+    return _one(x, y, jc, max_iter, False, prev)
+
+
+def _one(x: Tensor, y: Tensor, jc: Tensor, it: int, ok: bool, res: float) -> Correction:
+    return Correction(
+        x,
+        y,
+        jc,
+        torch.tensor([it], dtype=torch.int64),
+        torch.tensor([ok]),
+        torch.tensor([res], dtype=torch.float64),
+    )
 
 
 def _correct_matrix_free(
