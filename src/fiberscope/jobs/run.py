@@ -343,7 +343,7 @@ def _task(job: Job, index: int) -> Task:
 
 
 def _read_failure(job: Job, index: int, exc: ItemReadError) -> str:
-    return f"cannot read {job.key(index)}: {exc}"
+    return str(exc)
 
 
 def _result(job: Job, store: Store, tracker: _Tracker, t0: float, backend: str, workers: int,
@@ -417,7 +417,8 @@ def _say_start(
     if store.adopted:
         parts.append(f"{store.adopted} found finished in the store")
     if job.inputs.ignored:
-        parts.append(f"{job.inputs.ignored} files in the inputs folder are not .npy/.png (ignored)")
+        n = job.inputs.ignored
+        parts.append(f"{n} file{'s' if n != 1 else ''} in the inputs folder not .npy/.png (ignored)")
     log("; ".join(parts))
 
 
