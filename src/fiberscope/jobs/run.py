@@ -418,7 +418,8 @@ def _say_start(
         parts.append(f"{store.adopted} found finished in the store")
     if job.inputs.ignored:
         n = job.inputs.ignored
-        parts.append(f"{n} file{'s' if n != 1 else ''} in the inputs folder not .npy/.png (ignored)")
+        files = f"{n} file{'s' if n != 1 else ''}"
+        parts.append(f"{files} in the inputs folder not .npy/.png (ignored)")
     log("; ".join(parts))
 
 
