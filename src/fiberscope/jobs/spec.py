@@ -12,6 +12,7 @@ import hashlib
 import inspect
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -134,6 +135,19 @@ def check_options(verb: str, options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def canonical(value: Any) -> Any:
+    """JSON data with whole floats as integers (``1`` and ``1.0`` are the same option)."""
+    if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): canonical(v) for k, v in value.items()}
+    return str(value)
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -194,7 +208,15 @@ class ModelSpec:
         files = {}
         for role, path in self._files().items():
             files[role] = (path.name, path.read_bytes())
-        return {"spec": self.spec, "format": self.format, "arch": self.arch, "files": files}
+        # the model file is the model itself, or the code of a file.py:attr spec
+        code = "model" in files and not Path(self.spec).expanduser().is_file()
+        return {
+            "spec": self.spec,
+            "format": self.format,
+            "arch": self.arch,
+            "files": files,
+            "model_is_code": code,
+        }
 
     def load(self) -> Any:
         """Load the model here (see :func:`fiberscope.load_model`)."""
@@ -233,12 +255,16 @@ def load_payload(payload: dict[str, Any]) -> Any:
             (sub / name).write_bytes(data)
             written[role] = sub / name
         if "model" in written:
-            if Path(spec).expanduser().is_file() and not spec.endswith(".py"):
-                spec = str(written["model"])
-            else:
+            if payload.get("model_is_code"):
                 spec = f"{written['model']}:{spec.rpartition(':')[2]}"
+            else:
+                spec = str(written["model"])
         if "arch" in written and arch:
             arch = f"{written['arch']}:{arch.rpartition(':')[2]}"
+        try:
+            return load_model(spec, format=payload["format"], arch=arch)
+        finally:  # loaded into memory: the copies are not needed any more
+            shutil.rmtree(folder, ignore_errors=True)
     return load_model(spec, format=payload["format"], arch=arch)
 
 
@@ -357,8 +383,8 @@ class Job:
         return self._fingerprint
 
     def fingerprint_sha256(self) -> str:
-        """A short hash of :meth:`fingerprint` (stamped into every item file)."""
-        text = json.dumps(self.fingerprint(), sort_keys=True, default=str)
+        """A hash of :meth:`fingerprint` (stamped into every item file)."""
+        text = json.dumps(canonical(self.fingerprint()), sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
 

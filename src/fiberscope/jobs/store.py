@@ -94,7 +94,9 @@ def first_difference(old: Any, new: Any, where: str = "") -> tuple[str, Any, Any
             if found:
                 return found
         return None
-    if json.dumps(old, sort_keys=True, default=str) != json.dumps(new, sort_keys=True, default=str):
+    from .spec import canonical
+
+    if canonical(old) != canonical(new):
         return where or "job", old, new
     return None
 
