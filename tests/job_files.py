@@ -37,14 +37,16 @@ class Slow(nn.Module):
         return self.net(x)
 
 
-_calls = [0]
-
-
 def interrupting(x):
-    """A model that sends SIGINT to its own process at its 40th call (a Ctrl-C mid-job)."""
-    _calls[0] += 1
-    if _calls[0] == 40:
-        os.kill(os.getpid(), signal.SIGINT)
+    """A radial model that sends SIGINT to its own process (a Ctrl-C in the middle of a job)
+    when it first sees the start (0.5, -0.3), unless the file INTERRUPTED exists beside it."""
+    marker = os.path.join(os.path.dirname(__file__), "INTERRUPTED")
+    if not os.path.exists(marker):
+        flat = x.detach().reshape(-1, 2)
+        start = torch.tensor([0.5, -0.3], dtype=flat.dtype)
+        if bool(((flat - start).abs() < 1e-12).all(-1).any()):
+            open(marker, "w").close()
+            os.kill(os.getpid(), signal.SIGINT)
     return torch.exp((x ** 2).sum(-1, keepdim=True) - 2.0)
 '''
 
