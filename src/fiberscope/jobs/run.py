@@ -7,7 +7,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,9 @@ class JobResult:
         Workers used (1 in this process).
     seconds : float
         Wall time of this run.
+    startup : float
+        Of which starting the workers (Ray, actors, the model loaded), or loading the model
+        in this process.
     """
 
     store: Path
@@ -62,7 +65,7 @@ class JobResult:
     backend: str
     workers: int
     seconds: float
-    notes: list[str] = field(default_factory=list)
+    startup: float = 0.0
 
     @property
     def complete(self) -> bool:
@@ -82,6 +85,7 @@ class JobResult:
             "retried after a worker died": self.retried,
             "backend": self.backend,
             "seconds": round(self.seconds, 3),
+            "of which starting (model, workers)": round(self.startup, 3),
         }
 
 
@@ -347,7 +351,7 @@ def _read_failure(job: Job, index: int, exc: ItemReadError) -> str:
 
 
 def _result(job: Job, store: Store, tracker: _Tracker, t0: float, backend: str, workers: int,
-            skipped: int) -> JobResult:  # fmt: skip
+            skipped: int, startup: float) -> JobResult:  # fmt: skip
     counts = store.counts()
     failed = [
         {"index": e.index, "key": e.key, "error": e.error}
@@ -356,7 +360,7 @@ def _result(job: Job, store: Store, tracker: _Tracker, t0: float, backend: str, 
     ]
     return JobResult(
         store.path, len(job), counts.get("done", 0), failed, counts.get("pending", 0), skipped,
-        tracker.ran, tracker.retried, backend, workers, time.perf_counter() - t0,
+        tracker.ran, tracker.retried, backend, workers, time.perf_counter() - t0, startup,
     )  # fmt: skip
 
 
@@ -383,6 +387,7 @@ def _run_local(
 ) -> JobResult:
     backend = "this process"
     runner = ItemRunner(job.model, job.verb, device=device, threads=threads)
+    startup = time.perf_counter() - t0
     with Store(store_path, job, backend) as store:
         todo = store.pending()
         skipped = len(job) - len(todo)
@@ -403,9 +408,10 @@ def _run_local(
                 _stop_early(tracker, len(todo) - k - 1, store)
         except KeyboardInterrupt:
             store.flush(force=True, finished="interrupted")
-            raise Interrupted(_result(job, store, tracker, t0, backend, 1, skipped), None) from None
+            part = _result(job, store, tracker, t0, backend, 1, skipped, startup)
+            raise Interrupted(part, None) from None
         store.flush(force=True, finished="finished")
-        return _result(job, store, tracker, t0, backend, 1, skipped)
+        return _result(job, store, tracker, t0, backend, 1, skipped, startup)
 
 
 def _say_start(
@@ -452,6 +458,7 @@ def _run_ray(
         pool = RayPool(conn, payload, job.verb, n, cpw, gpw, device)
         try:
             pool.check_started()
+            startup = time.perf_counter() - t0
             with Store(store_path, job, backend) as store:
                 todo = deque(store.pending())
                 skipped = len(job) - len(todo)
@@ -498,10 +505,10 @@ def _run_ray(
                 except KeyboardInterrupt:
                     store.flush(force=True, finished="interrupted")
                     raise Interrupted(
-                        _result(job, store, tracker, t0, backend, n, skipped), None
+                        _result(job, store, tracker, t0, backend, n, skipped, startup), None
                     ) from None
                 store.flush(force=True, finished="finished")
-                return _result(job, store, tracker, t0, backend, n, skipped)
+                return _result(job, store, tracker, t0, backend, n, skipped, startup)
         finally:
             pool.close()
     finally:
