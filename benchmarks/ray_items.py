@@ -3,7 +3,7 @@
 Two workloads, side by side in one run (every repeat runs every configuration, in turn):
 
 - ``walk``: ``fs.walk`` on MNIST test digits (``benchmarks/data``), a small CNN (784 -> 10,
-  random weights), 2 chains x 10 samples per item;
+  random weights), 4 chains x 40 samples per item;
 - ``empty``: ``fs.trace`` of surface_1 with ``max_steps=1`` (almost no work per item), whose
   time on Ray minus its time here is Ray's cost per item (transfer, scheduling, the driver's
   bookkeeping; the store is written by the driver in both cases).
@@ -34,7 +34,7 @@ from torch import nn
 
 HERE = Path(__file__).resolve().parent
 DIGITS = HERE / "data" / "mnist-t10k-first32.npy"
-WALK = {"samples": 10, "chains": 2, "step": 0.05}
+WALK = {"samples": 40, "chains": 4, "step": 0.05}
 
 
 def SmallCNN() -> nn.Module:  # noqa: N802 - a factory named like the class it builds
