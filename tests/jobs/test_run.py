@@ -278,3 +278,13 @@ def test_worker_plan() -> None:
     assert plan_workers(4, 16, 2, None, None) == (4, 1.0, 0.5)  # GPUs shared
     assert plan_workers(3, 16, 1, None, None) == (3, 1.0, 0.33)
     assert plan_workers(2, 16, 2, None, 0) == (2, 1.0, 0.0)  # CPU workers on a GPU cluster
+
+
+def test_workers_that_do_not_fit_are_refused() -> None:
+    from fiberscope.jobs.ray_backend import check_fit
+
+    check_fit(2, 1.0, 0.0, 2.0, 0.0)
+    with pytest.raises(InputError, match=r"3 workers of 1 CPU each need 3 CPUs but the Ray "):
+        check_fit(3, 1.0, 0.0, 2.0, 0.0)
+    with pytest.raises(InputError, match=r"need 2 GPUs but the Ray cluster has 1; ask for fewer"):
+        check_fit(2, 1.0, 1.0, 8.0, 1.0)

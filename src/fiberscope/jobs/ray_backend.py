@@ -213,6 +213,24 @@ def plan_workers(
     return workers, cpw, gpw
 
 
+def check_fit(workers: int, cpus_per_worker: float, gpus_per_worker: float, cpus: float,
+              gpus: float) -> None:  # fmt: skip
+    """Refuse workers that the cluster cannot hold all at once (they would wait forever).
+
+    Raises
+    ------
+    InputError
+        More CPUs or GPUs asked for than the cluster has.
+    """
+    for what, per, total in (("CPU", cpus_per_worker, cpus), ("GPU", gpus_per_worker, gpus)):
+        if per > 0 and workers * per > total + 1e-9:
+            raise InputError(
+                f"{workers} workers of {per:g} {what} each need {workers * per:g} {what}s but "
+                f"the Ray cluster has {total:g}; ask for fewer workers or fewer "
+                f"{what.lower()}s_per_worker"
+            )
+
+
 def _is_worker_failure(exc: BaseException, ray: Any) -> bool:
     exceptions = ray.exceptions
     kinds = tuple(
@@ -376,6 +394,7 @@ __all__ = [
     "RAY_MISSING",
     "Connection",
     "RayPool",
+    "check_fit",
     "check_reachable",
     "connect",
     "plan_workers",

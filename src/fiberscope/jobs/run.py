@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 import sys
 import time
 import warnings
@@ -444,14 +446,26 @@ def _run_ray(
     on_item: Callable[[Entry], None] | None,
     log: Callable[[str], None] | None,
 ) -> JobResult:
-    from .ray_backend import RayPool, connect, plan_workers, resources, worker_failure_line
+    from .ray_backend import (
+        RayPool,
+        check_fit,
+        connect,
+        plan_workers,
+        resources,
+        worker_failure_line,
+    )
 
     assert isinstance(job.model, ModelSpec)
     payload = job.model.payload()
-    conn = connect(ray_address, None)
+    local_cpus = None
+    if ray_address is None and workers:  # a local Ray has room for the workers asked for
+        wanted = math.ceil(workers * (cpus_per_worker or 1))
+        local_cpus = max(os.cpu_count() or 1, wanted)
+    conn = connect(ray_address, local_cpus)
     try:
         cpus, gpus = resources(conn.ray)
         n, cpw, gpw = plan_workers(workers, cpus, gpus, cpus_per_worker, gpus_per_worker)
+        check_fit(n, cpw, gpw, cpus, gpus)
         what = f"{n} Ray worker{'s' if n != 1 else ''} ({cpw:g} CPU"
         what += f", {gpw:g} GPU each)" if gpw else " each)"
         backend = f"{what} on {conn.description}"
