@@ -109,15 +109,21 @@ def main() -> None:
             pool.check_started()
             actor = pool.actors[0].handle
             ray.get(actor.run.remote(tasks[0]))
-            t = time.perf_counter()
-            for task in tasks:
+            local.run(tasks[0])
+            there, here = [], []
+            for task in tasks:  # paired: the same item there and here, one after the other
+                t = time.perf_counter()
                 ray.get(actor.run.remote(task))
-            per_item["Ray"].append((time.perf_counter() - t) / len(tasks))
-            pool.close()
-            t = time.perf_counter()
-            for task in tasks:
+                there.append(time.perf_counter() - t)
+                t = time.perf_counter()
                 local.run(task)
-            per_item["this process"].append((time.perf_counter() - t) / len(tasks))
+                here.append(time.perf_counter() - t)
+            pool.close()
+            per_item["Ray"].append(statistics.median(there))
+            per_item["this process"].append(statistics.median(here))
+            per_item.setdefault("diff", []).append(
+                statistics.median([a - b for a, b in zip(there, here, strict=True)])
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
         ray.shutdown()
@@ -164,19 +170,21 @@ def main() -> None:
     ]
     here_ms = [1000 * v for v in per_item["this process"]]
     ray_ms = [1000 * v for v in per_item["Ray"]]
-    diff = [r - h for r, h in zip(ray_ms, here_ms, strict=True)]
+    diff = [1000 * v for v in per_item["diff"]]
     notes = [
         "",
         "| Ray's cost | median | min | max |",
         "|---|---|---|---|",
         f"| `ray.init(num_cpus=2)`, once (s) | {ray_start:.1f} | | |",
-        "| empty item on a warm actor, round trip (ms) | "
+        "| empty item on a warm actor, round trip (ms, median of items) | "
         + " | ".join(f"{v:.1f}" for v in _stats(ray_ms))
         + " |",
         "| the same item in this process (ms) | "
         + " | ".join(f"{v:.1f}" for v in _stats(here_ms))
         + " |",
-        "| **Ray's cost per item** (ms) | " + " | ".join(f"{v:.1f}" for v in _stats(diff)) + " |",
+        "| **Ray's cost per item** (ms, median of paired differences) | "
+        + " | ".join(f"{v:.1f}" for v in _stats(diff))
+        + " |",
         "",
         "A job's wall time includes its start (`of which start`: in this process the model "
         "loaded; on Ray the actors started, each a process that imports torch and loads the "
