@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import InputError, Interrupted
 from .inputs import ItemReadError
 from .spec import Job, ModelSpec, build_job, check_seed, random_seed
-from .store import Entry, Store, check_store_path, read_manifest
+from .store import Entry, Store, check_store_path, precheck, read_manifest
 from .worker import ItemRunner, Outcome, Task, one_line, worker_name
 
 #: A job stops early when this many items failed first, all with the same error.
@@ -268,6 +268,7 @@ def run_many(
     job = build_job(model, inputs, verb, options, seed=check_seed(seed), shape=shape,
                     format=format, arch=arch)  # fmt: skip
     _check_apart(store_path, job)
+    precheck(store_path, job)
     backend = _backend_choice(model, workers, ray_address, log)
     if progress is True:
         progress = _Lines(f"run ({verb})")

@@ -193,6 +193,22 @@ def check_store_path(path: str | Path) -> Path:
     return p
 
 
+def precheck(path: Path, job: Any) -> None:
+    """Refuse, before any work (and before Ray starts), a store of another job or version, or
+    one that another run is writing. :meth:`Store.open` checks again under the lock."""
+    if not path.is_dir():
+        return
+    old = read_manifest(path)
+    if old is not None:
+        Store(path, job, "")._check(old)
+    if (path / LOCK).exists():
+        fd = _lock(path / LOCK)  # raises when another run holds it
+        with contextlib.suppress(OSError):
+            os.unlink(path / LOCK)
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
 @dataclass
 class Entry:
     """The status of one item in the manifest."""
@@ -626,6 +642,7 @@ __all__ = [
     "check_store_path",
     "item_name",
     "open_store",
+    "precheck",
     "read_manifest",
     "versions",
 ]
