@@ -115,6 +115,27 @@ class Connection:
                 self.ray.shutdown()
 
 
+@contextlib.contextmanager
+def _quiet_fd2() -> Iterator[None]:
+    """Send what native code writes on file descriptor 2 to a discarded file meanwhile."""
+    import sys
+    import tempfile
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def connect(address: str | None, cpus: int | None) -> Connection:
     """Join a cluster, reuse this process's Ray, or start a local one.
 
@@ -157,14 +178,26 @@ def connect(address: str | None, cpus: int | None) -> Connection:
     else:
         where = f"the Ray cluster at {address}"
     try:
-        ray.init(address=address, **kwargs)
+        if address is None:
+            ray.init(address=address, **kwargs)
+        else:  # Ray's C++ client logs every failed retry on fd 2: one line is ours to print
+            with _quiet_fd2():
+                ray.init(address=address, **kwargs)
     except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
         first = " ".join(str(exc).split())[:200]
-        hint = (
-            "start one with `ray start --head`, or leave --ray-address out to run on this machine"
-            if address == "auto"
-            else "check the address, or leave --ray-address out to run on this machine"
-        )
+        if address == "auto":
+            hint = (
+                "start one with `ray start --head`, or leave --ray-address out to run on this "
+                "machine"
+            )
+        elif os.environ.get("RAY_AUTH_MODE", "") != "token":
+            hint = (
+                "check the address; a cluster with token authentication (the default of Ray "
+                "2.59 and later) also needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN, "
+                "or the file of `ray get-auth-token`) here"
+            )
+        else:
+            hint = "check the address and the token, or leave --ray-address out"
         raise InputError(f"cannot connect to {where} ({first}); {hint}") from None
     return Connection(ray, True, address or "local", where)
 

@@ -483,6 +483,7 @@ JOB_KEYS = (
     "cpus_per_worker",
     "gpus_per_worker",
     "device",
+    "threads",
     "retries",
 )
 _PATH_KEYS = ("inputs", "store")
