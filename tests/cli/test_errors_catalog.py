@@ -266,7 +266,7 @@ def _disk_full(out: Path, files: Path):
 
 # ---------------------------------------------------------------- dataset jobs (fiberscope run)
 JOB = """verb = "trace"
-model = "surface_1"
+model = "{model}"
 inputs = "{inputs}"
 store = "store"
 {extra}
@@ -277,7 +277,12 @@ bounds = [-1.0, 1.0]
 
 
 def _job(
-    *, inputs: str = "pts.npy", extra: str = "workers = 0", step: str = "0.05", options: str = ""
+    *,
+    inputs: str = "pts.npy",
+    extra: str = "workers = 0",
+    step: str = "0.05",
+    options: str = "",
+    model: str = "surface_1",
 ) -> Callable[[Path, Path], None]:
     """A trace job on two starts of surface_1 (in <out>/job.toml, inputs <out>/pts.npy)."""
 
@@ -285,7 +290,7 @@ def _job(
         import numpy as np
 
         np.save(out / "pts.npy", np.array([[0.25, 0.25], [0.5, -0.3]]))
-        text = JOB.format(inputs=inputs, extra=extra, step=step, options=options)
+        text = JOB.format(inputs=inputs, extra=extra, step=step, options=options, model=model)
         (out / "job.toml").write_text(text)
 
     return setup
@@ -1357,6 +1362,15 @@ CASES: list[Case] = [
         ["run", JOBFILE],
         r"the inputs .*missing do not exist; give a folder of \.npy/\.png files",
         setup=_job(inputs="missing"),
+        out=None,
+    ),
+    C(
+        "run-model-missing",
+        "dataset job",
+        "a model file that does not exist",
+        ["run", JOBFILE],
+        r"no such model file: .*nope\.onnx",
+        setup=_job(model="nope.onnx"),
         out=None,
     ),
     C(

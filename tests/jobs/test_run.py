@@ -211,7 +211,21 @@ def test_bad_job_options_write_nothing(tmp_path) -> None:
         run_many("surface_1", STARTS, "preimage", store=tmp_path / "s", workers=0)
     with pytest.raises(InputError, match="the inputs .* do not exist"):
         run_many("surface_1", tmp_path / "nope", "trace", store=tmp_path / "s", workers=0)
+    with pytest.raises(fs.ModelLoadError, match="no such model file: nope.onnx"):
+        run_many("nope.onnx", STARTS, "trace", store=tmp_path / "s", workers=0, **TRACE)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_finished_job_starts_no_workers(traced, monkeypatch) -> None:
+    import fiberscope.jobs.run as run_module
+
+    def no_ray(*args, **kwargs):
+        raise AssertionError("Ray was started for a job with nothing to do")
+
+    monkeypatch.setattr(run_module, "_run_ray", no_ray)
+    store, _ = traced
+    res = run_many("surface_1", STARTS, "trace", store=store, workers=2, **TRACE)
+    assert (res.done, res.skipped, res.ran) == (3, 3, 0)
 
 
 def test_model_objects_run_in_this_process_only(tmp_path) -> None:

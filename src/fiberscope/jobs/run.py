@@ -270,6 +270,8 @@ def run_many(
     _check_apart(store_path, job)
     precheck(store_path, job)
     backend = _backend_choice(model, workers, ray_address, log)
+    if backend == "ray" and _all_done(store_path, len(job)):
+        backend = "process"  # nothing to run: no workers to start
     if progress is True:
         progress = _Lines(f"run ({verb})")
     elif progress is False:
@@ -278,6 +280,13 @@ def run_many(
         return _run_local(job, store_path, t0, device, threads, stop, progress, on_item, log)
     return _run_ray(job, store_path, t0, workers, ray_address, device, cpus_per_worker,
                     gpus_per_worker, retries, stop, progress, on_item, log)  # fmt: skip
+
+
+def _all_done(store: Path, total: int) -> bool:
+    """The store (already checked to be this job's) says every item is done."""
+    manifest = read_manifest(store) if store.is_dir() else None
+    items = (manifest or {}).get("items", [])
+    return len(items) == total and all(e.get("status") == "done" for e in items)
 
 
 def _check_apart(store: Path, job: Job) -> None:
@@ -389,10 +398,17 @@ def _run_local(
     log: Callable[[str], None] | None,
 ) -> JobResult:
     backend = "this process"
-    runner = ItemRunner(job.model, job.verb, device=device, threads=threads)
+
+    def load() -> ItemRunner:
+        return ItemRunner(job.model, job.verb, device=device, threads=threads)
+
+    # the model is loaded before the store is touched (a model that fails writes nothing)
+    runner = None if _all_done(store_path, len(job)) else load()
     startup = time.perf_counter() - t0
     with Store(store_path, job, backend) as store:
         todo = store.pending()
+        if todo and runner is None:  # the manifest said done, but item files are missing
+            runner = load()
         skipped = len(job) - len(todo)
         if log is not None:
             _say_start(log, job, store, skipped, backend)
@@ -407,6 +423,7 @@ def _run_local(
                 except ItemReadError as exc:
                     tracker.fail(index, _read_failure(job, index, exc), worker_name())
                 else:
+                    assert runner is not None
                     tracker.record(runner.run(task, stop=stop))
                 _stop_early(tracker, len(todo) - k - 1, store)
         except KeyboardInterrupt:

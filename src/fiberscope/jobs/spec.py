@@ -388,6 +388,20 @@ class Job:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _absolute(spec: str) -> str:
+    """A spec naming a file (or ``file.py:attr``) with the file's absolute path, so that one job
+    is one job whatever folder it is started from."""
+    path = Path(spec).expanduser()
+    if path.exists():
+        return str(path.resolve())
+    if ":" in spec:
+        left, _, right = spec.rpartition(":")
+        code = Path(left).expanduser()
+        if left.endswith(".py") and code.is_file():
+            return f"{code.resolve()}:{right}"
+    return spec
+
+
 def check_seed(seed: Any) -> int:
     """A job seed: an integer in ``[0, 2**63)``."""
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -454,7 +468,9 @@ def build_job(
         raise InputError("give either interval= or intervals=, not both")
     opts = check_options(verb, options)
     if isinstance(model, (str, Path)):
-        spec: Any = ModelSpec(str(model), format, arch)
+        spec: Any = ModelSpec(
+            _absolute(str(model)), format, None if arch is None else _absolute(arch)
+        )
     elif callable(model):
         if format is not None or arch is not None:
             raise InputError("format= and arch= go with a model spec (a name or a file)")
