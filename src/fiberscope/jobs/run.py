@@ -523,14 +523,14 @@ def _run_ray(
                                 tracker.fail(index, one_line(got))
                             else:
                                 crashes[index] = crashes.get(index, 0) + 1
-                                store.entries[index].attempts += 1
-                                if crashes[index] > retries:
+                                if crashes[index] > retries:  # (recording counts the try)
                                     tracker.fail(
                                         index,
                                         f"the worker running it died {crashes[index]} times "
                                         f"(last: {worker_failure_line(got)})",
                                     )
                                 else:
+                                    store.entries[index].attempts += 1
                                     tracker.retried += 1
                                     todo.appendleft(index)
                         _stop_early(tracker, len(todo), store)
