@@ -48,6 +48,20 @@ def interrupting(x):
             open(marker, "w").close()
             os.kill(os.getpid(), signal.SIGINT)
     return torch.exp((x ** 2).sum(-1, keepdim=True) - 2.0)
+
+
+class Doomed(nn.Module):
+    """TinyCNN whose process dies (SIGKILL) on an image whose first pixel is 0.123: the item
+    that kills every worker it runs on."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = TinyCNN()
+
+    def forward(self, x):
+        if bool((x.reshape(x.shape[0], -1)[:, 0] == 0.123).any()):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self.net(x)
 '''
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from fiberscope.jobs import open_store, run_many
-from job_files import WALK, image_folder
+from job_files import WALK, image_folder, images
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'fiberscope[ray]'")
 
@@ -85,3 +85,18 @@ def test_one_worker_same_results(cluster, dataset) -> None:
     # one actor, plus the driver, which recorded the unreadable item
     assert len({e["worker"] for e in open_store(root / "one").entries if e["worker"]}) == 2
     _same_store(root / "one", root / "here")
+
+
+@pytest.mark.slow
+def test_an_item_that_kills_every_worker_fails_after_its_retries(cluster, tmp_path, models_file):
+    x = images(3)
+    x[1, 0, 0, 0] = 0.123
+    res = run_many(
+        f"{models_file}:Doomed", x, "walk", store=tmp_path / "s", seed=5, workers=2, retries=1,
+        **WALK,
+    )  # fmt: skip
+    assert (res.done, res.pending) == (2, 0)
+    assert [f["index"] for f in res.failed] == [1]
+    assert res.failed[0]["error"].startswith("the worker running it died 2 times (last: ")
+    entries = open_store(tmp_path / "s").entries
+    assert entries[1]["attempts"] == 2 and entries[1]["status"] == "failed"
