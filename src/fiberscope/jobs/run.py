@@ -250,10 +250,12 @@ def run_many(
 
     Examples
     --------
-    >>> import numpy as np, fiberscope as fs  # doctest: +SKIP
-    >>> starts = np.array([[0.25, 0.25], [0.5, 0.1]])  # doctest: +SKIP
+    >>> import numpy as np, fiberscope as fs
+    >>> from fiberscope.jobs import open_store
+    >>> starts = np.array([[0.25, 0.25], [0.5, 0.1]])
     >>> res = fs.run_many("surface_1", starts, "trace", store="out", step=0.05, workers=0)
-    >>> res.done, fs.jobs.open_store("out").item(0).x.shape  # doctest: +SKIP
+    >>> res.done, open_store("out").item(0).x.shape
+    (2, (44, 2))
     """
     t0 = time.perf_counter()
     retries = _positive(retries, "retries", integer=True, zero=True)
