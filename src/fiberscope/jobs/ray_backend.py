@@ -383,20 +383,30 @@ class RayPool:
                         actor.queue.remove(index)
                     yield "error", index, exc
                     continue
-                # the actor's process died: its running item failed, the others go back
-                running = actor.queue[0] if actor.queue else index
-                others = [i for i in actor.queue if i != running]
-                if index not in actor.queue and index != running:
-                    others.append(index)
-                for r, (s, _i) in list(self.inflight.items()):
-                    if s == slot:
-                        del self.inflight[r]
+                # the actor's process died: keep what it finished, blame the first item it
+                # had not finished (items run in queue order), send the others back
+                refs = {i: r for r, (s, i) in self.inflight.items() if s == slot}
+                refs[index] = ref
+                for r in refs.values():
+                    self.inflight.pop(r, None)
+                finished, unfinished = [], []
+                for i in list(actor.queue):
+                    if i not in refs:
+                        continue
+                    try:
+                        finished.append((i, self.ray.get(refs[i], timeout=0)))
+                    except Exception:
+                        unfinished.append(i)
+                unfinished += [i for i in refs if i not in actor.queue]  # (never: a safety net)
                 with contextlib.suppress(Exception):
                     self.ray.kill(actor.handle, no_restart=True)
                 self.actors[slot] = self._new()
                 self.replaced += 1
-                yield "crash", running, exc
-                for i in others:
+                for i, out in finished:
+                    yield "done", i, out
+                if unfinished:
+                    yield "crash", unfinished[0], exc
+                for i in unfinished[1:]:
                     yield "requeue", i, None
                 continue
             with contextlib.suppress(ValueError):
