@@ -406,6 +406,107 @@ def _disk_full(out: Path, files: Path):
         os.fsync = real
 
 
+# ---------------------------------------------------------------- dataset jobs (fiberscope run)
+JOB = """verb = "trace"
+model = "{model}"
+inputs = "{inputs}"
+store = "store"
+{extra}
+[options]
+step = {step}
+bounds = [-1.0, 1.0]
+{options}"""
+
+
+def _job(
+    *,
+    inputs: str = "pts.npy",
+    extra: str = "workers = 0",
+    step: str = "0.05",
+    options: str = "",
+    model: str = "surface_1",
+) -> Callable[[Path, Path], None]:
+    """A trace job on two starts of surface_1 (in <out>/job.toml, inputs <out>/pts.npy)."""
+
+    def setup(out: Path, files: Path) -> None:
+        import numpy as np
+
+        np.save(out / "pts.npy", np.array([[0.25, 0.25], [0.5, -0.3]]))
+        text = JOB.format(inputs=inputs, extra=extra, step=step, options=options, model=model)
+        (out / "job.toml").write_text(text)
+
+    return setup
+
+
+def _job_text(text: str) -> Callable[[Path, Path], None]:
+    def setup(out: Path, files: Path) -> None:
+        (out / "job.toml").write_text(text)
+
+    return setup
+
+
+def _job_folder(bad: bytes | None = None, shape: tuple[int, ...] | None = None):
+    """A job on the folder <out>/pts of three .npy starts, the second one bad."""
+
+    def setup(out: Path, files: Path) -> None:
+        import numpy as np
+
+        _job(inputs="pts")(out, files)
+        (out / "pts.npy").unlink()
+        (out / "pts").mkdir()
+        for name, x in (("a", [0.25, 0.25]), ("b", [0.5, -0.3]), ("c", [-0.6, 0.1])):
+            np.save(out / "pts" / f"{name}.npy", np.array(x))
+        if bad is not None:
+            (out / "pts" / "b.npy").write_bytes(bad)
+        if shape is not None:
+            np.save(out / "pts" / "b.npy", np.full(shape, 0.25))
+
+    return setup
+
+
+def _store_of_other_step(out: Path, files: Path) -> None:
+    """The store of this job run with step 0.05; the job file now says 0.1."""
+    from fiberscope.jobs import run_many
+
+    _job(step="0.1")(out, files)
+    run_many("surface_1", out / "pts.npy", "trace", store=out / "store", workers=0, step=0.05,
+             bounds=[-1.0, 1.0])  # fmt: skip
+
+
+def _store_of_other_version(out: Path, files: Path) -> None:
+    import json
+
+    _job()(out, files)
+    (out / "store").mkdir()
+    manifest = {"format": "fiberscope-store", "store_format": 1, "fiberscope_version": "0.0.1"}
+    (out / "store" / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _not_a_store(out: Path, files: Path) -> None:
+    _job()(out, files)
+    (out / "store").mkdir()
+    (out / "store" / "notes.txt").write_text("my notes\n")
+
+
+@contextlib.contextmanager
+def _store_locked(out: Path, files: Path):
+    """Another fiberscope run is writing <out>/store (this process holds its lock)."""
+    from fiberscope.jobs.store import _lock
+
+    _job()(out, files)
+    (out / "store").mkdir()
+    fd = _lock(out / "store" / ".lock")
+    try:
+        yield
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            (out / "store" / ".lock").unlink()
+
+
+JOBFILE = "{out}/job.toml"
+
+
 @dataclass(frozen=True)
 class Case:
     """One catalog row: a CLI call with one thing wrong."""
@@ -1837,6 +1938,140 @@ CASES: list[Case] = [
         r"'hello' on line 2 is not a number",
         out=WOUT,
     ),
+    # ---------------------------------------------------------------- dataset jobs
+    C(
+        "run-job-missing",
+        "dataset job",
+        "a job file that does not exist",
+        ["run", "{out}/nope.toml"],
+        r"the job file .*nope\.toml does not exist",
+        out=None,
+    ),
+    C(
+        "run-job-not-toml",
+        "dataset job",
+        "a job file that is not valid TOML",
+        ["run", JOBFILE],
+        r"job\.toml is not valid TOML",
+        setup=_job_text('verb = "trace"\nmodel =\n'),
+        out=None,
+    ),
+    C(
+        "run-job-unknown-key",
+        "dataset job",
+        "an unknown key in the job file",
+        ["run", JOBFILE],
+        r"unknown key 'worker' in job\.toml",
+        setup=_job(extra="worker = 2"),
+        out=None,
+    ),
+    C(
+        "run-job-unknown-option",
+        "dataset job",
+        "an option the verb does not take",
+        ["run", JOBFILE],
+        r"trace has no option 'samples'; its options are: ",
+        setup=_job(options="samples = 10"),
+        out=None,
+    ),
+    C(
+        "run-inputs-missing",
+        "dataset job",
+        "inputs that do not exist",
+        ["run", JOBFILE],
+        r"the inputs .*missing do not exist; give a folder of \.npy/\.png files",
+        setup=_job(inputs="missing"),
+        out=None,
+    ),
+    C(
+        "run-model-missing",
+        "dataset job",
+        "a model file that does not exist",
+        ["run", JOBFILE],
+        r"no such model file: .*nope\.onnx",
+        setup=_job(model="nope.onnx"),
+        out=None,
+    ),
+    C(
+        "run-item-unreadable",
+        "dataset job",
+        "an unreadable input in the middle of the dataset (exit 4; the other items are done)",
+        ["run", JOBFILE],
+        r"^error: item 1 \(b\.npy\): not a valid \.npy file",
+        code=4,
+        setup=_job_folder(bad=b"\x93NUMPY garbage"),
+        out=None,
+        keeps=("store",),
+    ),
+    C(
+        "run-item-wrong-shape",
+        "dataset job",
+        "an input of another shape than the others (exit 4; the other items are done)",
+        ["run", JOBFILE],
+        r"^error: item 1 \(b\.npy\): shape \(3,\) differs from the other items' \(2,\)",
+        code=4,
+        setup=_job_folder(shape=(3,)),
+        out=None,
+        keeps=("store",),
+    ),
+    C(
+        "run-store-other-options",
+        "dataset job",
+        "a store written by the same job with another step",
+        ["run", JOBFILE],
+        r"was written with options\.step=0\.05, this job has options\.step=0\.1; run the "
+        r"same job to continue it, or give another store folder",
+        setup=_store_of_other_step,
+        out=None,
+    ),
+    C(
+        "run-store-other-version",
+        "dataset job",
+        "a store written by another fiberscope version",
+        ["run", JOBFILE],
+        r"was written by fiberscope 0\.0\.1 .* give another store folder so that results of "
+        r"two versions never mix",
+        setup=_store_of_other_version,
+        out=None,
+    ),
+    C(
+        "run-store-not-a-store",
+        "dataset job",
+        "a store folder that holds other files",
+        ["run", JOBFILE],
+        r"store is not empty and is not a fiberscope store \(no manifest\.json\)",
+        setup=_not_a_store,
+        out=None,
+    ),
+    C(
+        "run-store-locked",
+        "dataset job",
+        "another fiberscope run is writing the store",
+        ["run", JOBFILE],
+        r"the store .* is being written by another fiberscope run \(process <pid>\)",
+        context=_store_locked,
+        setup=None,
+        out=None,
+    ),
+    C(
+        "run-ray-unreachable",
+        "dataset job",
+        "a Ray cluster address where nothing answers",
+        ["run", JOBFILE, "--ray-address", "127.0.0.1:1"],
+        r"cannot reach the Ray cluster at 127\.0\.0\.1:1 \(connection refused\); check the "
+        r"address",
+        setup=_job(extra=""),
+        out=None,
+    ),
+    C(
+        "run-workers-negative",
+        "dataset job",
+        "a negative --workers",
+        ["run", JOBFILE, "--workers", "-1"],
+        r"workers must be 0 \(in this process\) or more, got -1",
+        setup=_job(extra=""),
+        out=None,
+    ),
 ]
 
 
@@ -1885,7 +2120,9 @@ Every row is a `fiberscope` command with one thing wrong. Each prints **one line
 (no CSV, JSON sidecar, plot, checkpoint or lock). Rows with exit code 0 are warnings: the run
 goes on and completes. Two rows keep what a finished run produced: a full disk at the final
 write keeps the run's checkpoint (`--resume` then writes the result), and a plot that fails
-after the result was saved keeps the result and exits with 3. Every output path of a run is
+after the result was saved keeps the result and exits with 3. A dataset job (`fiberscope
+run`) whose items fail one by one runs the others, records each failure in its store and exits
+with 4, one line per failed item. Every output path of a run is
 checked before any work: against the others, against the input files, for its name and its
 folder; a run locks its outputs while it writes them. Hostile files are refused *before*
 anything in them is unpickled or run: the tests check that their payloads (which would create
