@@ -367,6 +367,11 @@ class Uniform(Policy):
         """``x + P_x z`` with ``z ~ N(0, sigma^2 I)``; projected along the normals of ``x``."""
         v = sub.vars
         z = self.noise.normal(v["seed"], sub.k, sub.x.shape[1], sub.x) * self.sigma
+        if is_placeholder(sub.jac):  # matrix-free: the normal space of x as an operator
+            lin = ctx.fn.linearize(sub.x)
+            ctx.stats.value_evals += int(sub.x.shape[0])
+            t = lin.project(z)
+            return Proposal(x=sub.x + t, goal=sub.goal, jac=lin, h=sub.h, info={"v": t})
         t = project_tangent(sub.jac, z)
         return Proposal(x=sub.x + t, goal=sub.goal, jac=sub.jac, h=sub.h, info={"v": t})
 
