@@ -16,15 +16,22 @@ Memory is that of the model's graph (``O(n)`` per member plus activations) and `
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from .jacobian import ModelFunction
-
 _DTYPE = torch.float64
+
+
+class RowsModel(Protocol):
+    """What a linearisation needs of a model (a :class:`~fiberscope.geometry.ModelFunction`)."""
+
+    jac_dtype: torch.dtype
+
+    def forward_rows(self, x: Tensor) -> Tensor:
+        """``(B, m)`` outputs of the rows of ``x``, with autograd."""
+        ...
 
 
 class Linearization:
@@ -32,8 +39,8 @@ class Linearization:
 
     Parameters
     ----------
-    fn : ModelFunction
-        The model.
+    fn : RowsModel
+        The model (a :class:`~fiberscope.geometry.ModelFunction`).
     xs : torch.Tensor
         ``(B, n)`` points.
     rtol : float
@@ -43,7 +50,7 @@ class Linearization:
     """
 
     def __init__(
-        self, fn: ModelFunction, xs: Tensor, *, rtol: float = 1e-12, max_iter: int | None = None
+        self, fn: RowsModel, xs: Tensor, *, rtol: float = 1e-12, max_iter: int | None = None
     ) -> None:
         self.fn = fn
         self.rtol = rtol
