@@ -339,4 +339,3 @@ def run() -> None:
 
 
 from . import across as _across  # noqa: E402,F401  (registers explore, preimage, sample)
-from . import reproduce_cmd as _reproduce_cmd  # noqa: E402,F401  (registers reproduce)

@@ -1,4 +1,4 @@
-"""Figures of the paper-II reproduction (``fiberscope reproduce``), in the paper's style.
+"""Figures of the paper-II reproduction (``python -m paper.reproduce``), in the paper's style.
 
 Each panel shows the network's heat map, the analytic ground truth (red, dashed), the class or
 band traced by the authors' algorithm (orange) and by fiberscope's corrected one (white), and
@@ -14,10 +14,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from ..geometry.grid import evaluate_grid
+from .adapter import evaluate_grid
+from .metrics import SineCurve
 
 if TYPE_CHECKING:
-    from ..experiments.reproduce import ExperimentResult, NetworkEntry, Reproduction
+    from .runner import ExperimentResult, NetworkEntry, Reproduction
 
 __all__ = ["draw_panel", "experiment_figure", "overview_figure"]
 
@@ -45,7 +46,7 @@ def _draw_content(
     (x_lo, y_lo), (x_hi, y_hi) = window
     xs, ys, z = evaluate_grid(net.model, (x_lo, y_lo), (x_hi, y_hi), resolution)
     im = ax.imshow(
-        z.numpy(),
+        z,
         origin="lower",
         extent=(x_lo, x_hi, y_lo, y_hi),
         cmap="viridis",
@@ -64,8 +65,6 @@ def _draw_content(
         bt = spec.band_truth(spec.paper.epsilon or 0.0, net.scale)
         curves = list(bt) if bt is not None else []
         if spec.classifier:
-            from ..experiments.metrics import SineCurve
-
             curves = [SineCurve(0.5)]
         for c in curves:
             line = c.polyline(window, 4000)
