@@ -54,6 +54,8 @@ class Reporter:
         self.last_print = self.t0
         self.last_update = -float("inf")
         self.stage_name = ""
+        #: Text put before every stage name (e.g. the experiment being run).
+        self.prefix = ""
         self.count: tuple[int, int, str] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -77,10 +79,10 @@ class Reporter:
         message : str
             What is being done.
         """
-        self.stage_name = message.strip()
+        self.stage_name = self.prefix + message.strip()
         self.count = None
         self.last_update = -float("inf")
-        self._emit(message)
+        self._emit(self.stage_name)
 
     def say(self, message: str) -> None:
         """Print a line without changing the stage.

@@ -689,7 +689,9 @@ def run_experiments(
         t_exp = time.perf_counter()
         ps, cs = spec.settings(fast)
         if rep is not None:
+            rep.prefix = ""
             rep.say(f"[{spec.number}] {spec.key}: {spec.title}")
+            rep.prefix = f"[{spec.number}] "
         entries: list[NetworkEntry] = []
         if "trained" in networks:
             if rep is not None and spec.dataset not in cache.trained:
@@ -734,6 +736,7 @@ def run_experiments(
             )
         )
         if rep is not None:
+            rep.prefix = ""
             rep.say(f"[{spec.number}] {spec.key} done in {results[-1].seconds:.1f} s")
     return Reproduction(results, fast, seed, time.perf_counter() - t_all)
 
