@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,7 @@ def _on_level(run, floor_factor: float = 5.0) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_all_six_run_on_both_networks(rep) -> None:
     assert [e.spec.number for e in rep.experiments] == [1, 2, 3, 4, 5, 6]
     for ex in rep.experiments:
@@ -69,6 +71,7 @@ def test_all_six_run_on_both_networks(rep) -> None:
             assert run.steps > 0 and run.wall_time >= 0.0 and run.curves
 
 
+@pytest.mark.slow
 def test_compact_paper_mode_spirals_out_and_corrected_closes(rep) -> None:
     r = _runs(rep, "compact")
     paper, corr = r["paper", "paper"], r["paper", "corrected"]
@@ -88,6 +91,7 @@ def test_compact_paper_mode_spirals_out_and_corrected_closes(rep) -> None:
     assert 1e-3 < corr.metrics["d_analytic"] < 0.05
 
 
+@pytest.mark.slow
 def test_noncompact_exit_points_on_the_box(rep) -> None:
     r = _runs(rep, "noncompact")
     net = _nets(rep, "noncompact")["paper"].model
@@ -107,6 +111,7 @@ def test_noncompact_exit_points_on_the_box(rep) -> None:
     assert right and abs(right[0][1] - exits[exits[:, 0] > 0][0, 1]) < 0.01
 
 
+@pytest.mark.slow
 def test_thermo_isotherms_and_pv_spread(rep) -> None:
     r = _runs(rep, "thermo")
     for label in ("paper", "paper softplus", "trained"):
@@ -122,6 +127,7 @@ def test_thermo_isotherms_and_pv_spread(rep) -> None:
     assert r["paper softplus", "corrected"].metrics["pv_spread"] < 0.03
 
 
+@pytest.mark.slow
 def test_thermo_softplus_output_is_mapped_to_normalised_temperature(rep) -> None:
     nets = _nets(rep, "thermo")
     x = torch.tensor([[0.10, 0.75]], dtype=torch.float64)
@@ -133,6 +139,7 @@ def test_thermo_softplus_output_is_mapped_to_normalised_temperature(rep) -> None
     assert abs(T(a) - 631.5) < 10 and abs(T(b) - 631.5) < 10
 
 
+@pytest.mark.slow
 def test_annulus_band(rep) -> None:
     r = _runs(rep, "annulus")
     corr, paper = r["paper", "corrected"], r["paper", "paper"]
@@ -154,6 +161,7 @@ def test_annulus_band(rep) -> None:
     assert paper.metrics["levels"] == 2 * EXPERIMENTS["annulus"].fast_paper["nst"]
 
 
+@pytest.mark.slow
 def test_isotherm_family(rep) -> None:
     r = _runs(rep, "isotherms")
     corr = r["paper", "corrected"]
@@ -167,6 +175,7 @@ def test_isotherm_family(rep) -> None:
     assert m["boundary_d_analytic"] < 0.02 and m["d_analytic"] < 0.02
 
 
+@pytest.mark.slow
 def test_classifier(rep) -> None:
     r = _runs(rep, "classifier")
     nets = _nets(rep, "classifier")
@@ -188,6 +197,7 @@ def test_classifier(rep) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_tables_and_json(rep) -> None:
     rows = list(csv.DictReader(io.StringIO(table_csv(rep))))
     assert len(rows) == sum(len(e.runs) for e in rep.experiments)
@@ -201,6 +211,7 @@ def test_tables_and_json(rep) -> None:
     assert data["fast"] is True and len(data["experiments"]) == 6
 
 
+@pytest.mark.slow
 def test_write_report_is_complete(rep, tmp_path) -> None:
     sub = Reproduction(rep.experiments[:1], rep.fast, rep.seed, rep.seconds)
     written = write_report(sub, tmp_path)
@@ -275,6 +286,7 @@ def test_resolve_experiments() -> None:
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_reproduce_one_experiment(tmp_path, capsys) -> None:
     out = tmp_path / "res"
     code = main(["compact", "--fast", "--networks", "paper", "--out", str(out)])
@@ -284,7 +296,13 @@ def test_cli_reproduce_one_experiment(tmp_path, capsys) -> None:
     table = (out / "table.md").read_text()
     assert "| 1 compact | paper | paper |" in table and "| 1 compact | paper | corrected |" in table
     assert "trained" not in table
-    assert "| 1 compact | paper | corrected |" in capsys.readouterr().out
+    cap = capsys.readouterr()
+    assert "| 1 compact | paper | corrected |" in cap.out
+    # progress goes to stderr as plain lines although it is not a terminal
+    err = cap.err.splitlines()
+    assert any("[1] paper network: paper mode (fs.trace" in ln for ln in err), err
+    assert any("figure exp1_compact.png" in ln for ln in err)
+    assert all(re.match(r"\[ *\d+\.\d s\] ", ln) for ln in err), err
     # a second run refuses to overwrite without --force
     assert main(["1", "--fast", "--networks", "paper", "--out", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err

@@ -210,6 +210,7 @@ def test_recipes_use_the_paper_architectures() -> None:
     assert PAPER_RECIPES["classification"].widths == (2, 5, 5, 5, 1)
 
 
+@pytest.mark.slow
 def test_training_reduces_loss_and_is_bitwise_deterministic() -> None:
     threads = torch.get_num_threads()
     a = train_paper_network("surface_1", epochs=1000, n=400, seed=5)
