@@ -40,6 +40,10 @@ __all__ = ["MAX_SEED", "app", "check_out_dir", "main", "parse_networks"]
 
 #: Largest accepted ``--seed`` (seeds go to NumPy and torch generators; 2**32 - 1 fits both).
 MAX_SEED = 2**32 - 1
+#: Default ``--jobs``: one worker per core, at most two (the machines this is run on).
+DEFAULT_JOBS = max(1, min(2, os.cpu_count() or 1))
+#: Largest accepted ``--jobs``.
+MAX_JOBS = 64
 #: Accepted ``--dpi`` range.
 DPI_RANGE = (50, 600)
 
@@ -173,6 +177,13 @@ def reproduce(
     force: Annotated[
         bool, typer.Option("--force", metavar="", help="Overwrite existing files in --out.")
     ] = False,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            metavar="INT",
+            help="Worker processes: each (experiment, network) runs in its own (same numbers).",
+        ),
+    ] = DEFAULT_JOBS,
 ) -> None:
     """Reproduce paper II: the authors' algorithm vs the corrected one, figures and error table.
 
@@ -190,12 +201,14 @@ def reproduce(
         raise fs.InputError(f"--epochs must be between 1 and 10000000, got {epochs}")
     if not DPI_RANGE[0] <= dpi <= DPI_RANGE[1]:
         raise fs.InputError(f"--dpi must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}, got {dpi}")
+    if not 1 <= jobs <= MAX_JOBS:
+        raise fs.InputError(f"--jobs must be between 1 and {MAX_JOBS}, got {jobs}")
     names = report_files(specs)
     check_out_dir(out, names, force)
     t0 = time.perf_counter()
     with Reporter(err_console) as rep:
         result = run_experiments(
-            specs, fast=fast, seed=seed, networks=kinds, epochs=epochs, reporter=rep
+            specs, fast=fast, seed=seed, networks=kinds, epochs=epochs, reporter=rep, jobs=jobs
         )
         out.mkdir(exist_ok=True)
         written = write_report(result, out, dpi=dpi, reporter=rep)

@@ -163,11 +163,13 @@ class ExperimentResult:
     runs : list of MethodResult
         Per network, paper then corrected.
     grids : dict
-        Per network label, the fine grid used for the level sets (not serialised).
+        Per network label, the fine grid used for the level sets (not serialised; empty
+        when the experiment ran in worker processes).
     paper_settings, corrected_settings : dataclass
         The settings used (fast overrides applied).
     seconds : float
-        Wall time of the experiment (training, runs, metrics).
+        Wall time of the experiment (training, runs, metrics); with ``jobs > 1`` the sum of
+        its networks' times in the worker processes (training excluded).
     """
 
     spec: ExperimentSpec
@@ -630,6 +632,135 @@ def _truth_interval(spec: ExperimentSpec, net: NetworkEntry, run: MethodResult) 
 
 
 # --------------------------------------------------------------------------------------------
+# One network of one experiment (also the unit of work of the parallel driver)
+# --------------------------------------------------------------------------------------------
+
+
+def _entries(
+    spec: ExperimentSpec,
+    networks: Sequence[str],
+    cache: _NetworkCache,
+    fast: bool,
+    rep: Reporter | None,
+) -> list[NetworkEntry]:
+    """The networks an experiment runs on (training ours first, when asked)."""
+    entries: list[NetworkEntry] = []
+    if "trained" in networks:
+        if rep is not None and spec.dataset not in cache.trained:
+            rep.stage(f"training the {spec.dataset} network ({'fast' if fast else 'full'} recipe)")
+        trained = _trained_entry(spec, cache, rep)
+    if "paper" in networks:
+        entries += [_paper_entry(src, spec, cache) for src in spec.networks]
+    if "trained" in networks:
+        entries.append(trained)
+    return entries
+
+
+def _run_network(
+    spec: ExperimentSpec,
+    net: NetworkEntry,
+    ps: PaperSettings,
+    cs: CorrectedSettings,
+    res_grid: int,
+    rep: Reporter | None,
+) -> tuple[list[MethodResult], ContourSet]:
+    """Both methods on one network, with their error measures."""
+    if spec.kind == "curve":
+        pair = _run_curve(spec, net, ps, cs, rep)
+    else:
+        pair = _run_interval(spec, net, ps, cs, rep)
+    if rep is not None:
+        rep.stage(f"{net.label} network: error measures on a {res_grid}^2 grid")
+    grid = ContourSet.from_model(net.model, _grid_box(spec, pair), res_grid)
+    for run in pair:
+        if spec.kind == "curve":
+            _curve_metrics(spec, net, run, grid)
+        else:
+            _interval_metrics(spec, net, run, grid)
+        run.metrics["contour_floor"] = grid.floor(
+            net.model, run.curves[0].level, model_gradient(net.model)
+        )
+        run.metrics["grid_spacing"] = grid.spacing
+    return pair, grid
+
+
+def _network_job(
+    key: str, net: NetworkEntry, fast: bool, res_grid: int
+) -> tuple[list[MethodResult], float]:
+    """Worker process: both methods and the error measures of one network (no grid back)."""
+    from .specs import EXPERIMENTS
+
+    t0 = time.perf_counter()
+    spec = EXPERIMENTS[key]
+    ps, cs = spec.settings(fast)
+    pair, _ = _run_network(spec, net, ps, cs, res_grid, None)
+    return pair, time.perf_counter() - t0
+
+
+def _run_parallel(
+    specs: Sequence[ExperimentSpec],
+    fast: bool,
+    networks: Sequence[str],
+    cache: _NetworkCache,
+    res_grid: int,
+    jobs: int,
+    rep: Reporter | None,
+) -> list[ExperimentResult]:
+    """Train in this process, then run every (experiment, network) in a pool of processes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    all_entries = []
+    for spec in specs:
+        if rep is not None:
+            rep.prefix = f"[{spec.number}] "
+        all_entries.append(_entries(spec, networks, cache, fast, rep))
+    tasks = [(i, j) for i, entries in enumerate(all_entries) for j in range(len(entries))]
+    # the longest runs (paper-mode intervals, then long curves) first
+    cost = {"interval": 0, "curve": 1}
+    tasks.sort(key=lambda t: (cost[specs[t[0]].kind], -specs[t[0]].number))
+    pairs: dict[tuple[int, int], tuple[list[MethodResult], float]] = {}
+    if rep is not None:
+        rep.prefix = ""
+        rep.stage(f"running {len(tasks)} (experiment, network) pairs in {jobs} processes")
+        rep.update(0, len(tasks), "runs")
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures = {
+            pool.submit(_network_job, specs[i].key, all_entries[i][j], fast, res_grid): (i, j)
+            for i, j in tasks
+        }
+        for fut in as_completed(futures):
+            i, j = futures[fut]
+            pairs[(i, j)] = fut.result()
+            if rep is not None:
+                rep.say(
+                    f"    [{specs[i].number}] {all_entries[i][j].label} network done in "
+                    f"{pairs[(i, j)][1]:.1f} s"
+                )
+                rep.update(len(pairs), len(tasks), "runs")
+    results = []
+    for i, spec in enumerate(specs):
+        ps, cs = spec.settings(fast)
+        runs: list[MethodResult] = []
+        for j in range(len(all_entries[i])):
+            runs += pairs[(i, j)][0]
+        seconds = sum(pairs[(i, j)][1] for j in range(len(all_entries[i])))
+        results.append(
+            ExperimentResult(
+                spec=spec,
+                networks=all_entries[i],
+                runs=runs,
+                grids={},
+                paper_settings=ps,
+                corrected_settings=cs,
+                seconds=seconds,
+            )
+        )
+    return results
+
+
+# --------------------------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------------------------
 
@@ -643,6 +774,7 @@ def run_experiments(
     epochs: int | None = None,
     resolution: int | None = None,
     reporter: Reporter | None = None,
+    jobs: int = 1,
 ) -> Reproduction:
     """Run experiments of paper II with both methods on the paper's and freshly trained networks.
 
@@ -662,6 +794,10 @@ def run_experiments(
         Grid points per axis for the level sets (default 1201, fast 301).
     reporter : Reporter, optional
         Receives progress: a line per stage, counts of steps and levels.
+    jobs : int
+        Worker processes. With more than one, the networks are trained first (in this
+        process) and then every (experiment, network) pair runs in its own process; the
+        numbers are the same, the experiments' ``grids`` are left empty.
 
     Returns
     -------
@@ -684,6 +820,9 @@ def run_experiments(
     res_grid = resolution or (301 if fast else 1201)
     cache = _NetworkCache(seed, fast, epochs)
     t_all = time.perf_counter()
+    if jobs > 1:
+        results = _run_parallel(specs, fast, networks, cache, res_grid, jobs, rep)
+        return Reproduction(results, fast, seed, time.perf_counter() - t_all)
     results = []
     for spec in specs:
         t_exp = time.perf_counter()
@@ -692,37 +831,11 @@ def run_experiments(
             rep.prefix = ""
             rep.say(f"[{spec.number}] {spec.key}: {spec.title}")
             rep.prefix = f"[{spec.number}] "
-        entries: list[NetworkEntry] = []
-        if "trained" in networks:
-            if rep is not None and spec.dataset not in cache.trained:
-                rep.stage(
-                    f"training the {spec.dataset} network ({'fast' if fast else 'full'} recipe)"
-                )
-            trained = _trained_entry(spec, cache, rep)
-        if "paper" in networks:
-            entries += [_paper_entry(src, spec, cache) for src in spec.networks]
-        if "trained" in networks:
-            entries.append(trained)
+        entries = _entries(spec, networks, cache, fast, rep)
         runs: list[MethodResult] = []
         grids: dict[str, ContourSet] = {}
         for net in entries:
-            if spec.kind == "curve":
-                pair = _run_curve(spec, net, ps, cs, rep)
-            else:
-                pair = _run_interval(spec, net, ps, cs, rep)
-            if rep is not None:
-                rep.stage(f"{net.label} network: error measures on a {res_grid}^2 grid")
-            grid = ContourSet.from_model(net.model, _grid_box(spec, pair), res_grid)
-            grids[net.label] = grid
-            for run in pair:
-                if spec.kind == "curve":
-                    _curve_metrics(spec, net, run, grid)
-                else:
-                    _interval_metrics(spec, net, run, grid)
-                run.metrics["contour_floor"] = grid.floor(
-                    net.model, run.curves[0].level, model_gradient(net.model)
-                )
-                run.metrics["grid_spacing"] = grid.spacing
+            pair, grids[net.label] = _run_network(spec, net, ps, cs, res_grid, rep)
             runs += pair
         results.append(
             ExperimentResult(

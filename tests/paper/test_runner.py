@@ -318,6 +318,7 @@ def test_cli_reproduce_one_experiment(tmp_path, capsys) -> None:
         (["1", "--seed", str(10**30)], "--seed must be between 0 and 4294967295"),
         (["1", "--seed", "abc"], "Invalid value for '--seed'"),
         (["1", "--dpi", "5000"], "--dpi must be between 50 and 600"),
+        (["1", "--jobs", "0"], "--jobs must be between 1 and 64, got 0"),
         (["1", "--bogus"], "No such option: --bogus"),
     ],
 )
@@ -366,3 +367,18 @@ def test_cli_error_messages_are_not_eaten_as_markup(tmp_path, capsys) -> None:
     out = tmp_path / "[bold]x" / "out"
     assert main(["1", "--fast", "--out", str(out)]) == 2
     assert "[bold]x" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_same_numbers() -> None:
+    specs = resolve_experiments(["compact", "isotherms"])
+    seq = run_experiments(specs, fast=True, networks=["paper"])
+    par = run_experiments(specs, fast=True, networks=["paper"], jobs=2)
+    a = list(csv.DictReader(io.StringIO(table_csv(seq))))
+    b = list(csv.DictReader(io.StringIO(table_csv(par))))
+    assert len(a) == len(b) == 4
+    for ra, rb in zip(a, b, strict=True):
+        ra.pop("wall_time_s"), rb.pop("wall_time_s")
+        assert ra == rb
+    assert [e.spec.key for e in par.experiments] == ["compact", "isotherms"]
+    assert all(e.grids == {} for e in par.experiments)
