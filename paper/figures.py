@@ -205,20 +205,32 @@ def _draw_content(
             paper = method == "paper"
             many = len(run.curves) > 50
             if paper and many:
-                lw, alpha = (0.35, 0.55) if overlay else (0.45, 0.9)
+                lw, alpha = (0.5, 0.7) if overlay else (0.45, 0.9)
             else:
-                lw, alpha = (0.8, 1.0) if overlay or compact else (1.0, 1.0)
-            # overlaid on the authors' levels, the corrected ones get a halo to stand out
-            halo = overlay and not paper
+                lw, alpha = (0.6, 1.0) if overlay or compact else (1.0, 1.0)
+            # overlaid on the authors' dense levels the corrected ones are thin, without halo,
+            # so that the authors' band stays visible between them
+            halo = False
             for c in run.curves:
                 pts = _thin(c.points, 600 if inset else 2000)
                 _line(ax, pts, COLORS[method], lw, halo=halo, alpha=alpha, zorder=3 if paper else 4)
             handles.append(Line2D([], [], color=COLORS[method], lw=1.5, label=LABELS[method]))
             key = "paper_path" if paper else "corrected_path"
             drawn = False
+            # overlaid, both paths run along the same gradient line: the authors' one wide
+            # underneath, fiberscope's narrow on top; above the start marker, which can be
+            # larger than a thin band's whole path
+            path_lw, path_halo = (3.2, True) if overlay and paper else (1.6, not overlay)
             for path in run.paths:
                 if path.shape[0]:
-                    _line(ax, _thin(path, thin), COLORS[key], 1.6, zorder=6)
+                    _line(
+                        ax,
+                        _thin(path, thin),
+                        COLORS[key],
+                        path_lw,
+                        halo=path_halo,
+                        zorder=8 if paper else 9,
+                    )
                     drawn = True
             if drawn:
                 handles.append(Line2D([], [], color=COLORS[key], lw=1.6, label=PATH_LABELS[method]))
