@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -242,17 +243,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 on success, 2 for bad input, 130 when interrupted, 1 for an unexpected error.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    old_term = _term_as_interrupt()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             code: Any = app(args=args, prog_name="python -m paper.reproduce", standalone_mode=False)
         if isinstance(code, int) and not isinstance(code, bool) and code:
+            if code == 130:  # typer returns 130 after Ctrl-C (or SIGTERM, see below)
+                err_console.print("interrupted", highlight=False, markup=False)
             return code
     except fs.FiberscopeError as exc:
         _error("error", str(exc))
         return 2
     except _EXIT as exc:
-        return int(exc.exit_code or 0)
+        code = int(exc.exit_code or 0)
+        if code == 130:  # click turned Ctrl-C / SIGTERM into Abort and then into Exit(130)
+            err_console.print("interrupted", highlight=False, markup=False)
+        return code
     except _click_exc.ClickException as exc:
         _error("error", exc.format_message())
         return 2
@@ -262,7 +269,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line, but exit 1
         _error("internal error", f"{exc.__class__.__name__}: {_one_line(str(exc))[:300]}")
         return 1
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
     return 0
+
+
+def _term_as_interrupt() -> Any:
+    """Treat SIGTERM like Ctrl-C (worker processes stopped, nothing half-written)."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not in the main thread
+        return None
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised through main() in the tests

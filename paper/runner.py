@@ -725,7 +725,8 @@ def _run_parallel(
         rep.stage(f"running {len(tasks)} (experiment, network) pairs in {jobs} processes")
         rep.update(0, len(tasks), "runs")
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+    try:
         futures = {
             pool.submit(_network_job, specs[i].key, all_entries[i][j], fast, res_grid): (i, j)
             for i, j in tasks
@@ -739,6 +740,13 @@ def _run_parallel(
                     f"{pairs[(i, j)][1]:.1f} s"
                 )
                 rep.update(len(pairs), len(tasks), "runs")
+    except BaseException:
+        # interrupted or failed: stop the workers instead of leaving them running
+        pool.shutdown(wait=False, cancel_futures=True)
+        for child in multiprocessing.active_children():
+            child.terminate()
+        raise
+    pool.shutdown()
     results = []
     for i, spec in enumerate(specs):
         ps, cs = spec.settings(fast)

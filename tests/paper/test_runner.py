@@ -382,3 +382,16 @@ def test_worker_processes_give_the_same_numbers() -> None:
         assert ra == rb
     assert [e.spec.key for e in par.experiments] == ["compact", "isotherms"]
     assert all(e.grids == {} for e in par.experiments)
+
+
+def test_cli_interrupted_run_says_so_and_writes_nothing(tmp_path, capsys, monkeypatch) -> None:
+    import paper.runner as runner
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run_experiments", interrupted)
+    out = tmp_path / "out"
+    assert main(["1", "--fast", "--out", str(out)]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "interrupted"
+    assert not out.exists()
