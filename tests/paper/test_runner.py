@@ -289,7 +289,7 @@ def test_resolve_experiments() -> None:
 @pytest.mark.slow
 def test_cli_reproduce_one_experiment(tmp_path, capsys) -> None:
     out = tmp_path / "res"
-    code = main(["compact", "--fast", "--networks", "paper", "--out", str(out)])
+    code = main(["compact", "--fast", "--networks", "paper", "--jobs", "1", "--out", str(out)])
     assert code == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(report_files([EXPERIMENTS["compact"]]))
