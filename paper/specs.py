@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+import fiberscope as fs
+
 from .datasets import GAS_CONSTANT
 from .metrics import AnalyticCurve, Circle, Isotherm, Parabola, SineCurve
 
@@ -248,7 +249,7 @@ class ExperimentSpec:
     kind : {"curve", "interval"}
         Trace one class, or fill the preimage of an output interval.
     dataset : str
-        Data recipe / architecture for training (see :mod:`fiberscope.experiments.training`).
+        Data recipe / architecture for training (see :mod:`paper.training`).
     networks : tuple of NetworkSource
         The paper's trained networks to run on.
     x0 : tuple of float
@@ -637,6 +638,6 @@ def resolve_experiments(names: list[str] | tuple[str, ...] | None) -> list[Exper
         key = _ALIASES.get(name, name)
         if key not in EXPERIMENTS:
             known = ", ".join(f"{s.number}/{k}" for k, s in EXPERIMENTS.items())
-            raise InputError(f"unknown experiment {raw!r}; choose from {known} or all")
+            raise fs.InputError(f"unknown experiment {raw!r}; choose from {known} or all")
         chosen[key] = EXPERIMENTS[key]
     return sorted(chosen.values(), key=lambda s: s.number)

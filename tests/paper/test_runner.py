@@ -1,5 +1,5 @@
-"""``fiberscope reproduce``: fast versions of the six experiments of paper II, their error
-measures, the batched paper-mode driver, and the command line."""
+"""``python -m paper.reproduce``: fast versions of the six experiments of paper II, their error
+measures, and the command line."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ import csv
 import io
 import json
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import fiberscope as fs
-from fiberscope.cli.main import main
-from fiberscope.errors import InputError
-from fiberscope.experiments import metrics as M
-from fiberscope.experiments.paper_driver import paper_interval, simec_batch
-from fiberscope.experiments.reproduce import (
+from paper import metrics as M
+from paper.reproduce import main
+from paper.runner import (
     Reproduction,
     report_files,
     report_json,
@@ -26,7 +26,7 @@ from fiberscope.experiments.reproduce import (
     table_markdown,
     write_report,
 )
-from fiberscope.experiments.specs import EXPERIMENTS, ThermoScale, resolve_experiments
+from paper.specs import EXPERIMENTS, ThermoScale, resolve_experiments
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,7 @@ def _on_level(run, floor_factor: float = 5.0) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_all_six_run_on_both_networks(rep) -> None:
     assert [e.spec.number for e in rep.experiments] == [1, 2, 3, 4, 5, 6]
     for ex in rep.experiments:
@@ -70,6 +71,7 @@ def test_all_six_run_on_both_networks(rep) -> None:
             assert run.steps > 0 and run.wall_time >= 0.0 and run.curves
 
 
+@pytest.mark.slow
 def test_compact_paper_mode_spirals_out_and_corrected_closes(rep) -> None:
     r = _runs(rep, "compact")
     paper, corr = r["paper", "paper"], r["paper", "corrected"]
@@ -89,6 +91,7 @@ def test_compact_paper_mode_spirals_out_and_corrected_closes(rep) -> None:
     assert 1e-3 < corr.metrics["d_analytic"] < 0.05
 
 
+@pytest.mark.slow
 def test_noncompact_exit_points_on_the_box(rep) -> None:
     r = _runs(rep, "noncompact")
     net = _nets(rep, "noncompact")["paper"].model
@@ -108,6 +111,7 @@ def test_noncompact_exit_points_on_the_box(rep) -> None:
     assert right and abs(right[0][1] - exits[exits[:, 0] > 0][0, 1]) < 0.01
 
 
+@pytest.mark.slow
 def test_thermo_isotherms_and_pv_spread(rep) -> None:
     r = _runs(rep, "thermo")
     for label in ("paper", "paper softplus", "trained"):
@@ -123,6 +127,7 @@ def test_thermo_isotherms_and_pv_spread(rep) -> None:
     assert r["paper softplus", "corrected"].metrics["pv_spread"] < 0.03
 
 
+@pytest.mark.slow
 def test_thermo_softplus_output_is_mapped_to_normalised_temperature(rep) -> None:
     nets = _nets(rep, "thermo")
     x = torch.tensor([[0.10, 0.75]], dtype=torch.float64)
@@ -134,6 +139,7 @@ def test_thermo_softplus_output_is_mapped_to_normalised_temperature(rep) -> None
     assert abs(T(a) - 631.5) < 10 and abs(T(b) - 631.5) < 10
 
 
+@pytest.mark.slow
 def test_annulus_band(rep) -> None:
     r = _runs(rep, "annulus")
     corr, paper = r["paper", "corrected"], r["paper", "paper"]
@@ -155,6 +161,7 @@ def test_annulus_band(rep) -> None:
     assert paper.metrics["levels"] == 2 * EXPERIMENTS["annulus"].fast_paper["nst"]
 
 
+@pytest.mark.slow
 def test_isotherm_family(rep) -> None:
     r = _runs(rep, "isotherms")
     corr = r["paper", "corrected"]
@@ -168,6 +175,7 @@ def test_isotherm_family(rep) -> None:
     assert m["boundary_d_analytic"] < 0.02 and m["d_analytic"] < 0.02
 
 
+@pytest.mark.slow
 def test_classifier(rep) -> None:
     r = _runs(rep, "classifier")
     nets = _nets(rep, "classifier")
@@ -189,6 +197,7 @@ def test_classifier(rep) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_tables_and_json(rep) -> None:
     rows = list(csv.DictReader(io.StringIO(table_csv(rep))))
     assert len(rows) == sum(len(e.runs) for e in rep.experiments)
@@ -202,6 +211,7 @@ def test_tables_and_json(rep) -> None:
     assert data["fast"] is True and len(data["experiments"]) == 6
 
 
+@pytest.mark.slow
 def test_write_report_is_complete(rep, tmp_path) -> None:
     sub = Reproduction(rep.experiments[:1], rep.fast, rep.seed, rep.seconds)
     written = write_report(sub, tmp_path)
@@ -210,54 +220,6 @@ def test_write_report_is_complete(rep, tmp_path) -> None:
         if p.suffix == ".png":
             assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".*.tmp"))
-
-
-# --------------------------------------------------------------------------------------------
-# The batched authors' driver
-# --------------------------------------------------------------------------------------------
-
-
-def test_batched_driver_matches_the_one_at_a_time_preimage(net1) -> None:
-    from fiberscope.algorithms.preimage import preimage
-
-    x0 = [0.2, 0.2]
-    with torch.no_grad():
-        y0 = float(net1(torch.tensor([x0], dtype=torch.float64)))
-    box = ([-1.0, -1.0], [1.0, 1.0])
-    kw = dict(step=8e-3, max_steps=150, nst=4)
-    a = paper_interval(net1, x0, epsilon=0.005, exp_step=1e-4, box=box, **kw)
-    b = preimage(
-        net1, x0, (y0 - 0.005, y0 + 0.005), bounds=box, method="paper", exp_step=1e-4,
-        region=False, **kw,
-    )  # fmt: skip
-    assert len(a.levels) == len(b.traces) == 8
-    assert a.steps == b.stats.steps
-    for lv, tr in zip(a.levels, b.traces, strict=True):
-        pts, _, start = lv.curve()
-        assert start == tr.start_index
-        assert np.abs(pts - tr.points.numpy()).max() < 1e-12
-    assert np.allclose(a.final_outputs, b.final_outputs.reshape(-1).numpy(), atol=1e-12)
-
-
-def test_simec_batch_matches_trace_with_stop_at_boundary(net2) -> None:
-    starts = torch.tensor([[0.25, 0.25], [0.0, -0.5]], dtype=torch.float64)
-    lo, hi = torch.full((2,), -1.0, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
-    runs, steps = simec_batch(
-        net2, starts, step=0.02, n_steps=200, invert=[False, True], box=(lo, hi), variant="stop"
-    )
-    total = 0
-    for run, x0, direction in zip(runs, starts, ("forward", "backward"), strict=True):
-        ref = fs.trace(
-            net2, x0, step=0.02, max_steps=200, method="paper", direction=direction,
-            bounds=([-1.0, -1.0], [1.0, 1.0]), paper_box="stop",
-        )  # fmt: skip
-        pts = ref.points.numpy()
-        pts = pts[1:] if direction == "forward" else pts[:-1][::-1]
-        assert run.points.shape == pts.shape
-        assert np.abs(run.points - pts).max() < 1e-12
-        assert run.reason == ref.stop_reasons[direction] == "boundary"
-        total += ref.stats.steps
-    assert steps == total
 
 
 # --------------------------------------------------------------------------------------------
@@ -315,7 +277,7 @@ def test_shape_measures() -> None:
 def test_resolve_experiments() -> None:
     assert [s.key for s in resolve_experiments(["6", "compact", "1"])] == ["compact", "classifier"]
     assert len(resolve_experiments(["all"])) == 6
-    with pytest.raises(InputError, match="unknown experiment 'seven'"):
+    with pytest.raises(fs.InputError, match="unknown experiment 'seven'"):
         resolve_experiments(["seven"])
 
 
@@ -324,32 +286,112 @@ def test_resolve_experiments() -> None:
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_reproduce_one_experiment(tmp_path, capsys) -> None:
     out = tmp_path / "res"
-    code = main(["reproduce", "compact", "--fast", "--networks", "paper", "--out", str(out)])
+    code = main(["compact", "--fast", "--networks", "paper", "--jobs", "1", "--out", str(out)])
     assert code == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(report_files([EXPERIMENTS["compact"]]))
     table = (out / "table.md").read_text()
     assert "| 1 compact | paper | paper |" in table and "| 1 compact | paper | corrected |" in table
     assert "trained" not in table
-    assert "| 1 compact | paper | corrected |" in capsys.readouterr().out
+    cap = capsys.readouterr()
+    assert "| 1 compact | paper | corrected |" in cap.out
+    # progress goes to stderr as plain lines although it is not a terminal
+    err = cap.err.splitlines()
+    assert any("[1] paper network: paper mode (fs.trace" in ln for ln in err), err
+    assert any("figure exp1_compact.png" in ln for ln in err)
+    assert all(re.match(r"\[ *\d+\.\d s\] ", ln) for ln in err), err
     # a second run refuses to overwrite without --force
-    assert main(["reproduce", "1", "--fast", "--networks", "paper", "--out", str(out)]) == 2
+    assert main(["1", "--fast", "--networks", "paper", "--out", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["reproduce", "seven"], "unknown experiment 'seven'"),
-        (["reproduce", "1", "--networks", "mine"], "unknown network kind 'mine'"),
-        (["reproduce", "1", "--epochs", "0"], "--epochs must be positive"),
+        (["seven"], "unknown experiment 'seven'"),
+        (["1", "--networks", "mine"], "unknown network kind 'mine'"),
+        (["1", "--epochs", "0"], "--epochs must be between 1 and"),
+        (["1", "--seed", "-1"], "--seed must be between 0 and 4294967295, got -1"),
+        (["1", "--seed", str(10**30)], "--seed must be between 0 and 4294967295"),
+        (["1", "--seed", "abc"], "Invalid value for '--seed'"),
+        (["1", "--dpi", "5000"], "--dpi must be between 50 and 600"),
+        (["1", "--jobs", "0"], "--jobs must be between 1 and 64, got 0"),
+        (["1", "--bogus"], "No such option: --bogus"),
     ],
 )
 def test_cli_reproduce_bad_input_writes_nothing(tmp_path, capsys, args, message) -> None:
     out = tmp_path / "never"
     assert main([*args, "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: ")
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def _out_cases(tmp_path):
+    afile = tmp_path / "afile.txt"
+    afile.write_text("keep me")
+    return {
+        "file": (afile, "is a file, not a folder"),
+        "under-file": (afile / "sub", "afile.txt is a file, not a folder"),
+        "no-parent": (tmp_path / "missing" / "out", "does not exist; create it first"),
+    }
+
+
+@pytest.mark.parametrize("case", ["file", "under-file", "no-parent"])
+def test_cli_reproduce_bad_out_is_refused_before_training(tmp_path, capsys, case) -> None:
+    out, message = _out_cases(tmp_path)[case]
+    assert main(["1", "--fast", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    # nothing ran: no progress line, no training, the file untouched, nothing created
+    assert "training" not in err
+    assert (tmp_path / "afile.txt").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile.txt"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_cli_reproduce_unwritable_out_is_refused(capsys) -> None:
+    # /proc refuses new files even for root (permission bits do not stop root)
+    out = Path("/proc/paper-reproduce-test")
+    assert main(["1", "--fast", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write into /proc" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_cli_error_messages_are_not_eaten_as_markup(tmp_path, capsys) -> None:
+    # a [bracketed] folder name must be printed as given, not read as rich markup
+    out = tmp_path / "[bold]x" / "out"
+    assert main(["1", "--fast", "--out", str(out)]) == 2
+    assert "[bold]x" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_same_numbers() -> None:
+    specs = resolve_experiments(["compact", "isotherms"])
+    seq = run_experiments(specs, fast=True, networks=["paper"])
+    par = run_experiments(specs, fast=True, networks=["paper"], jobs=2)
+    a = list(csv.DictReader(io.StringIO(table_csv(seq))))
+    b = list(csv.DictReader(io.StringIO(table_csv(par))))
+    assert len(a) == len(b) == 4
+    for ra, rb in zip(a, b, strict=True):
+        ra.pop("wall_time_s"), rb.pop("wall_time_s")
+        assert ra == rb
+    assert [e.spec.key for e in par.experiments] == ["compact", "isotherms"]
+    assert all(e.grids == {} for e in par.experiments)
+
+
+def test_cli_interrupted_run_says_so_and_writes_nothing(tmp_path, capsys, monkeypatch) -> None:
+    import paper.runner as runner
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run_experiments", interrupted)
+    out = tmp_path / "out"
+    assert main(["1", "--fast", "--out", str(out)]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "interrupted"
     assert not out.exists()

@@ -3,7 +3,7 @@
 :func:`run_experiments` does the work and returns plain result objects;
 :func:`write_report` writes one PNG per experiment, an overview PNG, the error table (Markdown
 and CSV), the networks' validation errors and a JSON file with every setting and number. The
-command line front end is ``fiberscope reproduce``.
+command line front end is ``python -m paper.reproduce`` (:mod:`paper.reproduce`).
 
 For every experiment and every network (the paper's own trained weights, bundled, and a
 network trained here from the same data recipe) the authors' algorithm ("paper" mode, with the
@@ -30,8 +30,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._version import __version__
-from ..errors import InputError
+import fiberscope as fs
+
+from .adapter import Curve, atomic_write, curve_from_trace, preimage_curves
 from .metrics import (
     ContourSet,
     SineCurve,
@@ -44,7 +45,7 @@ from .metrics import (
     subsample,
     turns,
 )
-from .paper_driver import PaperInterval, paper_interval
+from .progress import Reporter
 from .specs import (
     NOMINAL_T,
     CorrectedSettings,
@@ -68,54 +69,6 @@ __all__ = [
 NETWORK_KINDS = ("paper", "trained")
 #: Epochs of the trained networks in ``--fast`` mode (the full recipes use 5,000-10,000).
 FAST_EPOCHS = 300
-
-
-@dataclass
-class Curve:
-    """One traced class as plain arrays.
-
-    Attributes
-    ----------
-    points : numpy.ndarray
-        ``(K, 2)`` points along the curve.
-    outputs : numpy.ndarray
-        ``(K,)`` network outputs there.
-    start_index : int
-        Row of the start.
-    level : float
-        Output at the start.
-    closed : bool
-        The tracer closed the loop.
-    reasons : dict
-        Stop reason per branch.
-    sweep : int or None
-        Interval experiments, paper mode: the SiMExp sweep of the level.
-    """
-
-    points: np.ndarray
-    outputs: np.ndarray
-    start_index: int
-    level: float
-    closed: bool = False
-    reasons: dict[str, str] = field(default_factory=dict)
-    sweep: int | None = None
-
-    @property
-    def start(self) -> np.ndarray:
-        """The start point."""
-        return self.points[self.start_index]
-
-    def tracing_order(self) -> np.ndarray:
-        """Points from the start outwards along the single (or forward) branch.
-
-        Returns
-        -------
-        numpy.ndarray
-            ``(k, 2)`` points, the start first.
-        """
-        if self.start_index == self.points.shape[0] - 1:
-            return self.points[::-1]
-        return self.points[self.start_index :]
 
 
 @dataclass
@@ -210,11 +163,13 @@ class ExperimentResult:
     runs : list of MethodResult
         Per network, paper then corrected.
     grids : dict
-        Per network label, the fine grid used for the level sets (not serialised).
+        Per network label, the fine grid used for the level sets (not serialised; empty
+        when the experiment ran in worker processes).
     paper_settings, corrected_settings : dataclass
         The settings used (fast overrides applied).
     seconds : float
-        Wall time of the experiment (training, runs, metrics).
+        Wall time of the experiment (training, runs, metrics); with ``jobs > 1`` the sum of
+        its networks' times in the worker processes (training excluded).
     """
 
     spec: ExperimentSpec
@@ -280,22 +235,26 @@ class _NetworkCache:
             self.datasets[dataset] = make_dataset(dataset, seed=self.seed)
         return self.datasets[dataset]
 
-    def train(self, dataset: str) -> Any:
+    def train(self, dataset: str, rep: Reporter | None = None) -> Any:
         if dataset not in self.trained:
             from .training import train_paper_network
 
             epochs = (
                 self.epochs if self.epochs is not None else (FAST_EPOCHS if self.fast else None)
             )
-            self.trained[dataset] = train_paper_network(dataset, seed=self.seed, epochs=epochs)
+            self.trained[dataset] = train_paper_network(
+                dataset,
+                seed=self.seed,
+                epochs=epochs,
+                progress=None if rep is None else rep.counter("epochs"),
+            )
         return self.trained[dataset]
 
 
 def _paper_entry(src: NetworkSource, spec: ExperimentSpec, cache: _NetworkCache) -> NetworkEntry:
-    from ..models import load_model
     from .training import evaluate
 
-    net = load_model(src.bundled)
+    net = fs.load_model(src.bundled)
     scale = ThermoScale() if spec.thermo else None
     if src.kelvin_output:
         net = _kelvin_to_normalised(net, NOMINAL_T)
@@ -315,8 +274,10 @@ def _paper_entry(src: NetworkSource, spec: ExperimentSpec, cache: _NetworkCache)
     )
 
 
-def _trained_entry(spec: ExperimentSpec, cache: _NetworkCache) -> NetworkEntry:
-    res = cache.train(spec.dataset)
+def _trained_entry(
+    spec: ExperimentSpec, cache: _NetworkCache, rep: Reporter | None = None
+) -> NetworkEntry:
+    res = cache.train(spec.dataset, rep)
     scale = None
     if spec.thermo:
         d = res.data
@@ -358,7 +319,7 @@ def start_on_level(model: Any, spec: ExperimentSpec, tol: float = 1e-13) -> tupl
 
     Raises
     ------
-    InputError
+    fiberscope.InputError
         The level does not occur on that vertical line inside the box.
     """
     if spec.start_level is None:
@@ -373,7 +334,7 @@ def start_on_level(model: Any, spec: ExperimentSpec, tol: float = 1e-13) -> tupl
     lo, hi = spec.box[0][1], spec.box[1][1]
     f_lo, f_hi = f(lo), f(hi)
     if f_lo * f_hi > 0:
-        raise InputError(
+        raise fs.InputError(
             f"the trained network never reaches N = {spec.start_level} on x = {x} inside the box"
         )
     while hi - lo > tol:
@@ -390,30 +351,29 @@ def start_on_level(model: Any, spec: ExperimentSpec, tol: float = 1e-13) -> tupl
 # --------------------------------------------------------------------------------------------
 
 
-def _curve_from_trace(res: Any, sweep: int | None = None) -> Curve:
-    return Curve(
-        points=res.points.reshape(len(res), -1).cpu().numpy().astype(np.float64),
-        outputs=res.outputs[:, 0].cpu().numpy().astype(np.float64),
-        start_index=int(res.start_index),
-        level=float(res.y0.reshape(-1)[0]),
-        closed=bool(res.closed),
-        reasons=dict(res.stop_reasons),
-        sweep=sweep,
-    )
-
-
 def _box_tensors(box: Any) -> tuple[list[float], list[float]]:
     return [float(box[0][0]), float(box[0][1])], [float(box[1][0]), float(box[1][1])]
 
 
-def _run_curve(
-    spec: ExperimentSpec, net: NetworkEntry, ps: PaperSettings, cs: CorrectedSettings
-) -> list[MethodResult]:
-    from ..algorithms.trace import trace
+def _progress(
+    rep: Reporter | None, what: str, unit: str = "steps"
+) -> Callable[[int, int], None] | None:
+    if rep is None:
+        return None
+    rep.stage(what)
+    return rep.counter(unit)
 
+
+def _run_curve(
+    spec: ExperimentSpec,
+    net: NetworkEntry,
+    ps: PaperSettings,
+    cs: CorrectedSettings,
+    rep: Reporter | None = None,
+) -> list[MethodResult]:
     box = _box_tensors(spec.box)
     out = []
-    res = trace(
+    res = fs.trace(
         net.model,
         list(net.x0),
         step=ps.step,
@@ -422,12 +382,13 @@ def _run_curve(
         direction=ps.direction,
         bounds=box if ps.bounded else None,
         paper_box="stop",
+        progress=_progress(rep, f"{net.label} network: paper mode (fs.trace, method='paper')"),
     )
     out.append(
         MethodResult(
             network=net.label,
             method="paper",
-            curves=[_curve_from_trace(res)],
+            curves=[curve_from_trace(res)],
             paths=[],
             steps=res.stats.steps,
             jacobian_evals=res.stats.jacobian_evals,
@@ -435,12 +396,19 @@ def _run_curve(
             settings={**ps.as_dict(), "variant": "stop" if ps.bounded else None},
         )
     )
-    res = trace(net.model, list(net.x0), step=cs.step, max_steps=cs.max_steps, bounds=box)
+    res = fs.trace(
+        net.model,
+        list(net.x0),
+        step=cs.step,
+        max_steps=cs.max_steps,
+        bounds=box,
+        progress=_progress(rep, f"{net.label} network: corrected (fs.trace)"),
+    )
     out.append(
         MethodResult(
             network=net.label,
             method="corrected",
-            curves=[_curve_from_trace(res)],
+            curves=[curve_from_trace(res)],
             paths=[],
             steps=res.stats.steps,
             jacobian_evals=res.stats.jacobian_evals,
@@ -473,44 +441,50 @@ def _paper_epsilon(spec: ExperimentSpec, net: NetworkEntry, ps: PaperSettings) -
 
 
 def _run_interval(
-    spec: ExperimentSpec, net: NetworkEntry, ps: PaperSettings, cs: CorrectedSettings
+    spec: ExperimentSpec,
+    net: NetworkEntry,
+    ps: PaperSettings,
+    cs: CorrectedSettings,
+    rep: Reporter | None = None,
 ) -> list[MethodResult]:
-    from ..algorithms.preimage import preimage
-
     box = _box_tensors(spec.box)
     a, b = _interval_for(spec, net, ps)
     eps = _paper_epsilon(spec, net, ps)
     assert ps.exp_step is not None
-    pr: PaperInterval = paper_interval(
+    # The authors' driver covers N(x0) +- epsilon (for kelvin intervals: the half-width around
+    # the start's own output, not the requested temperatures).
+    with torch.no_grad():
+        y0 = float(net.model(torch.tensor([list(net.x0)], dtype=torch.float64)).reshape(-1)[0])
+    cb = _progress(rep, f"{net.label} network: paper mode (fs.preimage, method='paper')", "levels")
+    res = fs.preimage(
         net.model,
-        net.x0,
-        epsilon=eps,
+        list(net.x0),
+        (y0 - eps, y0 + eps),
+        method="paper",
+        bounds=box,
         step=ps.step,
         max_steps=ps.max_steps,
-        exp_step=ps.exp_step,
-        box=box,
         nst=ps.nst,
+        exp_step=ps.exp_step,
         exp_max_steps=ps.exp_max_steps,
+        region=False,
+        progress=cb,
     )
-    curves = []
-    for lv in pr.levels:
-        pts, outs, si = lv.curve()
-        reasons = {"backward": lv.backward.reason, "forward": lv.forward.reason}
-        curves.append(Curve(pts, outs, si, lv.y0, False, reasons, lv.sweep))
+    pr = preimage_curves(res)
     paper_res = MethodResult(
         network=net.label,
         method="paper",
-        curves=curves,
-        paths=list(pr.paths),
+        curves=pr.curves,
+        paths=pr.paths,
         steps=pr.steps,
         jacobian_evals=pr.jacobian_evals,
         wall_time=pr.wall_time,
         settings={**ps.as_dict(), "epsilon": eps, "variant": "stop"},
         interval=(a, b),
     )
-    paper_res.metrics["final_outputs"] = list(pr.final_outputs)
+    paper_res.metrics["final_outputs"] = pr.final_outputs
     t0 = time.perf_counter()
-    res = preimage(
+    res = fs.preimage(
         net.model,
         list(net.x0),
         (a, b),
@@ -520,21 +494,22 @@ def _run_interval(
         max_steps=cs.max_steps,
         region=False,
         partial=True,
+        progress=_progress(rep, f"{net.label} network: corrected (fs.preimage)", "levels"),
     )
     wall = time.perf_counter() - t0
-    path = res.path.reshape(res.path.shape[0], -1).cpu().numpy()
+    pc = preimage_curves(res)
     corr = MethodResult(
         network=net.label,
         method="corrected",
-        curves=[_curve_from_trace(t) for t in res.traces],
-        paths=[path],
-        steps=res.stats.steps,
-        jacobian_evals=res.stats.jacobian_evals,
+        curves=pc.curves,
+        paths=pc.paths,
+        steps=pc.steps,
+        jacobian_evals=pc.jacobian_evals,
         wall_time=wall,
         settings={**cs.as_dict(), "bounds": box, "interval": [a, b]},
         interval=(a, b),
     )
-    corr.metrics["unreached"] = [u["level"][0] for u in res.unreached]
+    corr.metrics["unreached"] = pc.unreached
     return [paper_res, corr]
 
 
@@ -657,6 +632,143 @@ def _truth_interval(spec: ExperimentSpec, net: NetworkEntry, run: MethodResult) 
 
 
 # --------------------------------------------------------------------------------------------
+# One network of one experiment (also the unit of work of the parallel driver)
+# --------------------------------------------------------------------------------------------
+
+
+def _entries(
+    spec: ExperimentSpec,
+    networks: Sequence[str],
+    cache: _NetworkCache,
+    fast: bool,
+    rep: Reporter | None,
+) -> list[NetworkEntry]:
+    """The networks an experiment runs on (training ours first, when asked)."""
+    entries: list[NetworkEntry] = []
+    if "trained" in networks:
+        if rep is not None and spec.dataset not in cache.trained:
+            rep.stage(f"training the {spec.dataset} network ({'fast' if fast else 'full'} recipe)")
+        trained = _trained_entry(spec, cache, rep)
+    if "paper" in networks:
+        entries += [_paper_entry(src, spec, cache) for src in spec.networks]
+    if "trained" in networks:
+        entries.append(trained)
+    return entries
+
+
+def _run_network(
+    spec: ExperimentSpec,
+    net: NetworkEntry,
+    ps: PaperSettings,
+    cs: CorrectedSettings,
+    res_grid: int,
+    rep: Reporter | None,
+) -> tuple[list[MethodResult], ContourSet]:
+    """Both methods on one network, with their error measures."""
+    if spec.kind == "curve":
+        pair = _run_curve(spec, net, ps, cs, rep)
+    else:
+        pair = _run_interval(spec, net, ps, cs, rep)
+    if rep is not None:
+        rep.stage(f"{net.label} network: error measures on a {res_grid}^2 grid")
+    grid = ContourSet.from_model(net.model, _grid_box(spec, pair), res_grid)
+    for run in pair:
+        if spec.kind == "curve":
+            _curve_metrics(spec, net, run, grid)
+        else:
+            _interval_metrics(spec, net, run, grid)
+        run.metrics["contour_floor"] = grid.floor(
+            net.model, run.curves[0].level, model_gradient(net.model)
+        )
+        run.metrics["grid_spacing"] = grid.spacing
+    return pair, grid
+
+
+def _network_job(
+    key: str, net: NetworkEntry, fast: bool, res_grid: int
+) -> tuple[list[MethodResult], float]:
+    """Worker process: both methods and the error measures of one network (no grid back)."""
+    from .specs import EXPERIMENTS
+
+    t0 = time.perf_counter()
+    spec = EXPERIMENTS[key]
+    ps, cs = spec.settings(fast)
+    pair, _ = _run_network(spec, net, ps, cs, res_grid, None)
+    return pair, time.perf_counter() - t0
+
+
+def _run_parallel(
+    specs: Sequence[ExperimentSpec],
+    fast: bool,
+    networks: Sequence[str],
+    cache: _NetworkCache,
+    res_grid: int,
+    jobs: int,
+    rep: Reporter | None,
+) -> list[ExperimentResult]:
+    """Train in this process, then run every (experiment, network) in a pool of processes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    all_entries = []
+    for spec in specs:
+        if rep is not None:
+            rep.prefix = f"[{spec.number}] "
+        all_entries.append(_entries(spec, networks, cache, fast, rep))
+    tasks = [(i, j) for i, entries in enumerate(all_entries) for j in range(len(entries))]
+    # the longest runs (paper-mode intervals, then long curves) first
+    cost = {"interval": 0, "curve": 1}
+    tasks.sort(key=lambda t: (cost[specs[t[0]].kind], -specs[t[0]].number))
+    pairs: dict[tuple[int, int], tuple[list[MethodResult], float]] = {}
+    if rep is not None:
+        rep.prefix = ""
+        rep.stage(f"running {len(tasks)} (experiment, network) pairs in {jobs} processes")
+        rep.update(0, len(tasks), "runs")
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+    try:
+        futures = {
+            pool.submit(_network_job, specs[i].key, all_entries[i][j], fast, res_grid): (i, j)
+            for i, j in tasks
+        }
+        for fut in as_completed(futures):
+            i, j = futures[fut]
+            pairs[(i, j)] = fut.result()
+            if rep is not None:
+                rep.say(
+                    f"    [{specs[i].number}] {all_entries[i][j].label} network done in "
+                    f"{pairs[(i, j)][1]:.1f} s"
+                )
+                rep.update(len(pairs), len(tasks), "runs")
+    except BaseException:
+        # interrupted or failed: stop the workers instead of leaving them running
+        pool.shutdown(wait=False, cancel_futures=True)
+        for child in multiprocessing.active_children():
+            child.terminate()
+        raise
+    pool.shutdown()
+    results = []
+    for i, spec in enumerate(specs):
+        ps, cs = spec.settings(fast)
+        runs: list[MethodResult] = []
+        for j in range(len(all_entries[i])):
+            runs += pairs[(i, j)][0]
+        seconds = sum(pairs[(i, j)][1] for j in range(len(all_entries[i])))
+        results.append(
+            ExperimentResult(
+                spec=spec,
+                networks=all_entries[i],
+                runs=runs,
+                grids={},
+                paper_settings=ps,
+                corrected_settings=cs,
+                seconds=seconds,
+            )
+        )
+    return results
+
+
+# --------------------------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------------------------
 
@@ -669,14 +781,15 @@ def run_experiments(
     networks: Sequence[str] = NETWORK_KINDS,
     epochs: int | None = None,
     resolution: int | None = None,
-    on_event: Callable[[str], None] | None = None,
+    reporter: Reporter | None = None,
+    jobs: int = 1,
 ) -> Reproduction:
     """Run experiments of paper II with both methods on the paper's and freshly trained networks.
 
     Parameters
     ----------
     specs : sequence of ExperimentSpec
-        Experiments (see :func:`fiberscope.experiments.specs.resolve_experiments`).
+        Experiments (see :func:`paper.specs.resolve_experiments`).
     fast : bool
         Small step counts and short training (for tests): numbers are not the paper's.
     seed : int
@@ -687,8 +800,12 @@ def run_experiments(
         Override the training epochs (default: the recipe's, or 300 in fast mode).
     resolution : int, optional
         Grid points per axis for the level sets (default 1201, fast 301).
-    on_event : callable, optional
-        Called with a one-line progress message.
+    reporter : Reporter, optional
+        Receives progress: a line per stage, counts of steps and levels.
+    jobs : int
+        Worker processes. With more than one, the networks are trained first (in this
+        process) and then every (experiment, network) pair runs in its own process; the
+        numbers are the same, the experiments' ``grids`` are left empty.
 
     Returns
     -------
@@ -697,53 +814,36 @@ def run_experiments(
 
     Raises
     ------
-    InputError
+    fiberscope.InputError
         Unknown network kind or no experiment.
     """
     if not specs:
-        raise InputError("no experiment selected")
+        raise fs.InputError("no experiment selected")
     bad = [n for n in networks if n not in NETWORK_KINDS]
     if bad or not networks:
-        raise InputError(
+        raise fs.InputError(
             f"unknown network kind {bad[0] if bad else ''!r}; use paper, trained or both"
         )
-    say = on_event or (lambda msg: None)
+    rep = reporter
     res_grid = resolution or (301 if fast else 1201)
     cache = _NetworkCache(seed, fast, epochs)
     t_all = time.perf_counter()
+    if jobs > 1:
+        results = _run_parallel(specs, fast, networks, cache, res_grid, jobs, rep)
+        return Reproduction(results, fast, seed, time.perf_counter() - t_all)
     results = []
     for spec in specs:
         t_exp = time.perf_counter()
         ps, cs = spec.settings(fast)
-        say(f"[{spec.number}] {spec.key}: {spec.title}")
-        if spec.dataset not in cache.trained and "trained" in networks:
-            say(f"    training the {spec.dataset} network ({'fast' if fast else 'full'} recipe)")
-        entries: list[NetworkEntry] = []
-        if "trained" in networks:
-            trained = _trained_entry(spec, cache)
-        if "paper" in networks:
-            entries += [_paper_entry(src, spec, cache) for src in spec.networks]
-        if "trained" in networks:
-            entries.append(trained)
+        if rep is not None:
+            rep.prefix = ""
+            rep.say(f"[{spec.number}] {spec.key}: {spec.title}")
+            rep.prefix = f"[{spec.number}] "
+        entries = _entries(spec, networks, cache, fast, rep)
         runs: list[MethodResult] = []
         grids: dict[str, ContourSet] = {}
         for net in entries:
-            say(f"    {net.label}: paper mode and corrected")
-            if spec.kind == "curve":
-                pair = _run_curve(spec, net, ps, cs)
-            else:
-                pair = _run_interval(spec, net, ps, cs)
-            grid = ContourSet.from_model(net.model, _grid_box(spec, pair), res_grid)
-            grids[net.label] = grid
-            for run in pair:
-                if spec.kind == "curve":
-                    _curve_metrics(spec, net, run, grid)
-                else:
-                    _interval_metrics(spec, net, run, grid)
-                run.metrics["contour_floor"] = grid.floor(
-                    net.model, run.curves[0].level, model_gradient(net.model)
-                )
-                run.metrics["grid_spacing"] = grid.spacing
+            pair, grids[net.label] = _run_network(spec, net, ps, cs, res_grid, rep)
             runs += pair
         results.append(
             ExperimentResult(
@@ -756,7 +856,9 @@ def run_experiments(
                 seconds=time.perf_counter() - t_exp,
             )
         )
-        say(f"    done in {results[-1].seconds:.1f} s")
+        if rep is not None:
+            rep.prefix = ""
+            rep.say(f"[{spec.number}] {spec.key} done in {results[-1].seconds:.1f} s")
     return Reproduction(results, fast, seed, time.perf_counter() - t_all)
 
 
@@ -1048,7 +1150,7 @@ def report_json(rep: Reproduction) -> dict[str, Any]:
         return v
 
     out = {
-        "fiberscope_version": __version__,
+        "fiberscope_version": fs.__version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
@@ -1123,7 +1225,9 @@ def report_files(specs: Sequence[ExperimentSpec]) -> list[str]:
     return names + ["overview.png", "table.md", "table.csv", "reproduction.json"]
 
 
-def write_report(rep: Reproduction, out_dir: str | Path, *, dpi: int = 100) -> list[Path]:
+def write_report(
+    rep: Reproduction, out_dir: str | Path, *, dpi: int = 200, reporter: Reporter | None = None
+) -> list[Path]:
     """Write the figures, tables and JSON of a reproduction into ``out_dir`` (atomically).
 
     Every file is first rendered in memory, then each is written to a temporary file and
@@ -1137,22 +1241,28 @@ def write_report(rep: Reproduction, out_dir: str | Path, *, dpi: int = 100) -> l
         Existing folder.
     dpi : int
         Resolution of the PNGs.
+    reporter : Reporter, optional
+        Receives a line per figure.
 
     Returns
     -------
     list of pathlib.Path
         The files written.
     """
-    from ..io.atomic import atomic_write
-    from ..plot.reproduction import experiment_figure, overview_figure
+    from .figures import experiment_figure, overview_figure
 
     out = Path(out_dir)
     blobs: dict[str, bytes] = {}
     for ex in rep.experiments:
+        name = f"exp{ex.spec.number}_{ex.spec.key}.png"
+        if reporter is not None:
+            reporter.stage(f"figure {name}")
         fig = experiment_figure(ex)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=dpi)
-        blobs[f"exp{ex.spec.number}_{ex.spec.key}.png"] = buf.getvalue()
+        blobs[name] = buf.getvalue()
+    if reporter is not None:
+        reporter.stage("figure overview.png")
     buf = io.BytesIO()
     overview_figure(rep).savefig(buf, format="png", dpi=dpi)
     blobs["overview.png"] = buf.getvalue()

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from ..geometry.grid import evaluate_grid
+from .adapter import evaluate_grid
 
 __all__ = [
     "AnalyticCurve",
@@ -241,7 +241,7 @@ class ContourSet:
             The sampled model.
         """
         xs, ys, z = evaluate_grid(model, box[0], box[1], resolution)
-        return cls(xs.numpy(), ys.numpy(), z.numpy(), box)
+        return cls(xs, ys, z, box)
 
     @property
     def spacing(self) -> float:

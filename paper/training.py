@@ -7,7 +7,7 @@ set. That is 15,000-40,000 optimiser steps, too slow for a CPU test budget. Here
 architectures, data, split and loss are trained full-batch in float64 with Adam at a 10x larger
 learning rate and a cosine decay to 1% of it; 5,000-10,000 steps reach validation errors of the
 same size as the paper's networks in a few seconds (see ``python -m
-fiberscope.experiments.training``).
+paper.training``).
 
 Everything is seeded locally (a ``torch.Generator`` for the initial weights, a
 ``numpy.random.Generator`` for the data): the same seed gives bitwise the same weights on the
@@ -25,7 +25,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..models.paper_csv import load_paper_csv, save_paper_csv
+import fiberscope as fs
+
 from .datasets import ExperimentData, ThermoData, make_dataset
 
 __all__ = [
@@ -34,7 +35,6 @@ __all__ = [
     "TrainResult",
     "build_paper_mlp",
     "evaluate",
-    "save_paper_csv",
     "train_paper_network",
 ]
 
@@ -214,10 +214,11 @@ def train_paper_network(
     lr: float | None = None,
     batch_size: int | None = None,
     threads: int | None = 1,
+    progress: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
     """Train one of the paper's networks on freshly generated data.
 
-    Data: :func:`fiberscope.experiments.datasets.make_dataset` with ``seed``; the first half
+    Data: :func:`paper.datasets.make_dataset` with ``seed``; the first half
     trains, the second half validates. Model: :func:`build_paper_mlp` with the paper's widths
     (2-5-5-1 surfaces, 2-5-10-10-5-1 thermodynamics, 2-5-5-5-1 classifier), sigmoid on every
     layer. Loss: MSE (also for the classifier, as in the paper). Optimiser: Adam with a cosine
@@ -241,6 +242,8 @@ def train_paper_network(
     threads : int or None, default 1
         Torch intra-op threads while training (restored afterwards); None leaves them alone.
         Bitwise reproducibility is only promised for the same thread count.
+    progress : callable, optional
+        ``progress(epochs_done, epochs)`` after every epoch.
 
     Returns
     -------
@@ -295,6 +298,8 @@ def train_paper_network(
                 loss.backward()
                 opt.step()
             history.append(float(loss.detach()))
+            if progress is not None:
+                progress(epoch + 1, epochs)
         model.zero_grad(set_to_none=True)
         model.eval()
         seconds = time.perf_counter() - start
@@ -345,14 +350,14 @@ class _Lambda(nn.Module):
 
 
 def _default_paper_dir() -> Path:
-    return Path(__file__).resolve().parents[1] / "models" / "bundled"
+    return Path(fs.__file__).resolve().parent / "models" / "bundled"
 
 
 def _main(argv: Sequence[str] | None = None) -> None:
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m fiberscope.experiments.training",
+        prog="python -m paper.training",
         description="Train the paper's networks and compare them with the authors' weights "
         "on the same generated validation data.",
     )
@@ -390,7 +395,7 @@ def _main(argv: Sequence[str] | None = None) -> None:
             if not path.is_file():
                 print(f"{name:<15} {fname + ' (missing)':<50}")
                 continue
-            net = load_paper_csv(path)
+            net = fs.load_model(path)
             label = f"paper {fname}"
             if not normalised and isinstance(res.data, ThermoData):
                 # The softplus variant outputs the temperature in kelvin: normalise it first.
@@ -410,7 +415,7 @@ def _main(argv: Sequence[str] | None = None) -> None:
         )
         if args.save_dir is not None:
             args.save_dir.mkdir(parents=True, exist_ok=True)
-            save_paper_csv(res.model, args.save_dir / f"{name}_seed{args.seed}.csv")
+            fs.save_model(res.model, args.save_dir / f"{name}_seed{args.seed}.csv")
     print(
         "\nValidation data: the second half of each generated data set (seed "
         f"{args.seed}); torch threads = {args.threads}."

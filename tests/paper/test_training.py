@@ -1,4 +1,5 @@
-"""Experiment data sets, training of the paper's architectures, and the paper CSV writer."""
+"""Paper II data sets, training of the paper's architectures, and writing them as paper CSV
+(``fs.save_model``, used by ``python -m paper.training --save-dir``)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,16 @@ import pytest
 import torch
 from torch import nn
 
-from fiberscope.experiments import datasets as D
-from fiberscope.experiments.training import (
+import fiberscope as fs
+from paper import datasets as D
+from paper.training import (
     PAPER_RECIPES,
     build_paper_mlp,
     evaluate,
-    save_paper_csv,
     train_paper_network,
 )
 
-PAPER_DIR = Path(__file__).resolve().parents[2] / "src" / "fiberscope" / "models" / "bundled"
+PAPER_DIR = Path(fs.__file__).resolve().parent / "models" / "bundled"
 ACTS = {
     "FC_LAYER_SG": torch.sigmoid,
     "FC_LAYER_SP": torch.nn.functional.softplus,
@@ -209,6 +210,7 @@ def test_recipes_use_the_paper_architectures() -> None:
     assert PAPER_RECIPES["classification"].widths == (2, 5, 5, 5, 1)
 
 
+@pytest.mark.slow
 def test_training_reduces_loss_and_is_bitwise_deterministic() -> None:
     threads = torch.get_num_threads()
     a = train_paper_network("surface_1", epochs=1000, n=400, seed=5)
@@ -264,7 +266,7 @@ def test_save_paper_csv_round_trip(tmp_path: Path, activation: str) -> None:
             gen = torch.Generator().manual_seed(p.numel())
             p.add_(0.1 * torch.randn(p.shape, dtype=torch.float64, generator=gen))
     path = tmp_path / "net.csv"
-    save_paper_csv(m, path)
+    fs.save_model(m, path)
     text = path.read_text()
     lines = text.splitlines()
     assert lines[0] == "3" and len(lines) == 10 and text.endswith("\n")
@@ -281,7 +283,7 @@ def test_save_paper_csv_round_trip(tmp_path: Path, activation: str) -> None:
 
 def test_save_paper_csv_of_trained_net(tmp_path: Path) -> None:
     r = train_paper_network("classification", epochs=20, n=200)
-    save_paper_csv(r.model, tmp_path / "clf.csv")
+    fs.save_model(r.model, tmp_path / "clf.csv")
     layers = _parse(tmp_path / "clf.csv")
     assert [k for _, _, k, _ in layers] == ["FC_LAYER_SG"] * 4
     assert r.data is not None
@@ -293,7 +295,7 @@ def test_save_paper_csv_of_trained_net(tmp_path: Path) -> None:
 
 def test_save_paper_csv_softmax_header(tmp_path: Path) -> None:
     m = nn.Sequential(nn.Linear(2, 3, dtype=torch.float64), nn.Softmax(dim=-1))
-    save_paper_csv(m, tmp_path / "sm.csv")
+    fs.save_model(m, tmp_path / "sm.csv")
     assert (tmp_path / "sm.csv").read_text().splitlines()[1] == "3\t2\t3\t2\tFC_LAYER_SM"
 
 
@@ -307,5 +309,6 @@ def test_save_paper_csv_softmax_header(tmp_path: Path) -> None:
     ],
 )
 def test_save_paper_csv_rejects_unsupported(tmp_path: Path, bad: nn.Sequential) -> None:
-    with pytest.raises(ValueError):
-        save_paper_csv(bad, tmp_path / "x.csv")
+    with pytest.raises((ValueError, fs.FiberscopeError)):
+        fs.save_model(bad, tmp_path / "x.csv")
+    assert not (tmp_path / "x.csv").exists()
