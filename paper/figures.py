@@ -33,7 +33,7 @@ from .adapter import evaluate_grid
 from .metrics import SineCurve
 
 if TYPE_CHECKING:
-    from .runner import ExperimentResult, MethodResult, NetworkEntry, Reproduction
+    from .results import ExperimentResult, MethodResult, NetworkEntry, Reproduction
 
 __all__ = ["COLORS", "draw_panel", "experiment_figure", "overview_figure"]
 
