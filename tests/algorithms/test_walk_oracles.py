@@ -74,7 +74,9 @@ def test_uniform_samples_the_sphere_uniformly(n: int) -> None:
         method="uniform",
     )
     assert res.residual <= 1e-9
-    assert 0.3 < res.acceptance < 0.95
+    # on the sphere only failed projections are rejected (the Metropolis-Hastings ratio is 1):
+    # the bound only says the step is large enough that some moves fail
+    assert 0.3 < res.acceptance < 0.99
     x = last_samples(res)
     u = (x[:, 0] / np.linalg.norm(x, axis=1) + 1) / 2
     law = stats.beta((n - 1) / 2, (n - 1) / 2)
@@ -138,7 +140,7 @@ def _ellipse_ks(chains: int, seed: int) -> tuple[float, float]:
         ellipse,
         torch.tensor(starts),
         samples=1,
-        step=0.4,
+        step=1.2,  # moves longer than the ends' width: where dropping the reverse check shows
         thin=50,
         seed=seed,
         method="uniform",
