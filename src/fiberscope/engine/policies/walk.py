@@ -36,7 +36,7 @@ from torch import Tensor
 from ...errors import InputError
 from ...geometry.linalg import pinv_min_norm
 from ...geometry.matfree import is_placeholder, placeholder
-from ..box import held_coordinates, onto_faces
+from ..box import held_coordinates, hold_faces, onto_faces
 from ..corrector import Correction, correct
 from ..policy import Advance, Context, Policy, Proposal, Stop, Verdict, register
 from ..state import Members
@@ -203,17 +203,23 @@ class RandomWalk(Policy):
         """A Gaussian direction projected onto ``ker J``, unit length, times ``h``."""
         v = sub.vars
         z = self.noise.normal(v["seed"], step_key(sub.k, sub.h), sub.x.shape[1], sub.x)
-        # coordinates on a box face that the draw pushes outward stay on it (pixels at 0)
-        free = None
-        if ctx.box is not None:
-            held = held_coordinates(sub.x, z, ctx.box)
-            free = ~held if bool(held.any()) else None
         if is_placeholder(sub.jac):  # matrix-free: project through a linearisation at x
-            mask = None if free is None else free.to(z.dtype)
-            d = ctx.fn.linearize(sub.x).project(z, mask)
+            lin = ctx.fn.linearize(sub.x)
             ctx.stats.value_evals += int(sub.x.shape[0])
+
+            def along(free: Tensor | None) -> Tensor:
+                return lin.project(z, None if free is None else free.to(z.dtype))
         else:
-            d = project_tangent(sub.jac, z, free)
+
+            def along(free: Tensor | None) -> Tensor:
+                return project_tangent(sub.jac, z, free)
+
+        if ctx.box is None:
+            d = along(None)
+        else:
+            # coordinates on a box face that the direction pushes outward stay on it (pixels
+            # at 0), also those that the projection turns outward
+            d, _ = hold_faces(sub.x, ctx.box, along, held_coordinates(sub.x, z, ctx.box))
         nd = torch.linalg.vector_norm(d, dim=-1)
         u = d / torch.clamp(nd, min=1e-300).unsqueeze(-1)
         h = sub.h
