@@ -77,8 +77,9 @@ def test_a_walk_is_fs_walk_with_its_own_numbers_and_files(tmp_path: Path) -> Non
     assert torch.equal(torch.tensor(out["coordinates"], dtype=torch.float64), ref.samples)
     numbers = out["numbers"]
     assert numbers["residual"] == ref.residual == out["residual"] and ref.residual <= 1e-12
-    for key in ("acceptance", "accepted", "rejections", "rank_changes", "path_length", "seeds"):
+    for key in ("acceptance", "accepted", "rejections", "rank_changes", "path_length"):
         assert numbers[key] == json.loads(json.dumps(ref.summary()[key])), key
+    assert numbers["seeds"] == [str(v) for v in ref.seeds]  # exact in the page (63-bit)
     assert numbers["stop_reasons"] == ["max_steps", "max_steps"]
     # the samples are on the class and span its 3-dimensional kernel
     flat = ref.samples.reshape(-1, 5)

@@ -370,7 +370,7 @@ def build_catalog(
     output: str | None = None,
     threshold: float | None = None,
 ) -> dict[str, ModelEntry]:
-    """Load every model the user named (the bundled 2-D networks when none).
+    """Load every model the user named (:data:`DEFAULT_MODELS` when none).
 
     Parameters
     ----------

@@ -620,6 +620,8 @@ def walk_json(entry: ModelEntry, result: WalkResult | TraverseResult) -> dict[st
         residuals.append(_plain((o - y0).abs().amax(dim=-1)) if k else [])
         moved.append(_plain(torch.linalg.vector_norm(flat[c, :k] - start, dim=-1)))
     summary = {k: v for k, v in result.summary().items() if k not in ("y0", "target_output")}
+    if "seeds" in summary:  # 63-bit integers: JavaScript numbers would round them
+        summary["seeds"] = [str(v) for v in summary["seeds"]]
     out: dict[str, Any] = {
         "kind": "walk" if isinstance(result, WalkResult) else "traverse",
         "complete": bool(result.complete),
