@@ -61,10 +61,8 @@ def save_result(result: Any, path: Path, ctx: RunContext, extra: dict[str, Any])
 
     Written by ``fiberscope.io.save`` (one dispatch for every result).
     """
-    save(result, path, force=False, extra=extra)
-    for candidate in (path, path.with_suffix(".json")):
-        if candidate.exists():
-            ctx.add_file(candidate)
+    for written in save(result, path, force=False, extra=extra):
+        ctx.add_file(written)
 
 
 def _box(entry: ModelEntry) -> tuple[list[float], list[float]]:
