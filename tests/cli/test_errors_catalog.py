@@ -1129,7 +1129,7 @@ CASES: list[Case] = [
         "model file",
         "a bundled network by its old file name (each has one name now)",
         T("surface_1_good_weights.csv"),
-        r"bundled networks: surface_1, surface_2, thermodynamics, thermo_softplus, binary\)$",
+        r"bundled networks: surface_1, surface_2, thermodynamics, thermo_softplus, binary, mnist_cnn\)$",
     ),
     C(
         "pt2-unexpected-entry",
@@ -1798,6 +1798,14 @@ CASES: list[Case] = [
         "the start lies outside the box",
         WK("surface_1", "--bounds=0.3,1"),
         r"outside the bounds on axis 0",
+        out=WOUT,
+    ),
+    C(
+        "walk-uniform-on-a-face",
+        "walk",
+        "the uniform sampler from a start on a face of the box",
+        WK("surface_1", "--bounds=0.25,1", "--method", "uniform"),
+        r"the uniform sampler cannot start on the faces of the box: 2 coordinates",
         out=WOUT,
     ),
     C(

@@ -60,6 +60,20 @@ def _require_m_lt_n(n: int, m: int) -> str | None:
     )
 
 
+def _check_inside(xs: Tensor, box: tuple[Tensor, Tensor]) -> None:
+    """Refuse uniform walks from starts on the box faces (measure zero, every move refused)."""
+    lo, hi = box
+    on = (xs <= lo) | (xs >= hi)
+    if bool(on.any()):
+        count = int(on.sum(-1).max())
+        raise InputError(
+            f"the uniform sampler cannot start on the faces of the box: {count} coordinates "
+            "of a start lie on a bound, where the uniform measure has no mass and nearly every "
+            "proposal leaves the box; start from a point of the class inside the box (e.g. an "
+            "earlier corrected sample) or use method='corrected'"
+        )
+
+
 def walk(
     model: Callable[..., Any],
     x0: Any,
@@ -219,6 +233,8 @@ def walk(
             batched=probe.batched,
         )
     step = check_step(step, problem)
+    if method == "uniform" and problem.box is not None:
+        _check_inside(problem.xs, problem.box)
     if method == "paper":
         check_paper_nd_size(problem.n)
     b = problem.size

@@ -1,8 +1,9 @@
 """Result files: a CSV of points with a header, plus a JSON sidecar with every parameter.
 
-Walks on classes of any dimension (:class:`~fiberscope.WalkResult`) are written as ``.npz``
-(NumPy arrays only, no pickles; the same bytes for the same result), the JSON sidecar, and a
-CSV table of the samples when the input has at most :data:`WALK_CSV_MAX_N` coordinates.
+Walks on classes of any dimension (:class:`~fiberscope.WalkResult`) and traversals toward a
+target (:class:`~fiberscope.TraverseResult`) are written as ``.npz`` (NumPy arrays only, no
+pickles; the same bytes for the same result), the JSON sidecar, and a CSV table of the points
+when the input has at most :data:`WALK_CSV_MAX_N` coordinates.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .._version import __version__
 from .atomic import atomic_write, check_writable
 
 if TYPE_CHECKING:
-    from ..algorithms.results import TraceResult, WalkResult
+    from ..algorithms.results import TraceResult, TraverseResult, WalkResult
 
 #: Largest input size (flat coordinates) for which a walk also gets a CSV table.
 WALK_CSV_MAX_N = 16
@@ -328,8 +329,8 @@ def save_samples(
 _NPZ_TIME = (1980, 1, 1, 0, 0, 0)  # fixed: the same result gives the same bytes
 
 
-def walk_paths(path: str | Path, n: int) -> dict[str, Path]:
-    """The files :func:`save_walk` writes for a result with ``n`` input coordinates.
+def walk_paths(path: str | Path, n: int, what: str = "a walk") -> dict[str, Path]:
+    """The files :func:`save_walk` (or :func:`save_traverse`) writes for ``n`` coordinates.
 
     Parameters
     ----------
@@ -337,6 +338,8 @@ def walk_paths(path: str | Path, n: int) -> dict[str, Path]:
         The ``.npz`` destination.
     n : int
         Flat input size (the CSV table is written when ``n <= WALK_CSV_MAX_N``).
+    what : str
+        What is saved, for the refusal (``"a walk"``, ``"a traversal"``).
 
     Returns
     -------
@@ -354,8 +357,8 @@ def walk_paths(path: str | Path, n: int) -> dict[str, Path]:
     p = Path(path)
     if p.suffix.lower() != ".npz":
         raise OutputFileError(
-            f"{display_name(p)}: a walk is saved as NumPy arrays (.npz, with a .json sidecar and "
-            "a .csv table for small inputs); give the result a name ending in .npz"
+            f"{display_name(p)}: {what} is saved as NumPy arrays (.npz, with a .json sidecar "
+            "and a .csv table for small inputs); give the result a name ending in .npz"
         )
     out = {"result": p, "sidecar": sidecar_path(p)}
     if n <= WALK_CSV_MAX_N:
@@ -521,6 +524,117 @@ def save_walk(
     return tuple(files[r] for r in order if r in files)
 
 
+def traverse_arrays(result: TraverseResult) -> dict[str, Any]:
+    """Every array of a traversal, as NumPy (float64 / unicode: nothing needs a pickle).
+
+    Parameters
+    ----------
+    result : TraverseResult
+        The traversal.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        ``points`` ``(K, *shape)`` (the start first), ``outputs`` ``(K, m)``, ``distance``
+        ``(K,)`` to the target, ``target``, ``y0``, ``target_output``, and the scalars
+        ``kkt``, ``residual``, ``stop_reason``.
+    """
+    import numpy as np
+
+    def f64(t: Any) -> Any:
+        a = t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
+        return np.asarray(a, dtype=np.float64, order="C")
+
+    return {
+        "points": f64(result.points),
+        "outputs": f64(result.outputs),
+        "distance": f64(result.distance),
+        "target": f64(result.target),
+        "y0": f64(result.y0),
+        "target_output": f64(result.target_output),
+        "kkt": np.asarray(result.kkt, dtype=np.float64),
+        "residual": np.asarray(result.residual, dtype=np.float64),
+        "stop_reason": np.asarray(result.stop_reason, dtype=np.str_),
+    }
+
+
+def save_traverse(
+    result: TraverseResult,
+    path: str | Path,
+    *,
+    force: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> tuple[Path, ...]:
+    """Write a traversal: ``.npz`` arrays, the JSON sidecar, and a CSV table for small inputs.
+
+    As :func:`save_walk`: the ``.npz`` holds NumPy arrays only (see :func:`traverse_arrays`)
+    and is the same bytes for the same result; the sidecar (same name, ``.json``) holds the
+    summary (distances to the target, path length, stop reason and its message, kkt,
+    residual, timing), every option and the fiberscope version; when the input has at most
+    :data:`WALK_CSV_MAX_N` coordinates a CSV (same name, ``.csv``) lists the path as
+    ``index, x0.., y0.., distance``.
+
+    Parameters
+    ----------
+    result : TraverseResult
+        The traversal (``fs.traverse``).
+    path : str or pathlib.Path
+        Destination; must end in ``.npz``.
+    force : bool
+        Overwrite existing files.
+    extra : dict, optional
+        More metadata for the sidecar.
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The files written (npz, json, and csv when written).
+
+    Raises
+    ------
+    OutputFileError
+        A name not ending in ``.npz``, an existing file without ``force``, an unwritable
+        folder.
+    """
+    k = len(result)
+    flat = result.points.reshape(k, -1)
+    n = int(flat.shape[1])
+    files = walk_paths(path, n, "a traversal")
+    for p in files.values():
+        check_writable(p, force=force)
+    meta: dict[str, Any] = {
+        "fiberscope_version": __version__,
+        "kind": "traverse",
+        "complete": bool(getattr(result, "complete", True)),
+        **result.summary(),
+        "message": result.message,
+        "input_shape": list(result.target.shape),
+        "n": n,
+        "m": int(result.y0.numel()),
+        "files": {role: p.name for role, p in files.items()},
+        "parameters": result.options,
+    }
+    if extra:
+        meta.update(extra)
+    text = json.dumps(_jsonable(meta), indent=2) + "\n"
+    with atomic_write(files["result"], "wb") as fh:
+        _write_npz(fh, traverse_arrays(result))
+    if "table" in files:
+        m = int(result.y0.numel())
+        pts = flat.cpu().tolist()
+        outs = result.outputs.cpu().tolist()
+        dist = result.distance.cpu().tolist()
+        with atomic_write(files["table"]) as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(["index", *_columns(n, m), "distance"])
+            for i in range(k):
+                w.writerow([i, *(repr(float(v)) for v in [*pts[i], *outs[i], dist[i]])])
+    with atomic_write(files["sidecar"]) as fh:
+        fh.write(text)
+    order = ("result", "sidecar", "table")
+    return tuple(files[r] for r in order if r in files)
+
+
 def load_walk(path: str | Path) -> WalkResult:
     """Read a walk written by :func:`save_walk` (arrays without pickles, plus its sidecar).
 
@@ -619,16 +733,17 @@ def save(
 ) -> tuple[Path, ...]:
     """Write any fiberscope result: a CSV table (or tables) plus a JSON sidecar.
 
-    A walk (:class:`~fiberscope.WalkResult`) is written as ``.npz`` arrays, the sidecar and,
-    for small inputs, a CSV table (see :func:`save_walk`).
+    A walk (:class:`~fiberscope.WalkResult`) or a traversal
+    (:class:`~fiberscope.TraverseResult`) is written as ``.npz`` arrays, the sidecar and, for
+    small inputs, a CSV table (see :func:`save_walk`, :func:`save_traverse`).
 
     Parameters
     ----------
     result : TraceResult, ExploreResult, PreimageResult, BoundaryWalkResult, SampleResult, ...
-        The result (or a :class:`~fiberscope.WalkResult`).
+        The result (or a :class:`~fiberscope.WalkResult`, :class:`~fiberscope.TraverseResult`).
     path : str or pathlib.Path
-        Destination (``.csv``; ``.npz`` for a walk); the sidecar is the same name with
-        ``.json``.
+        Destination (``.csv``; ``.npz`` for a walk or a traversal); the sidecar is the same
+        name with ``.json``.
     force : bool
         Overwrite existing files.
     extra : dict, optional
@@ -650,12 +765,15 @@ def save(
         PreimageResult,
         SampleResult,
         TraceResult,
+        TraverseResult,
         WalkResult,
     )
     from ..errors import InputError
 
     if isinstance(result, WalkResult):
         return save_walk(result, path, force=force, extra=extra)
+    if isinstance(result, TraverseResult):
+        return save_traverse(result, path, force=force, extra=extra)
     if isinstance(result, TraceResult):
         return save_trace(result, path, force=force, extra=extra)
     if isinstance(result, ExploreResult):
