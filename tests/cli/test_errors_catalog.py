@@ -1129,7 +1129,7 @@ CASES: list[Case] = [
         "model file",
         "a bundled network by its old file name (each has one name now)",
         T("surface_1_good_weights.csv"),
-        r"bundled networks: surface_1, surface_2, thermodynamics, thermo_softplus, binary, mnist_cnn\)$",
+        r"thermo_softplus, binary, mnist_cnn\)$",
     ),
     C(
         "pt2-unexpected-entry",
