@@ -28,11 +28,19 @@ _FILES = [
     ("surface_2_simec_out_right.excerpt.csv", "W2", 1e-5, 20_500, "backward"),
     # all 150,000 steps: about 90 s each on one core, so outside the default run
     pytest.param(
-        "surface_2_simec_out_left.excerpt.csv", "W2", 1e-5, 150_000, "forward",
+        "surface_2_simec_out_left.excerpt.csv",
+        "W2",
+        1e-5,
+        150_000,
+        "forward",
         marks=pytest.mark.long,
     ),
     pytest.param(
-        "surface_2_simec_out_right.excerpt.csv", "W2", 1e-5, 150_000, "backward",
+        "surface_2_simec_out_right.excerpt.csv",
+        "W2",
+        1e-5,
+        150_000,
+        "backward",
         marks=pytest.mark.long,
     ),
 ]

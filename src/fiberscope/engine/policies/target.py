@@ -103,9 +103,7 @@ class Target(Policy):
         # constraints (coordinates pushed outward are held on them)
         self.box_mode = "none" if constrain_box else "exit_on_chord"
 
-    def _free(
-        self, ctx: Context, x: Tensor, u: Tensor, jac: Tensor, dy: Tensor
-    ) -> Tensor | None:
+    def _free(self, ctx: Context, x: Tensor, u: Tensor, jac: Tensor, dy: Tensor) -> Tensor | None:
         """Coordinates that may move: not on a face the direction pushes against."""
         if not (self.constrain_box and ctx.box is not None):
             return None
