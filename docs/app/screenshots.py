@@ -1,9 +1,10 @@
 """Take the screenshots of docs/app.md: ``python docs/app/screenshots.py``.
 
-Starts ``fiberscope app surface_1 binary CNN`` on a free port of 127.0.0.1 and drives headless
-Chromium (Debian's ``chromium``) with Playwright through each view. CNN is the bundled MNIST
-CNN when ``fiberscope.models.zoo.mnist_cnn`` exists, otherwise a small *untrained* CNN saved
-to a temporary file (the screenshot says so).
+Starts ``fiberscope app surface_1 binary mnist_cnn`` on a free port of 127.0.0.1 and drives
+headless Chromium (Debian's ``chromium``) with Playwright through each view. The walk pictures
+start from the library's test digits (``fiberscope.models.zoo.mnist_digits``) uploaded with
+their contrast lowered to ``[0.1, 0.9]`` (see docs/app.md: walks from starts with pixels on
+the faces of the box do not move yet), and print the numbers the captions quote.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-import torch
+import numpy as np
+from PIL import Image
 from playwright.sync_api import Page, sync_playwright
-from torch import nn
 
-import fiberscope as fs
+from fiberscope.app import images
 
 HERE = Path(__file__).resolve().parent
 ARGS = [
@@ -35,20 +36,12 @@ ARGS = [
 ]
 
 
-def cnn_spec(folder: Path) -> str:
-    try:
-        from fiberscope.models import zoo  # type: ignore[attr-defined]
-
-        if callable(getattr(zoo, "mnist_cnn", None)):
-            return "mnist_cnn"
-    except ImportError:
-        pass
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2), nn.Tanh(), nn.Flatten(),
-                        nn.Linear(4 * 13 * 13, 10))  # fmt: skip
-    path = folder / "untrained_cnn.pt2"
-    fs.save_model(net, path, example=torch.rand(1, 1, 28, 28))
-    return str(path)
+def low_contrast_digit(folder: Path, k: int, name: str) -> Path:
+    """Test digit ``k`` with its pixels mapped to [0.1, 0.9] (none on a face of the box)."""
+    x = 0.1 + 0.8 * images.digit(k).reshape(28, 28).numpy()
+    path = folder / name
+    Image.fromarray(np.rint(x * 255).astype(np.uint8)).save(path)
+    return path
 
 
 def wait_up(url: str) -> None:
@@ -90,23 +83,29 @@ def open_map(page: Page, url: str, model: str) -> None:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        spec = cnn_spec(Path(tmp))
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         url = f"http://127.0.0.1:{port}"
-        cmd = [sys.executable, "-m", "fiberscope", "app", "surface_1", "binary", spec,
+        cmd = [sys.executable, "-m", "fiberscope", "app", "surface_1", "binary", "mnist_cnn",
                "--port", str(port)]  # fmt: skip
         server = subprocess.Popen(cmd, cwd=tmp)
         try:
             wait_up(url)
-            shoot(url, Path(spec).stem if spec.endswith(".pt2") else spec)
+            shoot(url, Path(tmp))
         finally:
             server.terminate()
             server.wait(30)
 
 
-def shoot(url: str, cnn: str) -> None:
+def numbers(page: Page) -> dict[str, str]:
+    return page.evaluate(
+        "Object.fromEntries([...document.querySelectorAll('#walk-numbers tr')]"
+        ".map(tr => [tr.dataset.key, tr.querySelector('td').textContent]))"
+    )
+
+
+def shoot(url: str, folder: Path) -> None:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         page = browser.new_page(viewport={"width": 1240, "height": 860})
@@ -134,9 +133,15 @@ def shoot(url: str, cnn: str) -> None:
         done(page, "point")
         page.screenshot(path=HERE / "map-classifier.png", clip=clip)
 
-        page.goto(f"{url}/?model={cnn}")
-        page.wait_for_function("document.querySelectorAll('#digits button').length === 10")
-        page.click("#digits button[data-digit='3']")
+        labels = images.digit_labels()
+        three = low_contrast_digit(folder, labels.index(3), "three.png")
+        eight = low_contrast_digit(folder, labels.index(8), "eight.png")
+        page.goto(f"{url}/?model=mnist_cnn")
+        page.wait_for_function("document.querySelectorAll('#digits button').length === 20")
+        page.set_input_files("#upload", str(eight))
+        page.wait_for_selector("#uploads button.selected")
+        page.set_input_files("#upload", str(three))  # the start: the last upload
+        page.wait_for_function("document.querySelectorAll('#uploads button').length === 2")
         page.fill("#samples", "40")
         page.click("#run-walk")
         page.wait_for_function("/ [1-9][0-9]*\\/[0-9]+$/.test("
@@ -147,16 +152,27 @@ def shoot(url: str, cnn: str) -> None:
         page.dispatch_event("#scrub", "input")
         page.wait_for_timeout(600)
         page.screenshot(path=HERE / "walk.png", clip={**clip, "height": 700})
+        print("walk:", numbers(page), page.inner_text("#scrub-label"))
 
-        page.select_option("#target", "digit:8")
+        page.select_option("#target", label="upload: eight.png")
         page.fill("#max-steps", "200")
         page.click("#run-traverse")
         done(page, "traverse")
-        page.fill("#scrub", str(page.evaluate("window.fiberscope.walk.samples") - 1))
+        last = page.evaluate("window.fiberscope.walk.counts[0]") - 1
+        page.fill("#scrub", str(last))
         page.dispatch_event("#scrub", "input")
         page.wait_for_timeout(600)
         page.screenshot(path=HERE / "traverse.png", clip={**clip, "height": 700})
+        print("traverse:", numbers(page), page.inner_text("#scrub-label"))
 
+        # the bundled digit itself (pixels on the faces 0 and 1 of the box)
+        page.click(f"#digits button[data-digit='{labels.index(3)}']")
+        page.fill("#samples", "5")
+        page.click("#run-walk")
+        done(page, "walk")
+        print("walk from the bundled digit:", numbers(page), page.inner_text("#message"))
+
+        page.fill("#samples", "40")
         page.click("#run-walk")
         page.wait_for_function("document.getElementById('status').dataset.state === 'running'")
         page.click("#run-walk")

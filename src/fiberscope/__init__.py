@@ -66,6 +66,7 @@ _OTHER = {
     "save_model": "models",
     "bundled_networks": "models",
     "Snapshot": "engine.state",
+    "run_many": "jobs",
 }
 _NAMESPACES = ("outputs", "geometry", "io", "plot", "engine", "models", "algorithms")
 _LAZY = {**_VERBS, **_RESULTS, **_ERRORS, **_OTHER}
@@ -102,6 +103,7 @@ __all__ = [  # noqa: F822 - names are resolved lazily by __getattr__
     "outputs",
     "plot",
     "preimage",
+    "run_many",
     "sample_class",
     "save_model",
     "trace",
@@ -161,4 +163,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         TraceInterrupted,
         UnsafeModelError,
     )
+    from .jobs import run_many
     from .models import bundled_networks, load_model, save_model

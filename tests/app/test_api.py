@@ -14,6 +14,8 @@ from PIL import Image
 
 import fiberscope as fs
 from app_server import AppServer
+from fiberscope.app import images
+from fiberscope.io import load_walk
 
 
 def png(width: int, height: int, mode: str = "L") -> bytes:
@@ -54,7 +56,9 @@ def test_models_are_the_ones_named_at_start(server: AppServer) -> None:
     assert models["binary"]["threshold"] == 0.5
     assert models["tiny_cnn"]["kind"] == "image"
     assert models["tiny_cnn"]["input_shape"] == [1, 28, 28]
-    assert models["tiny_cnn"]["n_outputs"] == 10 and models["tiny_cnn"]["digits"] is True
+    assert models["tiny_cnn"]["n_outputs"] == 10
+    assert models["tiny_cnn"]["digits"] == images.digit_labels()  # the library's test digits
+    assert models["surface_1"]["digits"] == []
 
 
 def test_heat_map_is_the_network(server: AppServer, net1) -> None:
@@ -126,61 +130,95 @@ def test_classifier_click_gives_the_shortest_flip(server: AppServer, binary_net)
     assert {"boundary_walk.csv", "decision_boundary.csv"} <= set(st["files"])
 
 
-def test_walk_on_an_image_keeps_every_output(
+def test_walk_from_a_test_digit_is_fs_walk(
     server: AppServer, tiny_cnn_file: Path, tmp_path: Path
 ) -> None:
-    body = {"model": "tiny_cnn", "start": {"digit": 3}, "samples": 6, "chains": 2, "step": 1.0}
+    body = {"model": "tiny_cnn", "start": {"digit": 6}, "samples": 3, "chains": 2, "step": 1.0}
     st = run(server, "walk", body)
     assert st["state"] == "done", st
+    assert st["label"] == "walk (corrected) from test digit 6 (a 3) on tiny_cnn"
     res = st["result"]
-    assert res["chains"] == 2 and res["samples"] == 6 and res["residual"] <= 1e-9
+    assert res["kind"] == "walk" and res["method"] == "corrected" and res["counts"] == [3, 3]
     assert set(st["files"]) == {"walk.npz", "walk.json", "walk_grid.png", "walk.gif"}
     status, raw = server.call("GET", f"/api/runs/{st['id']}/files/walk.npz")
     assert status == 200
     (tmp_path / "walk.npz").write_bytes(raw)
-    with np.load(tmp_path / "walk.npz", allow_pickle=False) as data:
-        samples, x0 = torch.from_numpy(data["samples"]), torch.from_numpy(data["x0"])
-    assert samples.shape == (2, 6, 1, 28, 28)
-    assert float(samples.min()) >= 0.0 and float(samples.max()) <= 1.0
+    walk = load_walk(tmp_path / "walk.npz")  # the library's own file
+    assert walk.samples.shape == (2, 3, 1, 28, 28) and walk.counts == [3, 3]
+    assert torch.equal(walk.x0, images.digit(6))
+    # the page's numbers are the library's summary
+    assert res["numbers"]["residual"] == walk.residual == res["residual"] <= 1e-9
+    assert res["numbers"]["rejections"] == walk.rejections
+    assert res["numbers"]["path_length"] == walk.path_length
+    assert float(walk.samples.min()) >= 0.0 and float(walk.samples.max()) <= 1.0
     # an independent evaluation of the model file: the outputs of every sample are N(x0)'s
     net = fs.load_model(str(tiny_cnn_file))
     with torch.no_grad():  # the exported program takes a batch of one
-        y0 = net(x0.unsqueeze(0))
-        ys = torch.cat([net(s.unsqueeze(0)) for s in samples.reshape(-1, 1, 28, 28)])
+        y0 = net(walk.x0.unsqueeze(0))
+        ys = torch.cat([net(s.unsqueeze(0)) for s in walk.samples.reshape(-1, 1, 28, 28)])
     assert float((ys - y0).abs().max()) <= 1e-9
-    moved = (samples.reshape(12, -1) - x0.reshape(1, -1)).norm(dim=1)
-    assert float(moved.min()) > 0.5  # a real walk, not the start repeated
-    status, frame = server.call("GET", f"/api/runs/{st['id']}/frame/1/5.png")
+    moved = (walk.samples.reshape(6, -1) - walk.x0.reshape(1, -1)).norm(dim=1)
+    assert float(moved.min()) > 0.0  # every sample is a new input
+    status, frame = server.call("GET", f"/api/runs/{st['id']}/frame/1/2.png")
     assert status == 200 and Image.open(io.BytesIO(frame)).size == (28, 28)
+    status, start = server.call("GET", f"/api/runs/{st['id']}/start.png")
+    assert status == 200 and start == images.digit_png(6)
+    status, data = server.call("GET", f"/api/runs/{st['id']}/frame/1/3.png")
+    assert_one_line_error(status, data, 404, "no sample 3 in chain 1: the chains have 3, 3")
     status, gif = server.call("GET", f"/api/runs/{st['id']}/files/walk.gif")
-    assert status == 200 and Image.open(io.BytesIO(gif)).n_frames == 6
+    assert status == 200 and Image.open(io.BytesIO(gif)).format == "GIF"
 
 
-def test_traverse_gets_closer_to_the_target(server: AppServer) -> None:
-    body = {
-        "model": "tiny_cnn",
-        "start": {"digit": 3},
-        "target": {"digit": 8},
-        "step": 1.0,
-        "max_steps": 15,
-    }
+def grey_png(x: torch.Tensor) -> bytes:
+    """A 28x28 PNG of pixels ``x`` in [0, 1]."""
+    buf = io.BytesIO()
+    Image.fromarray(np.rint(x.reshape(28, 28).numpy() * 255).astype(np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def upload(server: AppServer, x: torch.Tensor) -> str:
+    status, up = server.call("POST", "/api/models/tiny_cnn/upload", raw=grey_png(x))
+    assert status == 200, up
+    return up["id"]
+
+
+def test_walk_and_traversal_from_uploaded_images(server: AppServer, tiny_cnn_file: Path) -> None:
+    # digits with their contrast lowered: no pixel on a face of the box [0, 1]
+    three = upload(server, 0.1 + 0.8 * images.digit(6))
+    eight = upload(server, 0.1 + 0.8 * images.digit(16))
+    status, preview = server.call("GET", f"/api/uploads/{three}.png")
+    assert status == 200 and Image.open(io.BytesIO(preview)).size == (28, 28)
+    net = fs.load_model(str(tiny_cnn_file))
+
+    body = {"model": "tiny_cnn", "start": {"upload": three}, "samples": 3, "chains": 2}
+    st = run(server, "walk", body)
+    assert st["state"] == "done", st
+    res = st["result"]
+    assert res["residual"] <= 1e-9 and res["counts"] == [3, 3]
+    assert min(chain[-1] for chain in res["distance_from_start"]) > 0.5  # a real walk
+    status, gif = server.call("GET", f"/api/runs/{st['id']}/files/walk.gif")
+    assert status == 200 and Image.open(io.BytesIO(gif)).n_frames == 3  # one per sample
+
+    body = {"model": "tiny_cnn", "start": {"upload": three}, "target": {"upload": eight},
+            "step": 1.0, "max_steps": 40}  # fmt: skip
     st = run(server, "walk", body)
     assert st["state"] == "done", st
     res = st["result"]
     assert res["kind"] == "traverse" and res["residual"] <= 1e-9
     dist = res["distance_to_target"][0]
-    assert dist[-1] < dist[0] - 0.5
+    assert dist[-1] < dist[0] - 2.0
     assert all(b <= a + 1e-12 for a, b in zip(dist, dist[1:], strict=False))
-
-
-def test_walk_from_an_uploaded_image(server: AppServer) -> None:
-    status, up = server.call("POST", "/api/models/tiny_cnn/upload", raw=png(28, 28, "RGB"))
-    assert status == 200, up
-    status, preview = server.call("GET", up["url"])
-    assert status == 200 and Image.open(io.BytesIO(preview)).size == (28, 28)
-    body = {"model": "tiny_cnn", "start": {"upload": up["id"]}, "samples": 3, "chains": 1}
-    st = run(server, "walk", body)
-    assert st["state"] == "done" and st["result"]["residual"] <= 1e-9, st
+    numbers = res["numbers"]
+    assert numbers["stop_reason"] == "minimum" and numbers["kkt"] <= 1e-6
+    assert numbers["end_distance"] == dist[-1] and numbers["points"] == len(dist)
+    assert set(st["files"]) == {"traverse.npz", "traverse.json", "traverse_grid.png",
+                                "traverse.gif"}  # fmt: skip
+    status, raw = server.call("GET", f"/api/runs/{st['id']}/files/traverse.npz")
+    with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+        end, x0 = torch.from_numpy(data["points"][-1]), torch.from_numpy(data["points"][0])
+    with torch.no_grad():  # the end is another input the network cannot tell from the start
+        gap = net(end.unsqueeze(0)) - net(x0.unsqueeze(0))
+    assert float(gap.abs().max()) <= 1e-9 and float((end - x0).norm()) > 2.0
 
 
 # ------------------------------------------------------------------------ refusals
@@ -212,7 +250,13 @@ def test_bad_uploads_are_refused_in_one_line(server: AppServer, data: bytes, pat
         ("preimage", {"model": "surface_1", "a": 0.3, "b": 0.2}, 400, "is empty"),
         ("preimage", {"model": "surface_1", "a": 0.3}, 400, "give the output interval"),
         ("walk", {"model": "surface_1", "start": {"values": [0, 0]}}, 400, "click on the map"),
-        ("walk", {"model": "tiny_cnn", "start": {"digit": 12}}, 400, "test digits 0 to 9"),
+        ("walk", {"model": "tiny_cnn", "start": {"digit": 20}}, 400, "test digits 0 to 19"),
+        (
+            "walk",
+            {"model": "tiny_cnn", "start": {"digit": 1}, "method": "paper"},
+            400,
+            "bad request: method",
+        ),
         ("walk", {"model": "tiny_cnn", "start": {"upload": "gone"}}, 404, "upload it again"),
         ("walk", {"model": "tiny_cnn", "start": {}}, 400, "choose the start"),
         (
@@ -239,6 +283,7 @@ def test_bad_uploads_are_refused_in_one_line(server: AppServer, data: bytes, pat
         "half-interval",
         "walk-on-2d",
         "no-such-digit",
+        "unknown-method",
         "forgotten-upload",
         "no-start",
         "zero-samples",
@@ -273,14 +318,20 @@ def test_second_run_is_refused_and_cancel_stops_the_first(server: AppServer) -> 
         assert time.monotonic() < deadline
         time.sleep(0.05)
     status, data = server.call("POST", "/api/runs/point", {"model": "surface_1", "point": [0, 0.5]})
-    assert_one_line_error(status, data, 409, "a run is already going (walk from test digit 0")
+    assert_one_line_error(status, data, 409, "a run is already going (walk (corrected) from test")
     _, st = server.call("GET", f"/api/runs/{first['id']}")
     assert st["state"] == "running"  # the refused request changed nothing
     status, _ = server.call("POST", f"/api/runs/{first['id']}/cancel")
     assert status == 200
     st = server.wait_run(first["id"], timeout=30)
-    assert st["state"] == "cancelled" and "cancelled" in st["message"]
+    assert st["state"] == "cancelled" and st["message"].startswith("cancelled: ")
     assert 0 < st["progress"]["done"] < 3000
+    # the library's partial walk is kept (marked incomplete), or nothing when no sample was
+    if "result" in st:
+        assert st["result"]["complete"] is False and sum(st["result"]["counts"]) > 0
+        assert "walk.npz" in st["files"] and "samples kept" in st["message"]
+    else:
+        assert st["message"] == "cancelled: nothing was kept from this run"
     # the next run goes through
     st = run(server, "point", {"model": "surface_1", "point": [0.0, 0.5]})
     assert st["state"] == "done" and st["result"]["trace"]["closed"]

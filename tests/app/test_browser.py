@@ -18,7 +18,10 @@ from PIL import Image
 from app_server import AppServer
 
 MAP_READY = "m => window.fiberscope && window.fiberscope.grid && window.fiberscope.grid.model === m"
-DIGITS_READY = "document.querySelectorAll('#digits button').length === 10"
+DIGITS_READY = (
+    "window.fiberscope.model && window.fiberscope.model.digits.length > 0 && "
+    "document.querySelectorAll('#digits button').length === window.fiberscope.model.digits.length"
+)
 WALKING = r"/ [1-9][0-9]*\/[0-9]+$/.test(document.getElementById('status').textContent)"
 
 
@@ -42,11 +45,13 @@ def pixel(page: Any, x: float, y: float) -> tuple[float, float]:
     )
 
 
-def last_result(page: Any, kind: str) -> dict[str, Any]:
+def last_result(page: Any, kind: str, after: str | None = None) -> dict[str, Any]:
+    """The result of the last run of ``kind`` once the page is idle (a run other than
+    ``after``, the id of an earlier run)."""
     page.wait_for_function(
-        "k => window.fiberscope.lastRun && window.fiberscope.lastRun.kind === k "
-        "&& document.body.dataset.state === 'idle'",
-        arg=kind,
+        "([k, a]) => window.fiberscope.lastRun && window.fiberscope.lastRun.kind === k "
+        "&& window.fiberscope.lastRun.id !== a && document.body.dataset.state === 'idle'",
+        arg=[kind, after],
     )
     return page.evaluate("window.fiberscope.lastResult")
 
@@ -143,29 +148,47 @@ def test_classifier_click_shows_the_shortest_flip(
 
 def test_walk_can_be_started_cancelled_and_scrubbed(page: Any, server: AppServer) -> None:
     open_model(page, server, "tiny_cnn")
+    # the start offered is the library's first test digit of a 3
+    assert page.get_attribute("#digits button.selected", "data-label") == "3"
     page.fill("#samples", "3000")
     page.click("#run-walk")
     page.wait_for_function(WALKING)
     assert page.get_attribute("#status", "data-state") == "running"
     page.click("#cancel")
     page.wait_for_function("document.getElementById('status').dataset.state === 'cancelled'")
-    assert "cancelled: nothing was kept" in message(page, "cancelled", "info")
+    # fs.walk stopped between steps (stop=) and its partial walk is shown, marked incomplete
+    text = message(page, "samples kept; the partial walk is shown", "info")
+    assert text.startswith("walk (corrected) from test digit 6 (a 3) on tiny_cnn: cancelled: ")
+    partial = page.evaluate("window.fiberscope.lastResult")
+    assert partial["complete"] is False and 0 < sum(partial["counts"]) < 6000
+    assert table(page, "walk-numbers")["complete"].startswith("no")
     # a short walk, then scrub through its samples
-    page.fill("#samples", "5")
+    page.fill("#samples", "3")
+    cancelled = page.evaluate("window.fiberscope.lastRun.id")
     page.click("#run-walk")
-    res = last_result(page, "walk")
-    assert res["chains"] == 2 and res["samples"] == 5 and res["residual"] <= 1e-9
+    res = last_result(page, "walk", after=cancelled)
+    assert res["complete"] is True and res["counts"] == [3, 3] and res["residual"] <= 1e-9
     page.fill("#scrub", "1")
     page.dispatch_event("#scrub", "input")
     page.wait_for_function("document.getElementById('frame').complete && "
                            "document.getElementById('frame').naturalWidth === 28")  # fmt: skip
     label = page.inner_text("#scrub-label")
-    assert label.startswith("sample 2/5 · chain 1")
+    assert label.startswith("sample 2/3 · chain 1")
     bars = page.evaluate("document.getElementById('bars').data.map(t => t.y)")
     assert bars[0] == res["y0"] and bars[1] == res["outputs"][0][1]
     assert max(abs(p - q) for p, q in zip(bars[0], bars[1], strict=True)) <= 1e-9
+    numbers = table(page, "walk-numbers")  # the library's own numbers, as fs.walk gave them
+    assert numbers["method"] == "corrected" and numbers["samples"] == "3, 3"
+    assert numbers["rejections"].startswith("step: ") and "stop_reasons" in numbers
     links = page.eval_on_selector_all("#downloads-nd a", "as => as.map(a => a.textContent)")
     assert sorted(links) == ["walk.gif", "walk.json", "walk.npz", "walk_grid.png"]
+    # the uniform sampler, offered in the page: a digit lies on the box faces, where it cannot
+    # start, and the page says so in one line
+    page.select_option("#method", "uniform")
+    page.fill("#step-walk", "0.05")
+    page.click("#run-walk")
+    text = message(page, "the uniform sampler cannot start on the faces of the box")
+    assert "use method='corrected'" in text and "Traceback" not in text
 
 
 def test_bad_input_gives_a_clear_message_and_changes_nothing(
@@ -200,7 +223,7 @@ def test_bad_input_gives_a_clear_message_and_changes_nothing(
     page.click("#run-walk")
     page.wait_for_function("document.getElementById('status').dataset.state === 'running'")
     page.click("#run-walk")
-    assert message(page, "a run is already going (walk from test digit 1")
+    assert message(page, "a run is already going (walk (corrected) from test digit 1 (a 0)")
     assert page.get_attribute("#status", "data-state") == "running"
     page.click("#cancel")
     page.wait_for_function("document.getElementById('status').dataset.state === 'cancelled'")

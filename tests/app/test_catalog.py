@@ -10,6 +10,7 @@ from torch import nn
 
 import fiberscope as fs
 from app_server import tiny_cnn
+from fiberscope.app import images
 from fiberscope.app.catalog import (
     build_catalog,
     image_layout,
@@ -20,10 +21,16 @@ from fiberscope.app.catalog import (
 from fiberscope.errors import InputError, ModelError
 
 
-def test_default_catalog_is_the_bundled_2d_networks() -> None:
+def test_default_catalog_is_the_bundled_networks_and_the_mnist_cnn() -> None:
     catalog = build_catalog([])
-    assert list(catalog)[:4] == ["surface_1", "surface_2", "thermodynamics", "binary"]
+    assert list(catalog) == ["surface_1", "surface_2", "thermodynamics", "binary", "mnist_cnn"]
     assert all(e.kind == "2d" for name, e in catalog.items() if name != "mnist_cnn")
+    cnn = catalog["mnist_cnn"]
+    assert cnn.kind == "image" and cnn.input_shape == (1, 28, 28) and cnn.n_outputs == 10
+    assert cnn.bounds == (0.0, 1.0) and cnn.describe()["digits"] == images.digit_labels()
+    # the bundled CNN tells the bundled digits apart
+    logits = torch.stack([cnn.evaluate(images.digit(k)) for k in range(4)])
+    assert logits.argmax(-1).tolist() == images.digit_labels()[:4]
     assert catalog["binary"].threshold == 0.5
     assert catalog["binary"].bounds == ([-3.14, -1.0], [3.14, 1.5])
     assert catalog["thermodynamics"].bounds == ([0.0, 0.0], [1.0, 1.0])
@@ -37,7 +44,7 @@ def test_model_files_get_unique_names_and_inferred_shapes(tmp_path: Path) -> Non
     entry = catalog["cnn"]
     assert entry.kind == "image" and entry.input_shape == (1, 28, 28) and entry.n_outputs == 10
     assert entry.bounds == (0.0, 1.0) and entry.image == (1, 28, 28)
-    assert entry.describe()["digits"] is True
+    assert entry.describe()["digits"] == images.digit_labels()
 
 
 def test_bounds_and_output_selection(tmp_path: Path) -> None:

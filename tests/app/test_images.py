@@ -20,13 +20,20 @@ def encode(arr: np.ndarray, fmt: str = "PNG") -> bytes:
     return buf.getvalue()
 
 
-def test_digits_decode_to_the_model_shape() -> None:
-    for k in range(10):
-        x = images.decode_image(images.digit_png(k), (1, 28, 28))
-        assert x.shape == (1, 28, 28) and x.dtype == torch.float64
-        assert float(x.min()) == 0.0 and 0.9 < float(x.max()) <= 1.0
-    with pytest.raises(InputError, match="test digits 0 to 9"):
-        images.digit_png(10)
+def test_the_test_digits_are_the_librarys() -> None:
+    from fiberscope.models.zoo import mnist_digits
+
+    pixels, labels = mnist_digits(dtype=torch.float64)
+    assert images.digit_labels() == labels.tolist()
+    for k in (0, 7, len(labels) - 1):
+        x = images.digit(k)
+        assert x.shape == (1, 28, 28) and x.dtype == torch.float64 and torch.equal(x, pixels[k])
+        # the PNG the page shows decodes back to the same pixels
+        assert torch.equal(images.decode_image(images.digit_png(k), (1, 28, 28)), x)
+    with pytest.raises(InputError, match=f"test digits 0 to {len(labels) - 1}, not 20"):
+        images.digit(20)
+    with pytest.raises(InputError, match="not -1"):
+        images.digit_png(-1)
 
 
 def test_decoding_keeps_pixels_and_converts_channels() -> None:

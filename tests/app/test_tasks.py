@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import fiberscope as fs
-from fiberscope.app.tasks import AppError, RunContext, Runner
+from fiberscope.app.tasks import AppError, RunCancelled, RunContext, Runner
 from fiberscope.errors import InputError
 
 
@@ -73,6 +73,19 @@ def test_cancel_stops_a_trace_between_steps(tmp_path: Path, net1) -> None:
     st = wait(runner, run.id)
     assert st["state"] == "cancelled" and "result" not in st
     assert st["message"] == "cancelled: nothing was kept from this run"
+
+
+def test_a_cancelled_run_may_keep_a_partial_result(tmp_path: Path) -> None:
+    runner = Runner(tmp_path)
+
+    def work(ctx: RunContext) -> dict:
+        (ctx.folder / "walk.npz").write_bytes(b"partial")
+        ctx.add_file(ctx.folder / "walk.npz")
+        raise RunCancelled("cancelled: 3 of 10 samples kept", result={"counts": [3]})
+
+    st = wait(runner, runner.start("walk", "m", "walk", work).id)
+    assert st["state"] == "cancelled" and st["message"] == "cancelled: 3 of 10 samples kept"
+    assert st["result"] == {"counts": [3]} and st["files"] == ["walk.npz"]
 
 
 def test_failures_are_one_line_and_the_runner_goes_on(tmp_path: Path) -> None:

@@ -245,6 +245,29 @@ def _build_hostile_archives(folder: Path) -> None:
         w("external_pipe.onnx", mf.onnx_external_bytes("weights.bin"))
         if not (folder / "weights.bin").exists():
             os.mkfifo(folder / "weights.bin")
+    _walk_files(folder)
+    return folder
+
+
+def _walk_files(folder: Path) -> None:
+    """Start-point files of the ``walk`` rows (``--at FILE``)."""
+    import numpy as np
+    import torch
+
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"x": 1}, 2], dtype=object), allow_pickle=True)
+    mf.write(folder / "object.npy", buf.getvalue())
+    buf = io.BytesIO()
+    np.save(buf, np.array([0.25, float("nan")]))
+    mf.write(folder / "nan.npy", buf.getvalue())
+    buf = io.BytesIO()
+    torch.save({"x0": torch.ones(2)}, buf)
+    mf.write(folder / "dict.pt", buf.getvalue())
+    mf.write(folder / "corrupt.png", b"\x89PNG\r\n\x1a\n" + bytes(range(64)))
+    mf.write(folder / "words.txt", "0.25, 0.25\nhello\n")
+    buf = io.BytesIO()
+    np.save(buf, np.full(5000, 0.01))
+    mf.write(folder / "big.npy", buf.getvalue())
 
 
 def _flip_member(data: bytes, member: str) -> bytes:
@@ -293,6 +316,19 @@ def _checkpoint_with_other_step(out: Path, files: Path) -> None:
 
 
 @contextlib.contextmanager
+def _no_cuda(out: Path, files: Path) -> object:
+    """A machine without CUDA, wherever the catalog runs (the GPU machines have one)."""
+    import torch
+
+    real = torch.cuda.is_available
+    torch.cuda.is_available = lambda: False  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        torch.cuda.is_available = real  # type: ignore[assignment]
+
+
+@contextlib.contextmanager
 def _budget_8gib(out: Path, files: Path) -> object:
     """A fixed memory budget, so the documented line does not depend on the machine."""
     old = os.environ.get("FIBERSCOPE_MEMORY_BUDGET")
@@ -321,6 +357,17 @@ def _arch_file(out: Path, files: Path) -> None:
 
 def _fifo(out: Path, files: Path) -> None:
     os.mkfifo(out / "t.csv")
+
+
+def _fifo_start(out: Path, files: Path) -> None:
+    os.mkfifo(out / "x0.npy")
+
+
+def _png_start(out: Path, files: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.full((2, 1), 64, dtype=np.uint8)).save(out / "x0.png")
 
 
 def _locked(out: Path, files: Path) -> contextlib.AbstractContextManager:
@@ -357,6 +404,107 @@ def _disk_full(out: Path, files: Path):
         yield
     finally:
         os.fsync = real
+
+
+# ---------------------------------------------------------------- dataset jobs (fiberscope run)
+JOB = """verb = "trace"
+model = "{model}"
+inputs = "{inputs}"
+store = "store"
+{extra}
+[options]
+step = {step}
+bounds = [-1.0, 1.0]
+{options}"""
+
+
+def _job(
+    *,
+    inputs: str = "pts.npy",
+    extra: str = "workers = 0",
+    step: str = "0.05",
+    options: str = "",
+    model: str = "surface_1",
+) -> Callable[[Path, Path], None]:
+    """A trace job on two starts of surface_1 (in <out>/job.toml, inputs <out>/pts.npy)."""
+
+    def setup(out: Path, files: Path) -> None:
+        import numpy as np
+
+        np.save(out / "pts.npy", np.array([[0.25, 0.25], [0.5, -0.3]]))
+        text = JOB.format(inputs=inputs, extra=extra, step=step, options=options, model=model)
+        (out / "job.toml").write_text(text)
+
+    return setup
+
+
+def _job_text(text: str) -> Callable[[Path, Path], None]:
+    def setup(out: Path, files: Path) -> None:
+        (out / "job.toml").write_text(text)
+
+    return setup
+
+
+def _job_folder(bad: bytes | None = None, shape: tuple[int, ...] | None = None):
+    """A job on the folder <out>/pts of three .npy starts, the second one bad."""
+
+    def setup(out: Path, files: Path) -> None:
+        import numpy as np
+
+        _job(inputs="pts")(out, files)
+        (out / "pts.npy").unlink()
+        (out / "pts").mkdir()
+        for name, x in (("a", [0.25, 0.25]), ("b", [0.5, -0.3]), ("c", [-0.6, 0.1])):
+            np.save(out / "pts" / f"{name}.npy", np.array(x))
+        if bad is not None:
+            (out / "pts" / "b.npy").write_bytes(bad)
+        if shape is not None:
+            np.save(out / "pts" / "b.npy", np.full(shape, 0.25))
+
+    return setup
+
+
+def _store_of_other_step(out: Path, files: Path) -> None:
+    """The store of this job run with step 0.05; the job file now says 0.1."""
+    from fiberscope.jobs import run_many
+
+    _job(step="0.1")(out, files)
+    run_many("surface_1", out / "pts.npy", "trace", store=out / "store", workers=0, step=0.05,
+             bounds=[-1.0, 1.0])  # fmt: skip
+
+
+def _store_of_other_version(out: Path, files: Path) -> None:
+    import json
+
+    _job()(out, files)
+    (out / "store").mkdir()
+    manifest = {"format": "fiberscope-store", "store_format": 1, "fiberscope_version": "0.0.1"}
+    (out / "store" / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _not_a_store(out: Path, files: Path) -> None:
+    _job()(out, files)
+    (out / "store").mkdir()
+    (out / "store" / "notes.txt").write_text("my notes\n")
+
+
+@contextlib.contextmanager
+def _store_locked(out: Path, files: Path):
+    """Another fiberscope run is writing <out>/store (this process holds its lock)."""
+    from fiberscope.jobs.store import _lock
+
+    _job()(out, files)
+    (out / "store").mkdir()
+    fd = _lock(out / "store" / ".lock")
+    try:
+        yield
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            (out / "store" / ".lock").unlink()
+
+
+JOBFILE = "{out}/job.toml"
 
 
 @dataclass(frozen=True)
@@ -397,6 +545,13 @@ M = "{files}/models.py:"
 
 def T(model: str, *rest: str, at: str = "0.25,0.25") -> list[str]:  # noqa: N802
     return ["trace", model, "--at", at, *rest]
+
+
+def WK(model: str, *rest: str, at: str = "0.25,0.25") -> list[str]:  # noqa: N802
+    return ["walk", model, "--at", at, *rest]
+
+
+WOUT = "{out}/w.npz"
 
 
 CASES: list[Case] = [
@@ -614,6 +769,28 @@ CASES: list[Case] = [
         ["sample", "surface_1", "--at", "0.25,0.25", "-n", "1000000000"],
         r"1000000000 samples would need up to .* GiB of memory.*ask for fewer samples",
         context=_budget_8gib,
+    ),
+    C(
+        "device-unknown",
+        "step and options",
+        "a --device that is not a device",
+        [*S1, "--device", "gpu0"],
+        r"--device 'gpu0' is not a device; use cpu, cuda",
+    ),
+    C(
+        "device-no-cuda",
+        "step and options",
+        "--device cuda on a machine without CUDA",
+        [*S1, "--device", "cuda"],
+        r"--device cuda: this machine has no CUDA device; use --device cpu",
+        context=_no_cuda,
+    ),
+    C(
+        "dtype-unknown",
+        "step and options",
+        "an unknown --dtype",
+        [*S1, "--dtype", "float8"],
+        r"unknown dtype 'float8'; use float64, float32, bfloat16 or float16",
     ),
     C(
         "max-steps-zero",
@@ -952,7 +1129,7 @@ CASES: list[Case] = [
         "model file",
         "a bundled network by its old file name (each has one name now)",
         T("surface_1_good_weights.csv"),
-        r"bundled networks: surface_1, surface_2, thermodynamics, thermo_softplus, binary\)$",
+        r"thermo_softplus, binary, mnist_cnn\)$",
     ),
     C(
         "pt2-unexpected-entry",
@@ -1598,6 +1775,311 @@ CASES: list[Case] = [
         r"--threshold must be a number, got nan",
         out=None,
     ),
+    # ---------------------------------------------------------------- walk (classes of any dim)
+    C(
+        "walk-start-wrong-shape",
+        "walk",
+        "a start with fewer coordinates than the model has inputs",
+        WK("surface_1", at="0.25"),
+        r"1 coordinates but the model takes 2 inputs",
+        out=WOUT,
+    ),
+    C(
+        "walk-outputs-not-fewer",
+        "walk",
+        "a model with as many outputs as inputs or more (classes are points)",
+        WK(M + "wide", at="0.1,0.2"),
+        r"maps R\^2 -> R\^4: with as many outputs as inputs or more",
+        out=WOUT,
+    ),
+    C(
+        "walk-start-outside-box",
+        "walk",
+        "the start lies outside the box",
+        WK("surface_1", "--bounds=0.3,1"),
+        r"outside the bounds on axis 0",
+        out=WOUT,
+    ),
+    C(
+        "walk-uniform-on-a-face",
+        "walk",
+        "the uniform sampler from a start on a face of the box",
+        WK("surface_1", "--bounds=0.25,1", "--method", "uniform"),
+        r"the uniform sampler cannot start on the faces of the box: 2 coordinates",
+        out=WOUT,
+    ),
+    C(
+        "walk-nan-output",
+        "walk",
+        "the model returns NaN at the start",
+        WK(M + "nan", at="1,2"),
+        r"returned NaN or inf at (a|the) start point",
+        out=WOUT,
+    ),
+    C(
+        "walk-singular-start",
+        "walk",
+        "a singular start (rank J < m: here grad N = 0)",
+        WK(M + "radial", at="0,0"),
+        r"singular point: J has rank 0 < 1 .* add --allow-singular",
+        out=WOUT,
+    ),
+    C(
+        "walk-unknown-method",
+        "walk",
+        "an unknown --method",
+        WK("surface_1", "--method", "hmc"),
+        r"unknown method 'hmc'; use one of corrected, uniform, paper",
+        out=WOUT,
+    ),
+    C(
+        "walk-samples-zero",
+        "walk",
+        "zero samples",
+        WK("surface_1", "--samples", "0"),
+        r"samples must be a positive",
+        out=WOUT,
+    ),
+    C(
+        "walk-paper-too-large",
+        "walk",
+        "the authors' walk with more inputs than its n x n eigen-decomposition allows",
+        WK(M + "radial", "--method", "paper", at="{files}/big.npy"),
+        r"n = 5000 inputs .* above its limit of n = 4096",
+        out=WOUT,
+    ),
+    C(
+        "walk-out-not-npz",
+        "walk",
+        "-o not ending in .npz",
+        WK("surface_1"),
+        r"w\.csv: a walk is saved as NumPy arrays \(\.npz",
+        out="{out}/w.csv",
+    ),
+    C(
+        "walk-plot-is-table",
+        "walk",
+        "--plot naming the walk's CSV table",
+        WK("surface_1", "--plot", "{out}/w.csv"),
+        r"--plot .*w\.csv is the same file as the CSV table",
+        out=WOUT,
+    ),
+    C(
+        "walk-plot-is-start",
+        "walk",
+        "--plot naming the --at file",
+        WK("surface_1", "--plot", "{out}/x0.png", at="{out}/x0.png"),
+        r"--plot .*x0\.png would overwrite the --at file",
+        setup=_png_start,
+        out=WOUT,
+    ),
+    C(
+        "walk-at-missing",
+        "walk",
+        "--at naming a file that does not exist",
+        WK("surface_1", at="{out}/x0.npy"),
+        r"cannot read the start point .*x0\.npy: the file does not exist",
+        out=WOUT,
+    ),
+    C(
+        "walk-at-folder",
+        "walk",
+        "--at naming a folder",
+        WK("surface_1", at="{out}/"),
+        r"it is a folder; give a file",
+        out=WOUT,
+    ),
+    C(
+        "walk-at-fifo",
+        "walk",
+        "--at naming a named pipe (never opened)",
+        WK("surface_1", at="{out}/x0.npy"),
+        r"x0\.npy: it is not a regular file",
+        setup=_fifo_start,
+        out=WOUT,
+    ),
+    C(
+        "walk-at-unknown-type",
+        "walk",
+        "--at naming a file of an unknown type",
+        WK("surface_1", at="{files}/model.weights"),
+        r"unknown file type '\.weights'",
+        out=WOUT,
+    ),
+    C(
+        "walk-at-pickled-npy",
+        "walk",
+        "--at naming an .npy of Python objects (never unpickled)",
+        WK("surface_1", at="{files}/object.npy"),
+        r"holds Python objects, which are never unpickled",
+        out=WOUT,
+    ),
+    C(
+        "walk-at-nan-file",
+        "walk",
+        "--at naming an .npy with a NaN",
+        WK("surface_1", at="{files}/nan.npy"),
+        r"non-finite value \(nan at flat index 1\)",
+        out=WOUT,
+    ),
+    C(
+        "walk-at-pt-not-tensor",
+        "walk",
+        "--at naming a .pt that holds a dict, not one tensor",
+        WK("surface_1", at="{files}/dict.pt"),
+        r"holds a dict, not one tensor",
+        out=WOUT,
+    ),
+    C(
+        "walk-at-corrupt-image",
+        "walk",
+        "--at naming a corrupt PNG",
+        WK("surface_1", at="{files}/corrupt.png"),
+        r"corrupt\.png: (the image is truncated or corrupt|not an image)",
+        out=WOUT,
+    ),
+    C(
+        "walk-at-not-numbers",
+        "walk",
+        "--at naming a text file with words in it",
+        WK("surface_1", at="{files}/words.txt"),
+        r"'hello' on line 2 is not a number",
+        out=WOUT,
+    ),
+    # ---------------------------------------------------------------- dataset jobs
+    C(
+        "run-job-missing",
+        "dataset job",
+        "a job file that does not exist",
+        ["run", "{out}/nope.toml"],
+        r"the job file .*nope\.toml does not exist",
+        out=None,
+    ),
+    C(
+        "run-job-not-toml",
+        "dataset job",
+        "a job file that is not valid TOML",
+        ["run", JOBFILE],
+        r"job\.toml is not valid TOML",
+        setup=_job_text('verb = "trace"\nmodel =\n'),
+        out=None,
+    ),
+    C(
+        "run-job-unknown-key",
+        "dataset job",
+        "an unknown key in the job file",
+        ["run", JOBFILE],
+        r"unknown key 'worker' in job\.toml",
+        setup=_job(extra="worker = 2"),
+        out=None,
+    ),
+    C(
+        "run-job-unknown-option",
+        "dataset job",
+        "an option the verb does not take",
+        ["run", JOBFILE],
+        r"trace has no option 'samples'; its options are: ",
+        setup=_job(options="samples = 10"),
+        out=None,
+    ),
+    C(
+        "run-inputs-missing",
+        "dataset job",
+        "inputs that do not exist",
+        ["run", JOBFILE],
+        r"the inputs .*missing do not exist; give a folder of \.npy/\.png files",
+        setup=_job(inputs="missing"),
+        out=None,
+    ),
+    C(
+        "run-model-missing",
+        "dataset job",
+        "a model file that does not exist",
+        ["run", JOBFILE],
+        r"no such model file: .*nope\.onnx",
+        setup=_job(model="nope.onnx"),
+        out=None,
+    ),
+    C(
+        "run-item-unreadable",
+        "dataset job",
+        "an unreadable input in the middle of the dataset (exit 4; the other items are done)",
+        ["run", JOBFILE],
+        r"^error: item 1 \(b\.npy\): not a valid \.npy file",
+        code=4,
+        setup=_job_folder(bad=b"\x93NUMPY garbage"),
+        out=None,
+        keeps=("store",),
+    ),
+    C(
+        "run-item-wrong-shape",
+        "dataset job",
+        "an input of another shape than the others (exit 4; the other items are done)",
+        ["run", JOBFILE],
+        r"^error: item 1 \(b\.npy\): shape \(3,\) differs from the other items' \(2,\)",
+        code=4,
+        setup=_job_folder(shape=(3,)),
+        out=None,
+        keeps=("store",),
+    ),
+    C(
+        "run-store-other-options",
+        "dataset job",
+        "a store written by the same job with another step",
+        ["run", JOBFILE],
+        r"was written with options\.step=0\.05, this job has options\.step=0\.1; run the "
+        r"same job to continue it, or give another store folder",
+        setup=_store_of_other_step,
+        out=None,
+    ),
+    C(
+        "run-store-other-version",
+        "dataset job",
+        "a store written by another fiberscope version",
+        ["run", JOBFILE],
+        r"was written by fiberscope 0\.0\.1 .* give another store folder so that results of "
+        r"two versions never mix",
+        setup=_store_of_other_version,
+        out=None,
+    ),
+    C(
+        "run-store-not-a-store",
+        "dataset job",
+        "a store folder that holds other files",
+        ["run", JOBFILE],
+        r"store is not empty and is not a fiberscope store \(no manifest\.json\)",
+        setup=_not_a_store,
+        out=None,
+    ),
+    C(
+        "run-store-locked",
+        "dataset job",
+        "another fiberscope run is writing the store",
+        ["run", JOBFILE],
+        r"the store .* is being written by another fiberscope run \(process <pid>\)",
+        context=_store_locked,
+        setup=None,
+        out=None,
+    ),
+    C(
+        "run-ray-unreachable",
+        "dataset job",
+        "a Ray cluster address where nothing answers",
+        ["run", JOBFILE, "--ray-address", "127.0.0.1:1"],
+        r"cannot reach the Ray cluster at 127\.0\.0\.1:1 \(connection refused\); check the "
+        r"address",
+        setup=_job(extra=""),
+        out=None,
+    ),
+    C(
+        "run-workers-negative",
+        "dataset job",
+        "a negative --workers",
+        ["run", JOBFILE, "--workers", "-1"],
+        r"workers must be 0 \(in this process\) or more, got -1",
+        setup=_job(extra=""),
+        out=None,
+    ),
 ]
 
 
@@ -1646,7 +2128,9 @@ Every row is a `fiberscope` command with one thing wrong. Each prints **one line
 (no CSV, JSON sidecar, plot, checkpoint or lock). Rows with exit code 0 are warnings: the run
 goes on and completes. Two rows keep what a finished run produced: a full disk at the final
 write keeps the run's checkpoint (`--resume` then writes the result), and a plot that fails
-after the result was saved keeps the result and exits with 3. Every output path of a run is
+after the result was saved keeps the result and exits with 3. A dataset job (`fiberscope
+run`) whose items fail one by one runs the others, records each failure in its store and exits
+with 4, one line per failed item. Every output path of a run is
 checked before any work: against the others, against the input files, for its name and its
 folder; a run locks its outputs while it writes them. Hostile files are refused *before*
 anything in them is unpickled or run: the tests check that their payloads (which would create

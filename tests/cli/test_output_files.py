@@ -338,12 +338,20 @@ def test_full_disk_at_the_final_write_keeps_the_checkpoint(
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc")
-def test_full_disk_on_a_verb_without_checkpoints(tmp_path: Path, capsys, full_disk) -> None:
+def test_full_disk_keeps_the_checkpoint_of_every_verb(tmp_path: Path, capsys, full_disk) -> None:
+    # every verb checkpoints now: sample keeps its finished run like trace does
+    out = tmp_path / "t.csv"
+    args = [*COMMANDS["sample"], "-o", str(out)]
     full_disk.append("t.csv")
-    code, err = _run([*COMMANDS["sample"], "-o", str(tmp_path / "t.csv")], capsys)
+    code, err = _run(args, capsys)
     assert code == 2
-    assert "No space left on device; nothing was saved" in _one_line(err)
-    assert list(tmp_path.iterdir()) == []
+    line = _one_line(err)
+    assert "No space left on device" in line and "the finished run is kept in" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv.ckpt", "t.csv.partial"]
+    full_disk.clear()
+    code, err = _run([*args, "--resume"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.json"]
 
 
 # ---------------------------------------------------------------- a failing plot

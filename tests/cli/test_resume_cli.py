@@ -50,7 +50,42 @@ COMMANDS = {
         *BOX,
     ],
     "sample": ["sample", "surface_1", "--at", "0.25,0.25", "-n", "20", "--step", "0.05"],
+    "walk": [
+        "walk",
+        "surface_1",
+        "--at",
+        "0.25,0.25",
+        "--samples",
+        "12",
+        "--chains",
+        "2",
+        "--step",
+        "0.05",
+        "--method",
+        "uniform",
+        "--seed",
+        "3",
+        *BOX,
+    ],
+    "walk-corrected": [
+        "walk",
+        "surface_1",
+        "--at",
+        "0.6,0.1",
+        "--samples",
+        "12",
+        "--chains",
+        "3",
+        "--step",
+        "0.2",
+        "--thin",
+        "2",
+        *BOX,
+    ],
 }
+#: Result suffix of a command (CSV unless listed); the other files of a result that must match.
+SUFFIX = {"walk": ".npz", "walk-corrected": ".npz"}
+ALSO = {"walk": (".csv",), "walk-corrected": (".csv",)}
 
 
 class _SignalAfter(durable.StopFlag):
@@ -78,20 +113,23 @@ def test_interrupt_then_resume_gives_the_same_files(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     args = COMMANDS[name]
-    full = tmp_path / "full.csv"
+    suffix = SUFFIX.get(name, ".csv")
+    full = tmp_path / f"full{suffix}"
     assert main([*args, "-o", str(full)]) == 0
-    out = tmp_path / "run.csv"
+    out = tmp_path / f"run{suffix}"
     monkeypatch.setattr(durable, "stop_on_signals", lambda: _signal_after(4))
     code = main([*args, "-o", str(out), "--checkpoint-every", "2"])
     assert code == 130
-    assert (tmp_path / "run.csv.ckpt").exists()
+    assert (tmp_path / f"run{suffix}.ckpt").exists()
     monkeypatch.undo()
     assert main([*args, "-o", str(out), "--resume"]) == 0
     assert out.read_bytes() == full.read_bytes()
+    for other in ALSO.get(name, ()):
+        assert out.with_suffix(other).read_bytes() == full.with_suffix(other).read_bytes()
     meta_full = json.loads(full.with_suffix(".json").read_text())
     meta_run = json.loads(out.with_suffix(".json").read_text())
     assert meta_run["complete"] is True
     for key in ("points", "drift", "levels", "closest_distance", "residual"):
         assert meta_run.get(key) == meta_full.get(key)
-    assert not (tmp_path / "run.csv.ckpt").exists()
-    assert not (tmp_path / "run.csv.partial").exists()
+    assert not (tmp_path / f"run{suffix}.ckpt").exists()
+    assert not (tmp_path / f"run{suffix}.partial").exists()

@@ -84,7 +84,7 @@ def test_every_model_command_takes_the_same_model_options() -> None:
         for name, sub in cmd.commands.items()
         if any(p.name == "model" for p in sub.params)
     }
-    assert set(with_model) == {"trace", "explore", "preimage", "sample"}
+    assert set(with_model) == {"trace", "explore", "preimage", "sample", "walk"}
     for name, sub in with_model.items():
         opts = {o for p in sub.params for o in p.opts}
         assert {"--arch", "--format", "--output", "-o", "--plot", "--force"} <= opts, name
@@ -109,7 +109,7 @@ def test_bare_command_prints_the_help_and_no_empty_error(capsys) -> None:
     assert "Usage: fiberscope" in out and err == "" and "error:" not in out
 
 
-@pytest.mark.parametrize("verb", ["", "trace", "explore", "preimage", "sample", "demo"])
+@pytest.mark.parametrize("verb", ["", "trace", "explore", "preimage", "sample", "walk", "demo"])
 def test_help_shows_metavars_not_python_types(verb: str, capsys) -> None:
     code, out, _ = _run([verb, "--help"] if verb else ["--help"], capsys)
     assert code == 0

@@ -254,6 +254,7 @@ def prepare(
     require_m: Callable[[int, int], str | None] | None = None,
     batched: bool | None = None,
     dtype: Any = None,
+    jacobian: bool = True,
 ) -> Problem:
     """Validate everything about one run and evaluate the model at the start(s).
 
@@ -277,6 +278,9 @@ def prepare(
         ``x0`` has a leading batch dimension (None: decided by :func:`is_batch`).
     dtype : torch.dtype or str, optional
         Precision of the Jacobians (float64 by default; outputs are always float64).
+    jacobian : bool
+        Evaluate the Jacobians at the starts (False: matrix-free runs get ``(B, m, 0)``
+        placeholders).
 
     Returns
     -------
@@ -317,7 +321,13 @@ def prepare(
     box = None
     for i in range(xs.shape[0]):
         box = check_bounds(bounds, xs[i])
-    ys, js = fn.values_and_jacobians(xs)
+    if jacobian:
+        ys, js = fn.values_and_jacobians(xs)
+    else:
+        from ..geometry.matfree import placeholder
+
+        ys = fn.values(xs)
+        js = placeholder(xs.shape[0], fn.m, xs)
     if not torch.isfinite(ys).all():
         raise ModelError("the model returned NaN or inf at a start point")
     if not torch.isfinite(js).all():

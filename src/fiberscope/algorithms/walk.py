@@ -43,6 +43,7 @@ from .problem import (
     check_positive,
     check_step,
     level_tolerance,
+    memory_budget,
     prepare,
 )
 from .results import WalkResult
@@ -57,6 +58,20 @@ def _require_m_lt_n(n: int, m: int) -> str | None:
         f"the model maps R^{n} -> R^{m}: with as many outputs as inputs or more, classes are "
         "isolated points and there is nothing to walk; choose fewer outputs with an output map"
     )
+
+
+def _check_inside(xs: Tensor, box: tuple[Tensor, Tensor]) -> None:
+    """Refuse uniform walks from starts on the box faces (measure zero, every move refused)."""
+    lo, hi = box
+    on = (xs <= lo) | (xs >= hi)
+    if bool(on.any()):
+        count = int(on.sum(-1).max())
+        raise InputError(
+            f"the uniform sampler cannot start on the faces of the box: {count} coordinates "
+            "of a start lie on a bound, where the uniform measure has no mass and nearly every "
+            "proposal leaves the box; start from a point of the class inside the box (e.g. an "
+            "earlier corrected sample) or use method='corrected'"
+        )
 
 
 def walk(
@@ -76,6 +91,7 @@ def walk(
     log_density: Callable[[Tensor], Tensor] | None = None,
     null: str = "index",
     allow_singular: bool = False,
+    matrix_free: bool | None = None,
     dtype: Any = None,
     batched: bool | None = None,
     progress: bool | Callable[[int, int], None] | None = None,
@@ -122,6 +138,11 @@ def walk(
     allow_singular : bool
         Walk from a start where ``J`` has rank below ``m`` (e.g. a dead ReLU region, whose
         class is full-dimensional).
+    matrix_free : bool, optional
+        Never form the ``m x n`` Jacobians: solve with conjugate gradients on ``J J^T``
+        (one vector-Jacobian and one Jacobian-vector product per iteration). Default: when
+        ``m >= 256`` or the Jacobians of all chains would exceed an eighth of the memory
+        budget. Corrected and uniform methods only.
     dtype : torch.dtype or str, optional
         Precision of the Jacobians (outputs stay float64).
     batched : bool, optional
@@ -181,7 +202,12 @@ def walk(
         raise InputError("log_density= goes with method='uniform'")
     if log_density is not None and not callable(log_density):
         raise InputError("log_density must be a callable log_density(x) -> (B,) tensor")
-    problem = prepare(
+    if matrix_free and method == "paper":
+        raise InputError(
+            "the authors' walk forms n x n matrices: matrix_free goes with "
+            "method='corrected' or 'uniform'"
+        )
+    probe = prepare(
         model,
         x0,
         bounds=bounds,
@@ -189,19 +215,42 @@ def walk(
         require_m=_require_m_lt_n,
         batched=batched,
         dtype=dtype,
+        jacobian=False,
     )
+    if matrix_free is None:
+        dense = probe.size * chains * probe.m * probe.n * 8
+        matrix_free = method != "paper" and (probe.m >= 256 or dense > memory_budget() / 8)
+    problem = probe
+    if not matrix_free:
+        ys, js = probe.fn.values_and_jacobians(probe.xs)
+        problem = Problem(
+            fn=probe.fn,
+            xs=probe.xs,
+            ys=ys,
+            js=js,
+            box=probe.box,
+            metric=probe.metric,
+            batched=probe.batched,
+        )
     step = check_step(step, problem)
+    if method == "uniform" and problem.box is not None:
+        _check_inside(problem.xs, problem.box)
     if method == "paper":
         check_paper_nd_size(problem.n)
     b = problem.size
     nm = b * chains
     saved = samples * (problem.n + problem.m) * 8
+    jac_bytes = 0 if matrix_free else problem.m * problem.n * 8 * 4
     check_budget(
-        nm * (saved + problem.m * problem.n * 8 * 4),
+        nm * (saved + jac_bytes + problem.n * 8 * 8),
         f"{chains} chains of {samples} samples for {b} start(s)",
         "use fewer chains or samples, or a larger thin",
     )
-    rank0 = numerical_rank(problem.js)
+    rank0 = (
+        torch.full((b,), problem.m, dtype=torch.int64)
+        if matrix_free
+        else numerical_rank(problem.js)
+    )
     if not allow_singular and method != "paper" and bool((rank0 < problem.m).any()):
         i = int((rank0 < problem.m).nonzero()[0])
         raise SingularPointError(
@@ -223,6 +272,7 @@ def walk(
         "log_density": None if log_density is None else repr(log_density),
         "null": null if method == "paper" else None,
         "allow_singular": allow_singular,
+        "matrix_free": bool(matrix_free),
         "dtype": str(problem.fn.jac_dtype).removeprefix("torch."),
         "x0": problem.starts_list(),
         "input_shape": list(problem.fn.input_shape),
@@ -263,7 +313,7 @@ def walk(
         type(policy).init(mem, seeds)
         return mem
 
-    ctx = Context(fn=problem.fn, box=problem.box, stats=stats)
+    ctx = Context(fn=problem.fn, box=problem.box, stats=stats, matrix_free=bool(matrix_free))
     ctl = StepControl(step=step, max_steps=max_steps, adaptive=method == "corrected")
     try:
         try:

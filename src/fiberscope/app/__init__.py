@@ -2,8 +2,8 @@
 
 Click a point of a 2-D network's map to trace its class, drag to see the preimage band of an
 output interval, walk the class of an image and scrub through the samples. The app is a front
-end: it calls the library (``fs.trace``, ``fs.preimage``, ``fs.boundary_walk``, the walks) and
-the library never imports it.
+end: it calls the library (``fs.trace``, ``fs.preimage``, ``fs.boundary_walk``, ``fs.walk``,
+``fs.traverse``) and the library never imports it.
 
 It needs the ``app`` extra (FastAPI, uvicorn, Plotly): ``pip install 'fiberscope[app]'``.
 

@@ -15,9 +15,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import FiberscopeError, InputError, ModelError, ModelLoadError
+from ..errors import FiberscopeError, InputError, ModelError
 from ..geometry import as_model_function
 from ..models import bundled_networks, load_model, output_map
+from . import images
 
 #: The paper's data domains (Benfenati & Marta II), used as the default box of each network.
 BUNDLED_2D: dict[str, dict[str, Any]] = {
@@ -35,8 +36,9 @@ BUNDLED_2D: dict[str, dict[str, Any]] = {
 #: Shapes tried, in order, for a model whose input shape cannot be read off its layers.
 PROBE_SHAPES: tuple[tuple[int, ...], ...] = ((2,), (1, 28, 28), (28, 28), (784,), (3, 32, 32))
 
-#: Bundled models offered when ``fiberscope app`` is started without a model.
-DEFAULT_MODELS = ("surface_1", "surface_2", "thermodynamics", "binary")
+#: Bundled models offered when ``fiberscope app`` is started without a model: the paper's 2-D
+#: networks and the MNIST CNN (``fiberscope.models.zoo.mnist_cnn``).
+DEFAULT_MODELS = ("surface_1", "surface_2", "thermodynamics", "binary", "mnist_cnn")
 
 
 @dataclass
@@ -108,8 +110,14 @@ class ModelEntry:
             "threshold": self.threshold,
             "start": self.start,
             "image": list(self.image) if self.image else None,
-            "digits": self.image is not None and self.image[1:] == (28, 28),
+            # the bundled test digits fit 28x28 greyscale models: their classes, in order
+            "digits": images.digit_labels() if self.takes_digits else [],
         }
+
+    @property
+    def takes_digits(self) -> bool:
+        """Whether the bundled 28x28 greyscale test digits are inputs of this model."""
+        return self.image == (1, 28, 28)
 
     def evaluate(self, x: torch.Tensor) -> torch.Tensor:
         """The (mapped) output at one input, float64, flat ``(m,)``."""
@@ -354,19 +362,6 @@ def make_entry(
     )
 
 
-def zoo_models() -> dict[str, Any]:
-    """Image models bundled with the library (``fiberscope.models.zoo``), when it exists."""
-    try:
-        from ..models import zoo  # type: ignore[attr-defined]
-    except ImportError:
-        return {}
-    found = {}
-    factory = getattr(zoo, "mnist_cnn", None)
-    if callable(factory):
-        found["mnist_cnn"] = factory
-    return found
-
-
 def build_catalog(
     specs: list[str],
     *,
@@ -375,7 +370,7 @@ def build_catalog(
     output: str | None = None,
     threshold: float | None = None,
 ) -> dict[str, ModelEntry]:
-    """Load every model the user named (the bundled 2-D networks when none).
+    """Load every model the user named (:data:`DEFAULT_MODELS` when none).
 
     Parameters
     ----------
@@ -390,18 +385,12 @@ def build_catalog(
         Entries by name, in the order given.
     """
     catalog: dict[str, ModelEntry] = {}
-    zoo = zoo_models()
     if not specs:
         for spec in DEFAULT_MODELS:
             catalog[spec] = make_entry(spec, name=spec)
-        for name, factory in zoo.items():
-            catalog[name] = _zoo_entry(name, factory)
         return catalog
     for spec in specs:
         name = _name_for(spec, set(catalog))
-        if spec in zoo and not Path(spec).exists():
-            catalog[name] = _zoo_entry(name, zoo[spec])
-            continue
         catalog[name] = make_entry(
             spec,
             name=name,
@@ -411,25 +400,3 @@ def build_catalog(
             threshold=threshold,
         )
     return catalog
-
-
-def _zoo_entry(name: str, factory: Any) -> ModelEntry:
-    try:
-        model = factory()
-    except FiberscopeError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - report a broken bundled model in one line
-        raise ModelLoadError(f"the bundled model {name} cannot be built: {exc}") from None
-    shape = infer_input_shape(model, name)
-    fn = as_model_function(model, torch.full(shape, 0.5, dtype=torch.float64))
-    image = image_layout(tuple(shape))
-    return ModelEntry(
-        name=name,
-        source=name,
-        model=model,
-        input_shape=tuple(shape),
-        n_outputs=fn.m,
-        kind="image" if image is not None else "nd",
-        bounds=(0.0, 1.0) if image is not None else None,
-        image=image,
-    )

@@ -1,14 +1,16 @@
 """Images in and out of the app: the bundled test digits, uploads, PNG frames, grids, GIFs.
 
-Uploads are decoded with Pillow into the model's input shape with pixels in ``[0, 1]``;
-anything that is not an image of the right size is refused with a one-line message.
+The test digits are the library's (:func:`fiberscope.models.zoo.mnist_digits`: twenty
+held-out MNIST test images, two of each class). Uploads are decoded with Pillow into the
+model's input shape with pixels in ``[0, 1]``; anything that is not an image of the right size
+is refused with a one-line message.
 """
 
 from __future__ import annotations
 
 import io
 import warnings
-from importlib import resources
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import InputError
+from ..models.zoo import mnist_digits
 
 #: Largest upload accepted, in bytes.
 MAX_UPLOAD = 5 * 1024 * 1024
@@ -23,11 +26,34 @@ MAX_UPLOAD = 5 * 1024 * 1024
 MAX_PIXELS = 4096 * 4096
 
 
+@lru_cache(maxsize=1)
+def _digits() -> tuple[torch.Tensor, tuple[int, ...]]:
+    images, labels = mnist_digits(dtype=torch.float64)
+    return images, tuple(int(v) for v in labels.tolist())
+
+
+def digit_labels() -> list[int]:
+    """The class of each bundled test digit (``digit(k)`` is an image of ``labels[k]``)."""
+    return list(_digits()[1])
+
+
+def digit(k: int) -> torch.Tensor:
+    """The bundled MNIST test digit ``k``: ``(1, 28, 28)`` float64 pixels in ``[0, 1]``.
+
+    Raises
+    ------
+    InputError
+        For ``k`` outside ``0 .. len(digit_labels()) - 1``.
+    """
+    images, labels = _digits()
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < len(labels):
+        raise InputError(f"there are test digits 0 to {len(labels) - 1}, not {k!r}")
+    return images[k].clone()
+
+
 def digit_png(k: int) -> bytes:
-    """PNG bytes of the bundled MNIST test digit ``k`` (0-9)."""
-    if not 0 <= k <= 9:
-        raise InputError(f"there are test digits 0 to 9, not {k}")
-    return (resources.files("fiberscope.app") / "data" / f"digit_{k}.png").read_bytes()
+    """PNG bytes of the bundled test digit ``k`` (see :func:`digit`)."""
+    return png_bytes(to_uint8(digit(k), (1, 28, 28), 0.0, 1.0))
 
 
 def decode_image(data: bytes, layout: tuple[int, int, int], *, what: str = "file") -> torch.Tensor:

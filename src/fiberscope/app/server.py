@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from fastapi import FastAPI, Request
@@ -78,7 +78,8 @@ class InputRef(_Body):
 
 
 class WalkRequest(_Body):
-    """A walk on the class of an input, or a traversal toward a target."""
+    """A walk on the class of an input (``fs.walk``), or a traversal toward a target
+    (``fs.traverse``)."""
 
     model: str
     start: InputRef
@@ -86,7 +87,8 @@ class WalkRequest(_Body):
     samples: int = Field(40, ge=1, le=5000)
     chains: int = Field(2, ge=1, le=8)
     step: float = Field(1.0, gt=0)
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63)
+    method: Literal["corrected", "uniform"] = "corrected"
     max_steps: int = Field(300, ge=1, le=100_000)
 
 
@@ -112,13 +114,14 @@ class AppState:
         if len(given) != 1:
             raise InputError(f"choose the {what}: a test digit, an uploaded image or coordinates")
         if ref.digit is not None:
-            if entry.image is None or entry.image[1:] != (28, 28):
+            if not entry.takes_digits:
                 raise InputError(
                     f"the test digits are 28x28 greyscale images; {entry.name} takes inputs of "
                     f"shape {tuple(entry.input_shape)}"
                 )
-            x = images.decode_image(images.digit_png(ref.digit), entry.image, what="digit")
-            return x.reshape(entry.input_shape), f"test digit {ref.digit}"
+            x = images.digit(ref.digit)
+            label = images.digit_labels()[ref.digit]
+            return x.reshape(entry.input_shape), f"test digit {ref.digit} (a {label})"
         if ref.upload is not None:
             kept = self.uploads.get(ref.upload)
             if kept is None:
@@ -324,11 +327,12 @@ def create_app(catalog: dict[str, ModelEntry], runner: Runner | None = None) -> 
             step=body.step,
             seed=body.seed,
             max_steps=body.max_steps,
+            method=body.method,
             start_label=start_label,
             target_label=target_label,
         )
         if target is None:
-            label = f"walk from {start_label} on {entry.name}"
+            label = f"walk ({body.method}) from {start_label} on {entry.name}"
             return _start("walk", entry, label, work)
         label = f"traversal from {start_label} toward {target_label} on {entry.name}"
         return _start("traverse", entry, label, work)
@@ -349,24 +353,30 @@ def create_app(catalog: dict[str, ModelEntry], runner: Runner | None = None) -> 
             raise AppError(f"run {run_id} has no file {filename!r}", 404)
         return FileResponse(path, filename=filename)
 
+    def _walk_of(run_id: str) -> tuple[ModelEntry, Any]:
+        run = state.runner.get(run_id)
+        result = run.data.get("result")
+        if result is None:
+            raise AppError(f"run {run_id} has no samples (or they were forgotten)", 404)
+        return state.entry(run.model), result
+
     @app.get("/api/runs/{run_id}/frame/{chain}/{k}.png", include_in_schema=False)
     def run_frame(run_id: str, chain: int, k: int, diff: int = 0) -> Response:
-        run = state.runner.get(run_id)
-        view = run.data.get("view")
-        entry = state.entry(run.model)
-        if view is None or entry.image is None:
-            raise AppError(f"run {run_id} has no images", 404)
-        chains, count = view.samples.shape[:2]
-        if not (0 <= chain < chains and 0 <= k < count):
-            raise AppError(f"run {run_id} has {chains} chain(s) of {count} samples", 404)
-        x = view.samples[chain, k]
-        if diff:
-            arr = images.diff_uint8(x, view.x0, entry.image)
-        else:
-            arr = images.to_uint8(x, entry.image, *(entry.bounds or (0.0, 1.0)))
-        return Response(
-            images.png_bytes(arr), media_type="image/png", headers={"Cache-Control": "max-age=600"}
-        )
+        entry, result = _walk_of(run_id)
+        try:
+            png = views.frame(entry, result, chain, k, bool(diff))
+        except InputError as exc:
+            raise AppError(str(exc), 404) from None
+        return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=600"})
+
+    @app.get("/api/runs/{run_id}/start.png", include_in_schema=False)
+    def run_start(run_id: str) -> Response:
+        entry, result = _walk_of(run_id)
+        try:
+            png = views.frame(entry, result, 0, None, False)
+        except InputError as exc:
+            raise AppError(str(exc), 404) from None
+        return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=600"})
 
     return app
 

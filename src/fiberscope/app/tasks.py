@@ -2,7 +2,9 @@
 
 A request starts a run and returns at once; the page polls the run's state (progress, then
 the result or a one-line message). The library's verbs are called with ``progress=`` and
-``stop=``; pressing Cancel sets the stop flag, which they poll between steps.
+``stop=``; pressing Cancel sets the stop flag, which they poll between steps, and they raise
+:class:`~fiberscope.errors.Interrupted` (with the partial result, if any). A cancelled run may
+keep a partial result for the page (:class:`RunCancelled` ``result=``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FiberscopeError
-from .walks import WalkCancelled
 
 log = logging.getLogger("fiberscope.app")
 
@@ -39,8 +40,26 @@ class AppError(FiberscopeError):
         self.status = status
 
 
+#: What the page says of a cancelled run that kept nothing.
+NOTHING_KEPT = "cancelled: nothing was kept from this run"
+
+
 class RunCancelled(Exception):
-    """Raised by :meth:`RunContext.check` when the run was cancelled."""
+    """The run was cancelled (raised by :meth:`RunContext.check`, or by a piece of work that
+    caught the library's :class:`~fiberscope.errors.Interrupted`).
+
+    Parameters
+    ----------
+    message : str
+        What the page says.
+    result : dict, optional
+        A partial result for the page (the run's files stay offered).
+    """
+
+    def __init__(self, message: str = NOTHING_KEPT, result: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.result = result
 
 
 @dataclass
@@ -77,7 +96,7 @@ class Run:
             if self.seconds is not None
             else time.perf_counter() - self.started,
         }
-        if self.state == "done":
+        if self.state == "done" or (self.state == "cancelled" and self.result is not None):
             out["result"] = self.result
             out["files"] = sorted(self.files)
         return out
@@ -175,12 +194,14 @@ class Runner:
             result = work(ctx)
             if run.stop_event.is_set():
                 raise RunCancelled()
-        except (RunCancelled, WalkCancelled):
-            self._finish(run, "cancelled", "cancelled: nothing was kept from this run")
+        except RunCancelled as exc:
+            run.result = exc.result
+            self._finish(run, "cancelled", exc.message)
         except KeyboardInterrupt:
-            # the library's interruption (TraceInterrupted) after stop= returned True
+            # the library's Interrupted (a KeyboardInterrupt) after stop= returned True, from
+            # work that keeps no partial result
             if run.stop_event.is_set():
-                self._finish(run, "cancelled", "cancelled: nothing was kept from this run")
+                self._finish(run, "cancelled", NOTHING_KEPT)
             else:  # pragma: no cover - a real Ctrl-C reaches the main thread, not this one
                 self._finish(run, "failed", "interrupted")
         except FiberscopeError as exc:

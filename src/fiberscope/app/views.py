@@ -3,29 +3,28 @@
 Every function here builds a piece of work for :class:`~fiberscope.app.tasks.Runner` (it
 runs off the request thread) from a :class:`~fiberscope.app.catalog.ModelEntry` and the
 page's parameters, calls the library (``fs.trace``, ``fs.preimage``, ``fs.boundary_walk``,
-and the walk adapter of :mod:`fiberscope.app.walks`), writes the result files into the run's
-folder and returns the JSON the page draws.
+``fs.walk``, ``fs.traverse``) with the run's ``progress=`` and ``stop=``, writes the result
+files with ``fiberscope.io.save`` into the run's folder and returns the JSON the page draws.
 """
 
 from __future__ import annotations
 
-import inspect
-import json
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 
-from ..algorithms import boundary_walk, preimage, trace
-from ..errors import FiberscopeError, InputError
+from ..algorithms import boundary_walk, preimage, trace, traverse, walk
+from ..algorithms.results import TraverseResult, WalkResult
+from ..errors import FiberscopeError, InputError, Interrupted
 from ..geometry.grid import evaluate_grid
-from ..io.atomic import atomic_write
-from . import images, walks
+from ..io import save
+from . import images
 from .catalog import ModelEntry
-from .tasks import RunContext, Work
+from .tasks import RunCancelled, RunContext, Work
 
 #: Largest grid the heat map asks for.
 MAX_RESOLUTION = 400
@@ -52,27 +51,9 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _hooks(fn: Callable[..., Any], ctx: RunContext) -> dict[str, Any]:
-    """``progress=`` and ``stop=`` for a library verb, as far as it takes them.
-
-    A verb without ``stop=`` is cancelled from its progress callback (it reports between
-    steps or levels), so every run can be cancelled.
-    """
-    params = inspect.signature(fn).parameters
-    out: dict[str, Any] = {}
-    if "stop" in params:
-        out["stop"] = ctx.stop
-        if "progress" in params:
-            out["progress"] = ctx.progress
-        return out
-
-    def progress(done: int, total: int) -> None:
-        ctx.check()
-        ctx.progress(done, total)
-
-    if "progress" in params:
-        out["progress"] = progress
-    return out
+def _hooks(ctx: RunContext) -> dict[str, Any]:
+    """The run's ``progress=`` and ``stop=`` for a library verb (every verb takes both)."""
+    return {"progress": ctx.progress, "stop": ctx.stop}
 
 
 def save_result(result: Any, path: Path, ctx: RunContext, extra: dict[str, Any]) -> None:
@@ -80,12 +61,8 @@ def save_result(result: Any, path: Path, ctx: RunContext, extra: dict[str, Any])
 
     Written by ``fiberscope.io.save`` (one dispatch for every result).
     """
-    from ..io import save
-
-    save(result, path, force=False, extra=extra)
-    for candidate in (path, path.with_suffix(".json")):
-        if candidate.exists():
-            ctx.add_file(candidate)
+    for written in save(result, path, force=False, extra=extra):
+        ctx.add_file(written)
 
 
 def _box(entry: ModelEntry) -> tuple[list[float], list[float]]:
@@ -213,7 +190,7 @@ def point_work(
             max_steps=max_steps,
             bounds=box,
             output=entry.output,
-            **_hooks(trace, ctx),
+            **_hooks(ctx),
         )
         save_result(res, ctx.folder / "trace.csv", ctx, extra)
         out: dict[str, Any] = {
@@ -254,7 +231,7 @@ def _paper_overlay(
         method="paper",
         direction=direction,
         output=entry.output,
-        **_hooks(trace, ctx),
+        **_hooks(ctx),
     )
     save_result(res, ctx.folder / "paper_trace.csv", ctx, extra)
     return _trace_json(res)
@@ -282,7 +259,7 @@ def _boundary(
             step=step,
             bounds=box,
             output=entry.output,
-            **_hooks(boundary_walk, ctx),
+            **_hooks(ctx),
         )
     except FiberscopeError as exc:
         return {"error": str(exc), "threshold": threshold}
@@ -314,7 +291,7 @@ def _boundary(
             step=step,
             bounds=box,
             output=entry.output,
-            **_hooks(trace, ctx),
+            **_hooks(ctx),
         )
     except FiberscopeError as exc:
         out["boundary_class_error"] = str(exc)
@@ -411,7 +388,7 @@ def preimage_work(
             output=entry.output,
             partial=True,
             resolution=resolution,
-            **_hooks(preimage, ctx),
+            **_hooks(ctx),
         )
         save_result(res, ctx.folder / "preimage.csv", ctx, extra)
         out: dict[str, Any] = {
@@ -445,6 +422,40 @@ def preimage_work(
 
 
 # ------------------------------------------------------------------- n-D and image walks
+#: Walk methods the page offers (``fs.walk``'s ``method=``).
+WALK_METHODS = ("corrected", "uniform")
+
+
+def chains_of(result: WalkResult | TraverseResult) -> tuple[Tensor, Tensor, list[int], Tensor]:
+    """A walk's or a traversal's points as chains (for the frames, the grid and the GIF).
+
+    Parameters
+    ----------
+    result : WalkResult or TraverseResult
+        From ``fs.walk`` or ``fs.traverse`` (complete or partial).
+
+    Returns
+    -------
+    samples : torch.Tensor
+        ``(chains, K, *input_shape)``; a traversal is one chain, its path (the start first).
+    outputs : torch.Tensor
+        ``(chains, K, m)``.
+    counts : list of int
+        Valid rows of each chain (a walk's chain that stopped early has fewer; its other rows
+        are NaN).
+    x0 : torch.Tensor
+        The start.
+    """
+    if isinstance(result, TraverseResult):
+        return (
+            result.points.unsqueeze(0),
+            result.outputs.unsqueeze(0),
+            [len(result)],
+            result.start,
+        )
+    return result.samples, result.outputs, list(result.counts), result.x0
+
+
 def walk_work(
     entry: ModelEntry,
     x0: torch.Tensor,
@@ -455,126 +466,225 @@ def walk_work(
     step: float = 1.0,
     seed: int = 0,
     max_steps: int = 300,
+    method: str = "corrected",
     start_label: str = "",
     target_label: str = "",
 ) -> Work:
-    """A walk on the class of ``x0`` (or a traversal toward ``target``) for the walk view."""
+    """A walk on the class of ``x0`` (``fs.walk``) or a traversal toward ``target``
+    (``fs.traverse``), for the walk view.
+
+    Cancel sets the run's stop flag; the library stops between steps and raises
+    :class:`~fiberscope.errors.Interrupted`. Its partial result, when it kept samples, is
+    saved (its sidecar says ``"complete": false``) and shown; otherwise nothing is kept.
+
+    Parameters
+    ----------
+    entry : ModelEntry
+        An image or n-D model.
+    x0 : torch.Tensor
+        The start (any shape with the model's number of inputs).
+    target : torch.Tensor, optional
+        Traverse toward it instead of walking.
+    samples, chains, step, seed : optional
+        ``fs.walk``'s (``step``: the largest step; for ``"uniform"``, the proposal scale).
+    max_steps : int
+        ``fs.traverse``'s step cap.
+    method : {"corrected", "uniform"}
+        ``fs.walk``'s method.
+    start_label, target_label : str
+        What the page calls the inputs (written to the sidecar).
+
+    Returns
+    -------
+    Work
+        The run's work: returns :func:`walk_json` of the result.
+    """
+    if method not in WALK_METHODS:
+        raise InputError(
+            f"unknown walk method {method!r}; the page offers {', '.join(WALK_METHODS)}"
+        )
     x0 = x0.to(torch.float64).reshape(entry.input_shape)
-    bounds = entry.bounds
     if target is not None:
         target = target.to(torch.float64).reshape(entry.input_shape)
-    extra = {"model": entry.source, "start": start_label, "target": target_label}
+    extra: dict[str, Any] = {
+        "model": entry.source,
+        "output_selection": entry.output_spec,
+        "start": start_label,
+        "app": "fiberscope app",
+    }
+    if target is not None:
+        extra["target"] = target_label
 
     def work(ctx: RunContext) -> dict[str, Any]:
-        if target is None:
-            view = walks.walk(
-                entry.model,
-                x0,
-                samples=samples,
-                step=step,
-                chains=chains,
-                bounds=bounds,
-                seed=seed,
-                output=entry.output,
-                progress=ctx.progress,
-                stop=ctx.stop,
-            )
-        else:
-            view = walks.traverse(
-                entry.model,
-                x0,
-                target,
-                step=step,
-                max_steps=max_steps,
-                bounds=bounds,
-                output=entry.output,
-                progress=ctx.progress,
-                stop=ctx.stop,
-            )
-        ctx.check()
-        ctx.keep(view=view, target=target)
-        _write_walk_files(entry, view, ctx, {**extra, "seed": seed, "step": step})
-        return walk_json(entry, view, target)
+        try:
+            if target is None:
+                res: WalkResult | TraverseResult = walk(
+                    entry.model,
+                    x0,
+                    samples=samples,
+                    step=step,
+                    chains=chains,
+                    method=method,
+                    bounds=entry.bounds,
+                    output=entry.output,
+                    seed=seed,
+                    **_hooks(ctx),
+                )
+            else:
+                res = traverse(
+                    entry.model,
+                    x0,
+                    target,
+                    step=step,
+                    max_steps=max_steps,
+                    bounds=entry.bounds,
+                    output=entry.output,
+                    **_hooks(ctx),
+                )
+        except Interrupted as exc:
+            partial = exc.result
+            kept = _kept(partial)
+            if kept is None:
+                raise RunCancelled() from None
+            out = publish(entry, partial, ctx, extra)
+            noun = "walk" if isinstance(partial, WalkResult) else "traversal"
+            raise RunCancelled(
+                f"cancelled: {kept} kept; the partial {noun} is shown (its files say "
+                '"complete": false)',
+                result=out,
+            ) from None
+        return publish(entry, res, ctx, extra)
 
     return work
 
 
-def walk_json(entry: ModelEntry, view: walks.WalkView, target: Any) -> dict[str, Any]:
-    """The numbers of a walk for the page (samples themselves come as images, or as
-    coordinates for small inputs)."""
-    chains, k = view.samples.shape[:2]
-    residuals = (view.outputs - view.y0).abs().amax(dim=-1)
-    flat = view.samples.reshape(chains, k, -1)
+def _kept(partial: Any) -> str | None:
+    """How much of an interrupted walk is kept, or None when nothing worth showing is."""
+    if isinstance(partial, WalkResult) and sum(partial.counts) > 0:
+        total = partial.chains * partial.samples.shape[1]
+        return f"{sum(partial.counts)} of {total} samples"
+    if isinstance(partial, TraverseResult) and len(partial) > 1:
+        return f"{len(partial) - 1} steps"
+    return None
+
+
+def publish(
+    entry: ModelEntry, result: WalkResult | TraverseResult, ctx: RunContext, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """Save a walk or a traversal into the run's folder, keep it for the frames, and return
+    the page's JSON.
+
+    Files: ``walk.npz`` / ``traverse.npz`` with their JSON sidecar (``fiberscope.io.save``;
+    a CSV table too for inputs of at most 16 numbers), and for image models a PNG grid and an
+    animated GIF.
+    """
+    name = "walk" if isinstance(result, WalkResult) else "traverse"
+    for path in save(result, ctx.folder / f"{name}.npz", force=False, extra=_plain(extra)):
+        ctx.add_file(path)
+    ctx.keep(result=result)
+    if entry.image is not None:
+        _write_images(entry, result, ctx, name)
+    return walk_json(entry, result)
+
+
+def walk_json(entry: ModelEntry, result: WalkResult | TraverseResult) -> dict[str, Any]:
+    """The numbers of a walk or a traversal for the page: the library's own summary, and per
+    chain the outputs, residuals and distances of its valid samples (the samples themselves
+    come as images, or as coordinates for small vector inputs).
+
+    Parameters
+    ----------
+    entry : ModelEntry
+        The model.
+    result : WalkResult or TraverseResult
+        The library's result (complete or partial).
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``kind``, ``complete``, ``counts``, ``y0``, ``outputs``, ``residuals``,
+        ``distance_from_start`` (lists per chain), ``residual`` and ``numbers`` (the result's
+        summary); a traversal adds ``distance_to_target`` and ``message``.
+    """
+    samples, outputs, counts, x0 = chains_of(result)
+    y0 = result.y0.detach().cpu().to(torch.float64)
+    flat = samples.detach().cpu().reshape(samples.shape[0], samples.shape[1], -1)
+    outputs = outputs.detach().cpu()
+    start = x0.detach().cpu().reshape(1, -1).to(flat)
+    outs, residuals, moved = [], [], []
+    for c, k in enumerate(counts):
+        o = outputs[c, :k]
+        outs.append(_plain(o))
+        residuals.append(_plain((o - y0).abs().amax(dim=-1)) if k else [])
+        moved.append(_plain(torch.linalg.vector_norm(flat[c, :k] - start, dim=-1)))
+    summary = {k: v for k, v in result.summary().items() if k not in ("y0", "target_output")}
+    if "seeds" in summary:  # 63-bit integers: JavaScript numbers would round them
+        summary["seeds"] = [str(v) for v in summary["seeds"]]
     out: dict[str, Any] = {
-        "kind": view.kind,
-        "engine": view.engine,
-        "chains": int(chains),
-        "samples": int(k),
-        "y0": _plain(view.y0),
-        "outputs": _plain(view.outputs),
-        "residuals": _plain(residuals),
-        "residual": view.residual,
-        "distance_from_start": _plain((flat - view.x0.reshape(1, 1, -1)).norm(dim=-1)),
-        "info": _plain(view.info),
+        "kind": "walk" if isinstance(result, WalkResult) else "traverse",
+        "complete": bool(result.complete),
+        "chains": len(counts),
+        "counts": counts,
+        "y0": _plain(y0),
+        "outputs": outs,
+        "residuals": residuals,
+        "residual": float(result.residual),
+        "distance_from_start": moved,
+        "numbers": _plain(summary),
         "image": list(entry.image) if entry.image else None,
     }
-    if target is not None:
-        out["distance_to_target"] = _plain((flat - target.reshape(1, 1, -1).to(flat)).norm(dim=-1))
+    if isinstance(result, TraverseResult):
+        out["distance_to_target"] = [_plain(result.distance)]
+        out["message"] = result.message
+    else:
+        out["method"] = result.method
     if entry.image is None and entry.n_inputs <= 64:
-        out["coordinates"] = _plain(flat)
-        out["x0"] = _plain(view.x0.reshape(-1))
+        out["coordinates"] = [_plain(flat[c, :k]) for c, k in enumerate(counts)]
+        out["x0"] = _plain(start[0])
     return out
 
 
-def _write_walk_files(
-    entry: ModelEntry, view: walks.WalkView, ctx: RunContext, extra: dict[str, Any]
+def _write_images(
+    entry: ModelEntry, result: WalkResult | TraverseResult, ctx: RunContext, name: str
 ) -> None:
-    name = view.kind
-    npz = ctx.folder / f"{name}.npz"
-    from .. import io as fio
-
-    save = getattr(fio, "save", None)
-    if view.result is not None and callable(save):
-        # the library's result, written by the library (fs.walk / fs.traverse have landed)
-        save(view.result, npz, force=False, extra=_plain(extra))
-        for path in sorted(ctx.folder.glob(f"{name}.*")):
-            ctx.add_file(path)
-        _write_images(entry, view, ctx)
+    """The PNG grid (one row per chain) and the GIF; a chain that stopped early holds its
+    last sample. Nothing for a walk without samples."""
+    samples, _, counts, x0 = chains_of(result)
+    k = max(counts)
+    if k == 0:
         return
-    with atomic_write(npz, "wb") as fh:
-        np.savez(
-            fh,
-            samples=view.samples.numpy(),
-            outputs=view.outputs.numpy(),
-            x0=view.x0.numpy(),
-            y0=view.y0.numpy(),
-        )
-    ctx.add_file(npz)
-    meta = {
-        "kind": view.kind,
-        "engine": view.engine,
-        "model": entry.source,
-        "output": entry.output_spec,
-        "bounds": entry.bounds,
-        "input_shape": list(entry.input_shape),
-        "chains": int(view.samples.shape[0]),
-        "samples": int(view.samples.shape[1]),
-        "residual": view.residual,
-        "info": _plain(view.info),
-        **_plain(extra),
-    }
-    side = ctx.folder / f"{name}.json"
-    with atomic_write(side, "w") as fh:
-        json.dump(meta, fh, indent=2)
-    ctx.add_file(side)
-    _write_images(entry, view, ctx)
+    frames = samples[:, :k].detach().cpu().clone()
+    for c, n in enumerate(counts):
+        if n < k:
+            frames[c, n:] = frames[c, n - 1] if n else x0.detach().cpu()
+    assert entry.image is not None
+    bounds = entry.bounds or (0.0, 1.0)
+    ctx.add_file(images.write_grid(ctx.folder / f"{name}_grid.png", frames, entry.image, bounds))
+    ctx.add_file(images.write_gif(ctx.folder / f"{name}.gif", frames, entry.image, bounds))
 
 
-def _write_images(entry: ModelEntry, view: walks.WalkView, ctx: RunContext) -> None:
-    name = view.kind
-    if entry.image is not None:
-        bounds = entry.bounds or (0.0, 1.0)
-        grid = images.write_grid(ctx.folder / f"{name}_grid.png", view.samples, entry.image, bounds)
-        ctx.add_file(grid)
-        gif = images.write_gif(ctx.folder / f"{name}.gif", view.samples, entry.image, bounds)
-        ctx.add_file(gif)
+def frame(
+    entry: ModelEntry, result: WalkResult | TraverseResult, chain: int, k: int | None, diff: bool
+) -> bytes:
+    """PNG of sample ``k`` of ``chain`` (``k=None``: the start), or of its change from the start.
+
+    Raises
+    ------
+    InputError
+        For a model that does not take images, or a sample the result does not have.
+    """
+    if entry.image is None:
+        raise InputError(f"{entry.name} does not take images: its samples have no pictures")
+    samples, _, counts, x0 = chains_of(result)
+    if k is None:
+        x = x0
+    elif 0 <= chain < len(counts) and 0 <= k < counts[chain]:
+        x = samples[chain, k]
+    else:
+        have = ", ".join(str(n) for n in counts)
+        raise InputError(f"no sample {k} in chain {chain}: the chains have {have} samples")
+    if diff:
+        arr = images.diff_uint8(x.cpu(), x0.cpu(), entry.image)
+    else:
+        arr = images.to_uint8(x.cpu(), entry.image, *(entry.bounds or (0.0, 1.0)))
+    return images.png_bytes(arr)

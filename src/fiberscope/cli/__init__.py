@@ -8,6 +8,6 @@ exits with code 2; no output file is written in that case.
 """
 
 # the order of registration is the order of the help
-from . import trace_cmd, demo_cmd, across, app_cmd, reproduce_cmd  # noqa: I001
+from . import trace_cmd, demo_cmd, across, walk_cmd, run_cmd, app_cmd  # noqa: I001
 
-__all__ = ["across", "app_cmd", "demo_cmd", "reproduce_cmd", "trace_cmd"]
+__all__ = ["across", "app_cmd", "demo_cmd", "run_cmd", "trace_cmd", "walk_cmd"]

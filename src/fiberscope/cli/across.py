@@ -18,6 +18,8 @@ from .common import (
     ArchOpt,
     AtOpt,
     BoundsOpt,
+    DeviceOpt,
+    DtypeOpt,
     EveryOpt,
     ForceOpt,
     FormatOpt,
@@ -34,6 +36,7 @@ from .common import (
     output_selection,
     parse_bounds,
     parse_floats,
+    place,
     report_plot_failure,
     save_result,
     summary_table,
@@ -143,6 +146,8 @@ def explore_cmd(
     model_format: FormatOpt = None,
     resume: ResumeOpt = False,
     checkpoint_every: EveryOpt = 1000,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """Walk from a point across classes to an exact output level (or across a decision boundary).
 
@@ -151,6 +156,7 @@ def explore_cmd(
     """
     x0 = parse_floats(at, "--at")
     box = parse_bounds(bounds, len(x0))
+    x0 = place(x0, device)
     target = parse_floats(to, "--to") if to is not None else None
     if flip:
         if target is not None or epsilon is not None or direction is not None:
@@ -196,6 +202,7 @@ def explore_cmd(
                     max_steps=max_steps,
                     bounds=box,
                     tol=tol,
+                    dtype=dtype,
                     progress=cb,
                 ),
             )
@@ -243,6 +250,7 @@ def explore_cmd(
                 method=method,
                 tol=tol,
                 output=omap,
+                dtype=dtype,
                 progress=cb,
                 save_partial=save_explore,
             ),
@@ -325,6 +333,8 @@ def preimage_cmd(
     model_format: FormatOpt = None,
     resume: ResumeOpt = False,
     checkpoint_every: EveryOpt = 1000,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """Trace the family of classes filling the preimage of an output interval [A, B].
 
@@ -337,6 +347,7 @@ def preimage_cmd(
     box = parse_bounds(bounds, len(x0))
     if box is None:
         raise InputError("preimage needs --bounds LO,HI: open levels are traced to the box")
+    x0 = place(x0, device)
     durable = _durable(out, plot, model, arch, force=force, resume=resume, every=checkpoint_every)
     omap = output_selection(output)
     extra = {"model": model, "arch": arch, "format": model_format, "output": output}
@@ -366,6 +377,7 @@ def preimage_cmd(
                 nst=nst,
                 exp_step=exp_step,
                 exp_max_steps=exp_max_steps,
+                dtype=dtype,
                 progress=cb,
             ),
         )
@@ -429,6 +441,8 @@ def sample_cmd(
     model_format: FormatOpt = None,
     resume: ResumeOpt = False,
     checkpoint_every: EveryOpt = 1000,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """Write N inputs with the same output as a point, spread evenly along its class.
 
@@ -436,6 +450,7 @@ def sample_cmd(
     """
     x0 = parse_floats(at, "--at")
     box = parse_bounds(bounds, len(x0))
+    x0 = place(x0, device)
     durable = _durable(out, plot, model, arch, force=force, resume=resume, every=checkpoint_every)
     omap = output_selection(output)
     extra = {"model": model, "arch": arch, "format": model_format, "output": output}
@@ -458,6 +473,7 @@ def sample_cmd(
                 bounds=box,
                 tol=tol,
                 output=omap,
+                dtype=dtype,
                 progress=cb,
             ),
         )

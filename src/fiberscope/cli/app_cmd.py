@@ -36,8 +36,8 @@ def app_cmd(
         list[str] | None,
         typer.Argument(
             help="Models to offer: bundled names (surface_1, surface_2, thermodynamics, "
-            "thermo_softplus, binary), model files or module:attr. Default: the bundled "
-            "2-D networks. The page can only use these.",
+            "thermo_softplus, binary, mnist_cnn), model files or module:attr. Default: the "
+            "bundled 2-D networks and mnist_cnn. The page can only use these.",
             show_default=False,
         ),
     ] = None,

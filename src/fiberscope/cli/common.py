@@ -108,6 +108,23 @@ ResumeOpt = Annotated[
     bool,
     typer.Option("--resume", help="Continue an interrupted run from its checkpoint OUT.ckpt."),
 ]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        metavar="DEVICE",
+        help="Where the geometry runs: cpu (default), cuda, cuda:1, mps ...",
+    ),
+]
+DtypeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dtype",
+        metavar="DTYPE",
+        help="Precision of the Jacobians: float64 (default), float32, bfloat16; outputs and "
+        "residuals stay float64.",
+    ),
+]
 EveryOpt = Annotated[
     int,
     typer.Option(metavar="N", help="Steps between checkpoints (0: only when interrupted)."),
@@ -179,6 +196,38 @@ def parse_floats(text: str, what: str) -> list[float]:
         except ValueError:
             raise InputError(f"{what}: {p!r} is not a number") from None
     return values
+
+
+def place(x0: Any, device: str | None) -> Any:
+    """The start as a float64 tensor on ``--device`` (unchanged when no device is given).
+
+    Parameters
+    ----------
+    x0 : list of float or torch.Tensor
+        The start.
+    device : str or None
+        ``--device``.
+
+    Returns
+    -------
+    list or torch.Tensor
+        The start, where the run should happen.
+    """
+    if device is None:
+        return x0
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InputError(
+            f"--device {device!r} is not a device; use cpu, cuda, cuda:1, mps ..."
+        ) from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {device}: this machine has no CUDA device; use --device cpu")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"--device {device}: MPS is not available here; use --device cpu")
+    return torch.as_tensor(x0, dtype=torch.float64).to(dev)
 
 
 def parse_bounds(items: Sequence[str] | None, n: int) -> tuple[list[float], list[float]] | None:
@@ -310,7 +359,7 @@ def save_result(save: Callable[[], Any], plan: OutputPlan, *, kept: str | None =
         What survives a failure (e.g. the checkpoint and how to resume from it); ``{fix}``
         in it becomes "free some space" for a full disk, "fix that" otherwise.
     """
-    pair = [f.path for f in plan.files if f.role in ("result", "sidecar")]
+    pair = [f.path for f in plan.files if f.role in ("result", "sidecar", "table")]
     before = {p: _identity(p) for p in pair}
     try:
         save()

@@ -133,6 +133,8 @@ class DurableRun:
         Steps between checkpoints; 0 writes one only when interrupted.
     inputs : sequence of (str, path)
         Files the run reads (model, ``--arch``): no output may be one of them.
+    table : bool
+        The result also has a CSV table next to it (a walk's ``.npz``).
     """
 
     def __init__(
@@ -144,6 +146,7 @@ class DurableRun:
         resume: bool,
         checkpoint_every: int,
         inputs: Sequence[tuple[str, str | Path]] = (),
+        table: bool = False,
     ) -> None:
         from ..io.paths import plan_outputs
 
@@ -156,7 +159,7 @@ class DurableRun:
                 f"--checkpoint-every must be 0 (only when interrupted) or a positive number of "
                 f"steps, got {checkpoint_every}"
             )
-        self.plan = plan_outputs(out, plot=plot, checkpoint=True, inputs=inputs)
+        self.plan = plan_outputs(out, plot=plot, checkpoint=True, inputs=inputs, table=table)
         self.out = self.plan["result"]
         self.plot = self.plan.get("plot")
         self.force, self.resume = force, resume
@@ -185,9 +188,9 @@ class DurableRun:
             refuse_special(f.path)
         if self.resume:
             self.loaded = load_checkpoint(self.out)
-            for role in ("result", "sidecar"):
-                p = self.plan[role]
-                if p.exists() and not self._is_incomplete_result():
+            for role in ("result", "sidecar", "table"):
+                p = self.plan.get(role)
+                if p is not None and p.exists() and not self._is_incomplete_result():
                     raise OutputFileError(
                         f"{display_name(p)} exists and is not the incomplete result of this "
                         "run; move it away before --resume"

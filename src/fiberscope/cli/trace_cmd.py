@@ -10,6 +10,8 @@ from .common import (
     ArchOpt,
     AtOpt,
     BoundsOpt,
+    DeviceOpt,
+    DtypeOpt,
     ForceOpt,
     FormatOpt,
     ModelArg,
@@ -23,6 +25,7 @@ from .common import (
     output_selection,
     parse_bounds,
     parse_floats,
+    place,
     report_plot_failure,
     save_result,
     summary_table,
@@ -80,6 +83,8 @@ def trace_cmd(
         int,
         typer.Option(metavar="N", help="Steps between checkpoints (0: only when interrupted)."),
     ] = 1000,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """Trace the 1-D equivalence class of a point and write it as CSV (+ JSON sidecar).
 
@@ -91,6 +96,7 @@ def trace_cmd(
 
     x0 = parse_floats(at, "--at")
     box = parse_bounds(bounds, len(x0))
+    x0 = place(x0, device)
     durable = DurableRun(
         out,
         plot=plot,
@@ -120,6 +126,7 @@ def trace_cmd(
                 tol=tol,
                 paper_box=paper_box,
                 output=selection,
+                dtype=dtype,
                 progress=cb,
             ),
         )

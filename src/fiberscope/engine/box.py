@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -186,6 +188,54 @@ def held_coordinates(x: Tensor, d: Tensor, box: Box, rtol: float = 1e-12) -> Ten
     return (at_lo & (d < 0)) | (at_hi & (d > 0))
 
 
+def hold_faces(
+    x: Tensor,
+    box: Box,
+    direction: Callable[[Tensor | None], Tensor],
+    held: Tensor | None = None,
+    max_rounds: int = 64,
+) -> tuple[Tensor, Tensor | None]:
+    """A direction that pushes no coordinate on a box face outward (a growing active set).
+
+    Holding the face coordinates that a direction pushes outward and recomputing it on the
+    others (a projection, a minimum-norm step) can turn other face coordinates outward; they
+    are held too, until none is (at most ``max_rounds`` times; the held set only grows).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``(k, n)`` points in the box.
+    box : tuple of torch.Tensor
+        ``(lo, hi)``.
+    direction : callable
+        ``direction(free)`` -> ``(k, n)``; ``free`` is a ``(k, n)`` bool mask of the
+        coordinates that may move, or None for all of them.
+    held : torch.Tensor, optional
+        ``(k, n)`` bool: coordinates held from the start (e.g. those a random draw pushes out).
+    max_rounds : int
+        Largest number of recomputations.
+
+    Returns
+    -------
+    d : torch.Tensor
+        ``(k, n)`` the direction.
+    free : torch.Tensor or None
+        ``(k, n)`` the coordinates it moves, or None when none is held.
+    """
+    if held is not None and not bool(held.any()):
+        held = None
+    d = direction(None if held is None else ~held)
+    for _ in range(max_rounds):
+        out = held_coordinates(x, d, box)
+        if held is not None:
+            out = out & ~held
+        if not bool(out.any()):
+            break
+        held = out if held is None else held | out
+        d = direction(~held)
+    return d, (None if held is None else ~held)
+
+
 def onto_faces(
     fn: ModelFunction,
     x: Tensor,
@@ -197,6 +247,8 @@ def onto_faces(
     box: Box,
     stats: Stats,
     max_iter: int = 12,
+    matrix_free: bool = False,
+    max_rounds: int = 8,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Bring corrected points that left the box back: faces become constraints.
 
@@ -218,6 +270,10 @@ def onto_faces(
         Counters.
     max_iter : int
         Corrector iterations.
+    matrix_free : bool
+        Solve without forming Jacobians.
+    max_rounds : int
+        Corrections at most: coordinates a correction pushes out are held for the next.
 
     Returns
     -------
@@ -234,7 +290,24 @@ def onto_faces(
     rows = fix.nonzero().squeeze(-1)
     xr = torch.minimum(torch.maximum(x[rows], lo), hi)
     free = (xr > lo) & (xr < hi)
-    c2 = correct(fn, xr, goal[rows], tol[rows], max_iter=max_iter, free=free, stats=stats)
+    # the correction of the free coordinates can push others out (pixels just off a face):
+    # those are put on their faces and held too, and the correction repeated (a few rounds)
+    for _ in range(max_rounds):
+        c2 = correct(
+            fn,
+            xr,
+            goal[rows],
+            tol[rows],
+            max_iter=max_iter,
+            free=free,
+            matrix_free=matrix_free,
+            stats=stats,
+        )
+        again = c2.ok & outside(c2.x, box)
+        if not bool(again.any()):
+            break
+        xr = torch.where(again.unsqueeze(-1), clamp(c2.x, box), xr)
+        free = torch.where(again.unsqueeze(-1), free & (xr > lo) & (xr < hi), free)
     good = c2.ok & ~outside(c2.x, box)
     x, y, jac, ok = x.clone(), y.clone(), jac.clone(), (ok & ~out).clone()
     x[rows], y[rows], jac[rows] = c2.x, c2.y, c2.jac

@@ -11,6 +11,7 @@ rank-deficient ``J``, NaN) or run out of iterations independently.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +19,7 @@ from torch import Tensor
 
 from ..geometry.jacobian import ModelFunction
 from ..geometry.linalg import Gram, gram, min_norm
+from ..geometry.matfree import Linearization, placeholder
 from .stats import Stats
 
 
@@ -61,8 +63,9 @@ def correct(
     tol: Tensor,
     *,
     max_iter: int = 8,
-    jac: Tensor | None = None,
+    jac: Tensor | Linearization | None = None,
     free: Tensor | None = None,
+    matrix_free: bool = False,
     stats: Stats,
 ) -> Correction:
     """Project predicted points onto their levels with chord Gauss-Newton.
@@ -85,6 +88,10 @@ def correct(
     free : torch.Tensor, optional
         ``(k, n)`` bool: only these coordinates move (the others stay, e.g. on a box face
         that has become a constraint).
+    matrix_free : bool
+        Never form ``J``: solve with conjugate gradients on ``J J^T`` through a
+        :class:`~fiberscope.geometry.matfree.Linearization` (``jac`` may be one, fixed);
+        the returned ``jac`` is a ``(k, m, 0)`` placeholder.
     stats : Stats
         Counters to update.
 
@@ -93,6 +100,10 @@ def correct(
     Correction
         Corrected points, outputs, Jacobians, iteration counts and convergence flags.
     """
+    if matrix_free or isinstance(jac, Linearization):
+        return _correct_matrix_free(fn, x, goal, tol, max_iter, jac, free, stats)
+    if x.shape[0] == 1 and x.device.type == "cpu":
+        return _correct_one(fn, x, goal, tol, max_iter, jac, free, stats)
     k = x.shape[0]
     fixed = jac is not None
     if fixed:
@@ -109,6 +120,8 @@ def correct(
         return Correction(x, y, jc, torch.zeros(k, dtype=torch.int64, device=x.device), ok, prev)
     alive = ~ok & torch.isfinite(prev)
     iters = torch.zeros(k, dtype=torch.int64, device=x.device)
+    if not bool(alive.any()):  # non-finite outputs: nothing to correct
+        return Correction(x, y, jc, iters, ok, prev)
     gr: Gram = gram(jc, free)
     everyone = bool(alive.all())
     for it in range(1, max_iter + 1):
@@ -170,6 +183,122 @@ def correct(
             jc[sidx] = jn
             gr = gram(jc, free)
     return Correction(x, y, jc, iters, ok, prev)
+
+
+def _correct_one(
+    fn: ModelFunction,
+    x: Tensor,
+    goal: Tensor,
+    tol: Tensor,
+    max_iter: int,
+    jac: Tensor | None,
+    free: Tensor | None,
+    stats: Stats,
+) -> Correction:
+    """:func:`correct` for one member on the CPU: the same iteration, with its tests done on
+    Python floats (one conversion per iteration instead of a dozen tiny tensor operations)."""
+    fixed = jac is not None
+    if fixed:
+        y = fn.values(x)
+        stats.value_evals += 1
+        jc = jac
+    else:
+        y, jc = fn.values_and_jacobians(x)
+        stats.jacobian_evals += 1
+    r = y - goal
+    t = float(tol[0])
+    prev = float(r.abs().max())
+    if prev <= t or not math.isfinite(prev):
+        ok = prev <= t
+        return _one(x, y, jc, 0, ok, prev)
+    gr = gram(jc, free)
+    for it in range(1, max_iter + 1):
+        stats.newton_iterations += 1
+        stats.value_evals += 1
+        x = x - min_norm(gr, r)
+        y = fn.values(x)
+        r = y - goal
+        rn = float(r.abs().max())
+        if not rn < prev:  # diverged, stagnated or NaN
+            return _one(x, y, jc, it, False, rn)
+        if rn <= t:
+            return _one(x, y, jc, it, True, rn)
+        if not fixed and rn > 0.25 * prev:  # slow contraction: refresh J (full Newton)
+            _, jc = fn.values_and_jacobians(x)
+            stats.jacobian_evals += 1
+            gr = gram(jc, free)
+        prev = rn
+    return _one(x, y, jc, max_iter, False, prev)
+
+
+def _one(x: Tensor, y: Tensor, jc: Tensor, it: int, ok: bool, res: float) -> Correction:
+    return Correction(
+        x,
+        y,
+        jc,
+        torch.tensor([it], dtype=torch.int64),
+        torch.tensor([ok]),
+        torch.tensor([res], dtype=torch.float64),
+    )
+
+
+def _correct_matrix_free(
+    fn: ModelFunction,
+    x: Tensor,
+    goal: Tensor,
+    tol: Tensor,
+    max_iter: int,
+    lin: Linearization | None,
+    free: Tensor | None,
+    stats: Stats,
+) -> Correction:
+    """:func:`correct` without forming ``J`` (conjugate gradients on ``J J^T``)."""
+    k = x.shape[0]
+    fixed = lin is not None
+    mask = None if free is None else free.to(torch.float64)
+    if lin is None:
+        lin = fn.linearize(x)
+        stats.jacobian_evals += k
+        y = lin.values
+    else:
+        y = fn.values(x)
+        stats.value_evals += k
+    r = y - goal
+    prev = _rmax(r)
+    ok = prev <= tol
+    iters = torch.zeros(k, dtype=torch.int64, device=x.device)
+    alive = ~ok & torch.isfinite(prev)
+
+    def step(res: Tensor) -> Tensor:
+        # held coordinates (mask): the minimum-norm correction within the free ones
+        return lin.min_norm(res, mask)
+
+    for it in range(1, max_iter + 1):
+        if not bool(alive.any()):
+            break
+        n_alive = int(alive.sum())
+        stats.newton_iterations += n_alive
+        stats.value_evals += n_alive
+        res = torch.where(alive.unsqueeze(-1), r, torch.zeros_like(r))
+        dx = step(res)
+        xn = torch.where(alive.unsqueeze(-1), x - dx, x)
+        yn = fn.values(xn)
+        rn_vec = yn - goal
+        rn = _rmax(rn_vec)
+        good = alive & (rn < prev)
+        conv = good & (rn <= tol)
+        x = torch.where(good.unsqueeze(-1), xn, x)
+        y = torch.where(good.unsqueeze(-1), yn, y)
+        r = torch.where(good.unsqueeze(-1), rn_vec, r)
+        iters = torch.where(alive, torch.full_like(iters, it), iters)
+        ok = ok | conv
+        slow = good & ~conv & (rn > 0.25 * prev)
+        prev = torch.where(good, rn, prev)
+        alive = good & ~conv
+        if not fixed and bool(slow.any()):  # refresh the linearisation (full Newton)
+            lin = fn.linearize(x)
+            stats.jacobian_evals += int(slow.sum())
+    return Correction(x, y, placeholder(k, y.shape[1], x), iters, ok, prev)
 
 
 def evaluate(fn: ModelFunction, x: Tensor, stats: Stats) -> Correction:

@@ -212,6 +212,7 @@ def _iterate(
             sub.tol,
             max_iter=policy.max_newton,
             jac=prop.jac,
+            matrix_free=ctx.matrix_free,
             stats=stats,
         )
     else:

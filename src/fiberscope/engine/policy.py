@@ -36,12 +36,16 @@ class Context:
         Counters.
     metric : torch.Tensor or None
         Output metric ``G`` (``m x m``).
+    matrix_free : bool
+        Never form Jacobians (conjugate gradients on ``J J^T``; see
+        :mod:`fiberscope.geometry.matfree`); members then hold ``(B, m, 0)`` placeholders.
     """
 
     fn: ModelFunction
     box: Box | None
     stats: Stats
     metric: Tensor | None = None
+    matrix_free: bool = False
 
 
 @dataclass
@@ -54,8 +58,9 @@ class Proposal:
         ``(k, n)`` predicted points.
     goal : torch.Tensor
         ``(k, m)`` the level to correct to.
-    jac : torch.Tensor or None
-        ``(k, m, n)`` fixed chord Jacobians (None: evaluated at ``x``).
+    jac : torch.Tensor, Linearization or None
+        ``(k, m, n)`` fixed chord Jacobians (or a matrix-free linearisation; None: evaluated
+        at ``x``).
     h : torch.Tensor
         ``(k,)`` the step actually tried (CPU).
     info : dict
@@ -64,7 +69,7 @@ class Proposal:
 
     x: Tensor
     goal: Tensor
-    jac: Tensor | None
+    jac: Any
     h: Tensor
     info: dict[str, Any] = field(default_factory=dict)
 

@@ -377,6 +377,8 @@ class ModelFunction:
 
     def values(self, xs: Tensor) -> Tensor:
         """Outputs at a batch of flat float64 points ``(B, n)``: shape ``(B, m)``."""
+        if xs.shape[0] == 0:
+            return torch.zeros((0, self.m), dtype=_DTYPE, device=xs.device)
         if self._mlp is not None:
             return _mlp_values(self._mlp, xs)
         if xs.shape[0] == 1:
@@ -435,6 +437,32 @@ class ModelFunction:
         if self.jac_dtype != _DTYPE:
             y = self.values(xs)
         return y, jac
+
+    def forward_rows(self, x: Tensor) -> Tensor:
+        """``(B, m)`` outputs of the rows of ``x``, with autograd (in ``jac_dtype``).
+
+        One batched call when the model takes batches (as the Jacobians use), else row by row.
+        """
+        return self._forward_rows(x, bool(self.batched))
+
+    def linearize(self, xs: Tensor, *, rtol: float = 1e-12) -> Any:
+        """A matrix-free :class:`~fiberscope.geometry.matfree.Linearization` at ``xs``.
+
+        Parameters
+        ----------
+        xs : torch.Tensor
+            ``(B, n)`` points.
+        rtol : float
+            Relative residual of its conjugate-gradient solves.
+
+        Returns
+        -------
+        Linearization
+            ``J v``, ``J^T u`` and Gram solves without forming ``J``.
+        """
+        from .matfree import Linearization
+
+        return Linearization(self, xs, rtol=rtol)
 
     def _raise_eval_error(self, xf: Tensor, exc: BaseException) -> None:
         try:  # does the plain forward pass fail too? then the model raised, say where
@@ -495,25 +523,47 @@ class ModelFunction:
         return y.detach().to(_DTYPE), jac.detach().to(_DTYPE)
 
     def _choose_jacobian(self) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
-        """The fastest autograd scheme that agrees with the plain one on the model."""
-        probe = torch.stack((self._x0f, self._x0f + 1e-3 * (1.0 + self._x0f.abs())))
-        ref2 = self._autograd(probe, batch=False, batched_grad=False)
+        """The fastest autograd scheme that agrees with plain autograd on the model.
 
-        def agree(got: tuple[Tensor, Tensor], want: tuple[Tensor, Tensor]) -> bool:
+        Candidates: one batched forward call (when the model takes batches) or row by row;
+        one vectorised backward pass for all outputs, or one per output (preferred for a few
+        outputs: no vmap machinery). Each is checked at two points against vector-Jacobian
+        products of the plain scheme (a model that mixes the rows of a batch fails it).
+        """
+        probe = torch.stack((self._x0f, self._x0f + 1e-3 * (1.0 + self._x0f.abs())))
+        gen = torch.Generator().manual_seed(0)
+        w = torch.randn(2, self.m, generator=gen, dtype=_DTYPE).to(self.device)
+        x = probe.detach().to(self.jac_dtype).requires_grad_(True)
+        with torch.enable_grad():
+            y = self._forward_rows(x, False)
+            if not y.requires_grad:
+                raise ModelError(
+                    "the model output does not depend differentiably on its input "
+                    "(is the input detached, converted to NumPy, or rounded inside?)"
+                )
+            (ref,) = torch.autograd.grad((y * w.to(y.dtype)).sum(), x, allow_unused=True)
+        ref = torch.zeros_like(x) if ref is None else ref
+        ref_y = y.detach().to(_DTYPE)
+        ref_g = ref.detach().to(_DTYPE)
+
+        def agree(got: tuple[Tensor, Tensor]) -> bool:
+            wj = torch.einsum("bm,bmn->bn", w, got[1])
             return bool(
-                torch.allclose(got[0], want[0], rtol=1e-6, atol=1e-9)
-                and torch.allclose(got[1], want[1], rtol=1e-6, atol=1e-9)
+                torch.allclose(got[0], ref_y, rtol=1e-6, atol=1e-9)
+                and torch.allclose(wj, ref_g, rtol=1e-6, atol=1e-9)
             )
 
+        few = self.m <= 8
+        grads = [False, True] if few else [True, False]
         candidates = []
         if self.batched:
-            candidates += [(True, True), (True, False)]
-        candidates += [(False, True)]
+            candidates += [(True, g) for g in grads]
+        candidates += [(False, g) for g in grads]
         for batch, bgrad in candidates:
             if bgrad and self.m == 1:
                 continue
             try:
-                if agree(self._autograd(probe, batch, bgrad), ref2):
+                if agree(self._autograd(probe, batch, bgrad)):
                     return lambda xs, b=batch, g=bgrad: self._autograd(xs, b, g)
             except ModelError:
                 raise

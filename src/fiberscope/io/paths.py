@@ -35,11 +35,12 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 #: Roles of the files a run writes, in the order they are checked and reported.
-ROLES = ("result", "sidecar", "plot", "checkpoint", "stream", "lock")
-_FINAL = ("result", "sidecar", "plot")
+ROLES = ("result", "sidecar", "table", "plot", "checkpoint", "stream", "lock")
+_FINAL = ("result", "sidecar", "table", "plot")
 _WHAT = {
     "result": "result",
     "sidecar": "JSON sidecar",
+    "table": "CSV table",
     "plot": "plot",
     "checkpoint": "checkpoint",
     "stream": "checkpoint stream",
@@ -107,7 +108,7 @@ class OutputPlan:
 
     @property
     def final(self) -> list[PlannedFile]:
-        """The result files (result, sidecar, plot) in order."""
+        """The result files (result, sidecar, table, plot) in order."""
         return [f for f in self.files if f.role in _FINAL]
 
     def check_existing(self, *, force: bool, roles: Sequence[str] = _FINAL) -> None:
@@ -233,6 +234,7 @@ def plan_outputs(
     checkpoint: bool = False,
     inputs: Sequence[tuple[str, str | Path]] = (),
     create_folders: bool = False,
+    table: bool = False,
 ) -> OutputPlan:
     """Plan and check every file of a run before it does any work.
 
@@ -254,6 +256,8 @@ def plan_outputs(
     create_folders : bool
         Create a missing result folder (its nearest existing parent must be writable)
         instead of refusing it.
+    table : bool
+        The result also has a CSV table (``result`` with suffix ``.csv``; a walk's ``.npz``).
 
     Returns
     -------
@@ -276,6 +280,8 @@ def plan_outputs(
                     "file; give the result a .csv name"
                 )
             files.append(PlannedFile("sidecar", out.with_suffix(".json"), option))
+        if table and out.suffix.lower() != ".csv":
+            files.append(PlannedFile("table", out.with_suffix(".csv"), option))
     if plot is not None:
         files.append(PlannedFile("plot", check_name(plot, "--plot"), "--plot"))
     if checkpoint and result is not None:

@@ -8,6 +8,7 @@ from .plots import (
     plot_preimage,
     plot_samples,
     plot_trace,
+    plot_walk,
     save_figure,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "plot_preimage",
     "plot_samples",
     "plot_trace",
+    "plot_walk",
     "save_figure",
 ]

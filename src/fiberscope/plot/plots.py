@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         PreimageResult,
         SampleResult,
         TraceResult,
+        WalkResult,
     )
 
 #: Colour of a traced class.
@@ -647,14 +648,207 @@ def plot_boundary_walk(
     return fig
 
 
-# ---------------------------------------------------------------- any result, files
-def plot(result: Any, model: Any = None, **kwargs: Any) -> Figure:
-    """Draw any result: a trace, an exploration, a preimage, samples or a boundary walk.
+# ---------------------------------------------------------------- walks on classes (n-D)
+#: Colours of the chains of a walk (cycled); each is drawn with a contrasting edge or halo.
+CHAIN_COLORS = (
+    "#d62728",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+)
+_LEGEND_CHAINS = 6
+_LINES_UP_TO = 500  # samples per chain up to which consecutive samples are joined
+
+
+def image_shape(shape: Sequence[int]) -> tuple[int, int, int] | None:
+    """``(C, H, W)`` when an input shape is an image (grayscale or RGB), else None.
 
     Parameters
     ----------
-    result : TraceResult, ExploreResult, PreimageResult, SampleResult or BoundaryWalkResult
-        The result.
+    shape : sequence of int
+        The model's input shape (leading 1s beyond three axes are ignored).
+
+    Returns
+    -------
+    tuple of int or None
+        ``(C, H, W)`` for shapes ``(C, H, W)`` with ``C`` in 1, 3 and ``(H, W)``, both sides at
+        least 4 pixels.
+    """
+    s = [int(v) for v in shape]
+    while len(s) > 3 and s[0] == 1:
+        s = s[1:]
+    if len(s) == 2 and min(s) >= 4:
+        return 1, s[0], s[1]
+    if len(s) == 3 and s[0] in (1, 3) and min(s[1:]) >= 4:
+        return s[0], s[1], s[2]
+    return None
+
+
+def _walk_title(result: WalkResult) -> str:
+    return (
+        f"{result.method} walk: {len(result)} samples in {result.chains} chain"
+        f"{'s' if result.chains != 1 else ''}, max|N(x)-N(x0)| {result.residual:.1e}, "
+        f"acceptance {result.acceptance:.2f}"
+    )
+
+
+def _chain_points(result: WalkResult) -> list[np.ndarray]:
+    n = int(result.x0.numel())
+    flat = result.samples.detach().cpu().double().numpy().reshape(result.chains, -1, n)
+    return [flat[c, : result.counts[c]] for c in range(result.chains)]
+
+
+def _chain_styles(k: int, total: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    color = CHAIN_COLORS[k % len(CHAIN_COLORS)]
+    ms = 4.0 if total <= 2000 else 2.6
+    dot = marker_style("o", color, ms)
+    dot["mew"] = 0.6
+    return color, dot, line_style(color, 0.7)
+
+
+def _image_grid(result: WalkResult, cwh: tuple[int, int, int], title: str, k: int) -> Figure:
+    """Up to ``k`` images: the start, then samples spread over every chain."""
+    c, h, w = cwh
+    y0 = result.y0.detach().cpu().double().numpy().reshape(-1)
+    chosen: list[tuple[str, np.ndarray]] = [
+        ("start x0", result.x0.detach().cpu().double().numpy().reshape(c, h, w))
+    ]
+    pool = [(ci, j) for ci in range(result.chains) for j in range(result.counts[ci])]
+    if pool:
+        take = np.unique(np.linspace(0, len(pool) - 1, min(k - 1, len(pool))).round().astype(int))
+        samples = result.samples.detach().cpu().double().numpy()
+        outs = result.outputs.detach().cpu().double().numpy()
+        for t in take:
+            ci, j = pool[int(t)]
+            dev = float(np.abs(outs[ci, j] - y0).max())
+            chosen.append(
+                (f"chain {ci}, sample {j}\nmax|N-N(x0)| {dev:.1e}", samples[ci, j].reshape(c, h, w))
+            )
+    bounds = result.options.get("bounds")
+    stack = np.stack([img for _, img in chosen])
+    if bounds:
+        lo, hi = float(np.min(bounds[0])), float(np.max(bounds[1]))
+    else:
+        lo, hi = float(stack.min()), float(stack.max())
+    if hi <= lo:
+        hi = lo + 1.0
+    cols = min(4, len(chosen))
+    rows = (len(chosen) + cols - 1) // cols
+    fig = Figure(figsize=(2.5 * cols + 0.4, 2.55 * rows + 0.7), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).reshape(-1)
+    im = None
+    for a, (label, img) in zip(axes, chosen, strict=False):
+        if c == 1:
+            im = a.imshow(img[0], cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+        else:
+            rgb = np.clip((np.moveaxis(img, 0, -1) - lo) / (hi - lo), 0.0, 1.0)
+            a.imshow(rgb, interpolation="nearest")
+        a.set_title(label, fontsize=7)
+        a.set_xticks([])
+        a.set_yticks([])
+    for a in axes[len(chosen) :]:
+        a.set_visible(False)
+    if im is not None:
+        fig.colorbar(im, ax=list(axes[: len(chosen)]), shrink=0.6, label="pixel value")
+    fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def plot_walk(
+    result: WalkResult,
+    model: Any = None,
+    *,
+    ax: Any = None,
+    resolution: int = 200,
+    output: Any = None,
+    title: str | None = None,
+    images: int = 16,
+) -> Figure:
+    """Plot the samples of a walk on a class of any dimension.
+
+    Two input coordinates: the samples of each chain (joined in order when there are few) over
+    a heat map of the model with the level of ``x0`` (when ``model`` is given). Three: the same
+    in 3-D. Image inputs (``(C, H, W)`` with one or three channels, or ``(H, W)``): a grid of
+    the start and of samples spread over the chains, each titled with its largest output
+    deviation ``max |N(x) - N(x0)|``. Anything else: pairwise projections of the first four
+    coordinates. Every chain has its colour; markers have a contrasting edge and lines a
+    contrasting halo, so they show on any background.
+
+    Parameters
+    ----------
+    result : WalkResult
+        The walk.
+    model : callable, optional
+        The network, for the heat map of 2-D inputs.
+    ax : matplotlib.axes.Axes, optional
+        Draw into this axes (2-D inputs only).
+    resolution : int
+        Heat-map grid points per axis.
+    output : callable, optional
+        Output map for the heat map (the selection the walk held).
+    title : str, optional
+        Title.
+    images : int
+        Largest number of images in the grid (the start included).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
+    default = title or _walk_title(result)
+    cwh = image_shape(tuple(result.x0.shape))
+    if cwh is not None:
+        return _image_grid(result, cwh, default, max(2, int(images)))
+    chains = _chain_points(result)
+    x0 = result.x0.detach().cpu().double().numpy().reshape(-1)
+    n = x0.size
+    total = sum(len(p) for p in chains)
+    lines = max((len(p) for p in chains), default=0) <= _LINES_UP_TO
+    if n != 2:
+        scene = _Scene()
+        for k, pts in enumerate(chains):
+            if not len(pts):
+                continue
+            color, dot, line = _chain_styles(k, total)
+            if lines and len(pts) > 1:
+                scene.layers.append(_Layer(pts, line, None))
+            label = f"chain {k}" if k < _LEGEND_CHAINS else None
+            scene.mark(pts, dot, label)
+        scene.mark(x0, START, "start x0")
+        return _draw_scene(scene, n, default)
+    fig, ax = _new_axes(ax, (6.4, 5.4))
+    every = np.vstack([x0[None], *[p for p in chains if len(p)]])
+    lo, hi = _points_box(every, result.options.get("bounds"))
+    grid = _heat(fig, ax, model, lo, hi, resolution, output)
+    if grid is not None and result.y0.numel() == 1:
+        _level_lines(ax, grid, [float(result.y0.reshape(-1)[0])], "level of x0 (model grid)")
+    for k, pts in enumerate(chains):
+        if not len(pts):
+            continue
+        color, dot, line = _chain_styles(k, total)
+        if lines and len(pts) > 1:
+            ax.plot(pts[:, 0], pts[:, 1], **line)
+        ax.plot(pts[:, 0], pts[:, 1], label=f"chain {k}" if k < _LEGEND_CHAINS else None, **dot)
+    ax.plot([x0[0]], [x0[1]], label="start x0", **START)
+    _finish_2d(ax, lo, hi, default)
+    return fig
+
+
+# ---------------------------------------------------------------- any result, files
+def plot(result: Any, model: Any = None, **kwargs: Any) -> Figure:
+    """Draw any result: a trace, an exploration, a preimage, samples, a boundary walk or a walk.
+
+    Parameters
+    ----------
+    result : TraceResult, ExploreResult, PreimageResult, SampleResult, BoundaryWalkResult, ...
+        The result (or a :class:`~fiberscope.WalkResult`).
     model : callable, optional
         The network, for heat maps of 2-D inputs.
     **kwargs
@@ -671,6 +865,7 @@ def plot(result: Any, model: Any = None, **kwargs: Any) -> Figure:
         PreimageResult,
         SampleResult,
         TraceResult,
+        WalkResult,
     )
 
     for kind, fn in (
@@ -679,6 +874,7 @@ def plot(result: Any, model: Any = None, **kwargs: Any) -> Figure:
         (PreimageResult, plot_preimage),
         (SampleResult, plot_samples),
         (BoundaryWalkResult, plot_boundary_walk),
+        (WalkResult, plot_walk),
     ):
         if isinstance(result, kind):
             return fn(result, model, **kwargs)  # type: ignore[operator]

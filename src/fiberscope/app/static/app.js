@@ -135,6 +135,12 @@ function finished(st) {
     if (fiberscope.model && st.model === fiberscope.model.name) render(st);
   } else if (st.state === "cancelled") {
     setStatus("cancelled", `${st.label}: cancelled`);
+    if (st.result) {
+      // the library's partial result (an interrupted walk keeps its samples)
+      fiberscope.lastRun = st;
+      fiberscope.lastResult = st.result;
+      if (fiberscope.model && st.model === fiberscope.model.name) render(st);
+    }
     showInfo(`${st.label}: ${st.message}`);
   } else {
     setStatus("failed", `${st.label}: failed`);
@@ -556,21 +562,21 @@ function setupNd(m) {
   const digits = $("digits");
   digits.innerHTML = "";
   $("uploads").innerHTML = "";
-  if (m.digits) {
-    for (let k = 0; k < 10; k++) {
-      const b = document.createElement("button");
-      b.type = "button";
-      b.dataset.digit = k;
-      b.title = `test digit ${k}`;
-      b.innerHTML = `<img src="/api/digits/${k}.png" alt="digit ${k}">`;
-      b.addEventListener("click", () => chooseStart({ digit: k }, b));
-      digits.append(b);
-    }
+  const labels = m.digits || [];
+  for (let k = 0; k < labels.length; k++) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.dataset.digit = k;
+    b.dataset.label = labels[k];
+    b.title = `test digit ${k}: a ${labels[k]}`;
+    b.innerHTML = `<img src="/api/digits/${k}.png" alt="digit ${k} (a ${labels[k]})">`;
+    b.addEventListener("click", () => chooseStart({ digit: k }, b));
+    digits.append(b);
   }
   const target = $("target");
   target.innerHTML = "";
-  if (m.digits) {
-    for (let k = 0; k < 10; k++) target.append(new Option(`test digit ${k}`, `digit:${k}`));
+  if (labels.length) {
+    for (let k = 0; k < labels.length; k++) target.append(new Option(`test digit ${k} (a ${labels[k]})`, `digit:${k}`));
   } else if (!image) {
     target.append(new Option("the coordinates below", "coords"));
   }
@@ -579,9 +585,12 @@ function setupNd(m) {
     $("coords").value = Array(m.n_inputs).fill(mid).join(", ");
     $("target-coords").value = Array(m.n_inputs).fill(mid).join(", ");
     fiberscope.start = null;
-  } else if (m.digits) {
-    chooseStart({ digit: 3 }, digits.children[3]);
-    target.value = "digit:8";
+  } else if (labels.length) {
+    // a 3 toward an 8 (the first test digit of each class)
+    const three = Math.max(0, labels.indexOf(3));
+    chooseStart({ digit: three }, digits.children[three]);
+    const eight = labels.indexOf(8);
+    if (eight >= 0) target.value = `digit:${eight}`;
   } else {
     fiberscope.start = null;
   }
@@ -656,6 +665,7 @@ function walkBody(extra) {
   return Object.assign({
     model: fiberscope.model.name, start: ref, samples: Number($("samples").value),
     chains: Number($("chains").value), step: Number($("step-walk").value), seed: Number($("seed").value),
+    method: $("method").value,
   }, extra || {});
 }
 
@@ -681,26 +691,72 @@ $("run-traverse").addEventListener("click", () => {
   if (body) startRun("/api/runs/walk", body);
 });
 
+// the library's own numbers: [key in result.numbers, label]
+const WALK_NUMBERS = [
+  ["method", "method (fs.walk)"],
+  ["samples", "samples kept per chain"],
+  ["residual", "max |N(x) − N(x₀)| over all samples"],
+  ["acceptance", "acceptance"],
+  ["accepted", "accepted steps per chain"],
+  ["rejections", "rejections by reason (per chain)"],
+  ["rank_changes", "rank changes of J per chain"],
+  ["path_length", "path length per chain"],
+  ["stop_reasons", "stop reasons"],
+  ["seeds", "seeds"],
+];
+const TRAVERSE_NUMBERS = [
+  ["points", "points on the path (fs.traverse)"],
+  ["start_distance", "distance to the target at the start"],
+  ["end_distance", "distance to the target at the end"],
+  ["length", "path length"],
+  ["stop_reason", "stop reason"],
+  ["kkt", "kkt |P(target − x)| / |target − x|"],
+  ["residual", "max |N(x) − N(x₀)| along the path"],
+];
+
 function renderWalk(st) {
   const r = st.result;
   fiberscope.walk = Object.assign({ id: st.id }, r);
   const chain = $("chain");
   chain.innerHTML = "";
-  for (let c = 0; c < r.chains; c++) chain.append(new Option(String(c + 1), String(c)));
-  const scrub = $("scrub");
-  scrub.max = r.samples - 1;
-  scrub.value = r.samples - 1;
-  const rows = [
-    ["engine", "computed by", r.engine],
-    ["kind", "run", r.kind === "walk" ? `walk: ${r.chains} chain(s) × ${r.samples} samples` : `traversal: ${r.samples} points`],
-    ["residual", "max |N(x) − N(x₀)| over all samples", r.residual],
-  ];
-  const info = r.info || {};
-  for (const key of ["steps", "rejected_corrector", "rejected_box", "jacobian_evals", "tolerance", "stop_reasons", "stop_reason", "start_distance_to_target", "distance_to_target", "largest_distance_from_start", "wall_time"]) {
-    if (info[key] !== undefined) rows.push([key, key.replace(/_/g, " "), info[key]]);
+  for (let c = 0; c < r.chains; c++) chain.append(new Option(`${c + 1} (${r.counts[c]})`, String(c)));
+  const first = r.counts.findIndex((n) => n > 0);
+  chain.value = String(Math.max(0, first));
+  const n = r.numbers || {};
+  const rows = [];
+  if (!r.complete) rows.push(["complete", "complete", "no: cancelled, partial result"]);
+  for (const [key, label] of r.kind === "walk" ? WALK_NUMBERS : TRAVERSE_NUMBERS) {
+    if (n[key] !== undefined && n[key] !== null) rows.push([key, label, n[key]]);
   }
+  if (r.kind === "traverse") rows.push(["message", "why it stopped", r.message]);
+  const stats = n.stats || {};
+  rows.push(["jacobian_evals", "Jacobian evaluations", stats.jacobian_evals]);
+  rows.push(["time", "time (s)", stats.wall_time]);
   fillTable("walk-numbers", rows);
   fillDownloads("downloads-nd", st);
+  $("frame-start").src = `/api/runs/${st.id}/start.png`;
+  if (first < 0) {
+    // nothing to scrub: say why (the library's stop reasons)
+    $("scrub").max = 0;
+    $("frame").removeAttribute("src");
+    $("frame-diff").removeAttribute("src");
+    $("scrub-label").textContent = "";
+    Plotly.purge("bars");
+    $("bars").innerHTML = "";
+    const why = r.kind === "walk" ? (n.stop_reasons || []).join(", ") : n.stop_reason;
+    showInfo(`the ${r.kind} kept no sample (stop reasons: ${why})`);
+    return;
+  }
+  chainChanged(true);
+}
+
+function chainChanged(toEnd) {
+  const w = fiberscope.walk;
+  if (!w) return;
+  const c = Number($("chain").value || 0);
+  const scrub = $("scrub");
+  scrub.max = Math.max(0, w.counts[c] - 1);
+  if (toEnd || Number(scrub.value) > Number(scrub.max)) scrub.value = scrub.max;
   showSample();
 }
 
@@ -709,12 +765,17 @@ function showSample() {
   if (!w) return;
   const c = Number($("chain").value || 0);
   const k = Number($("scrub").value);
+  const count = w.counts[c];
+  if (!count) {
+    $("frame").removeAttribute("src");
+    $("frame-diff").removeAttribute("src");
+    $("scrub-label").textContent = `chain ${c + 1} kept no sample`;
+    return;
+  }
   const m = fiberscope.model;
   if (m.image) {
     $("frame").src = `/api/runs/${w.id}/frame/${c}/${k}.png`;
     $("frame-diff").src = `/api/runs/${w.id}/frame/${c}/${k}.png?diff=1`;
-    $("frame-start").src = `/api/runs/${w.id}/frame/${c}/0.png`;
-    if (w.kind === "walk" && fiberscope.start && fiberscope.start.digit !== undefined) $("frame-start").src = `/api/digits/${fiberscope.start.digit}.png`;
   } else if (w.coordinates) {
     const xs = w.coordinates[c][k].map((_, i) => i);
     Plotly.react("coords-plot", [
@@ -725,8 +786,8 @@ function showSample() {
   const out = w.outputs[c][k];
   const idx = out.map((_, i) => i);
   const res = w.residuals[c][k];
-  let caption = `sample ${k + 1}/${w.samples}`;
-  if (w.kind === "traverse") caption = `step ${k}/${w.samples - 1}`;
+  let caption = `sample ${k + 1}/${count}`;
+  if (w.kind === "traverse") caption = `step ${k}/${count - 1}`;
   $("frame-caption").textContent = caption;
   const dist = w.distance_from_start[c][k];
   let label = `${caption} · chain ${c + 1} · ‖x − x₀‖ = ${fmt(dist)} · max|N(x) − N(x₀)| = ${fmt(res)}`;
@@ -744,7 +805,7 @@ function showSample() {
 }
 
 $("scrub").addEventListener("input", showSample);
-$("chain").addEventListener("change", showSample);
+$("chain").addEventListener("change", () => chainChanged(false));
 let playing = null;
 $("play").addEventListener("click", () => {
   if (playing) {

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ...geometry.linalg import gram, project_kernel, singular_extremes
-from ..box import held_coordinates, onto_faces
+from ..box import hold_faces, onto_faces
 from ..corrector import Correction
 from ..policy import Advance, Context, Policy, Proposal, Stop, Verdict, register
 from ..state import Members
@@ -71,10 +71,7 @@ class Closest(Policy):
         want = anchor - x
         if not (self.constrain_box and ctx.box is not None):
             return tangent_part(jac, want)
-        d = project_tangent(jac, want)
-        held = held_coordinates(x, d, ctx.box)
-        if bool(held.any()):
-            d = project_tangent(jac, want, free=~held)
+        d, _ = hold_faces(x, ctx.box, lambda free: project_tangent(jac, want, free))
         return d
 
     @staticmethod

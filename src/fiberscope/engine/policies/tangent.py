@@ -104,14 +104,16 @@ class Tangent(Policy):
         tc = tc * sub.vars["sign"].unsqueeze(-1)
         cos = (tc * sub.vars["t"]).sum(-1)  # NaN where J vanished: never accepted
         moved = torch.linalg.vector_norm(cor.x - prop.x, dim=-1)
+        info = {"t": tc, "s_min": s_min, "s_max": s_max}
+        if cos.shape[0] == 1:  # one member: the same tests on Python floats
+            c, mv = torch.cat((cos, moved)).tolist()
+            acc = bool(cor.ok[0]) and c >= self.cos_max and mv <= float(prop.h[0])
+            easy1 = int(cor.iters[0]) <= 2 and c >= self.cos_grow
+            return Verdict(accept=torch.tensor([acc]), easy=torch.tensor([easy1]), info=info)
         hd = prop.h.to(cos.device)
         accept = cor.ok & (cos >= self.cos_max) & (moved <= hd)
         easy = (cor.iters <= 2) & (cos >= self.cos_grow)
-        return Verdict(
-            accept=accept.cpu(),
-            easy=easy.cpu(),
-            info={"t": tc, "s_min": s_min, "s_max": s_max},
-        )
+        return Verdict(accept=accept.cpu(), easy=easy.cpu(), info=info)
 
     def at_floor(self, ctx: Context, sub: Members, j: int, x_try: Tensor) -> tuple[str, str]:
         """Non-finite outputs just ahead, or a singular point (crossing, cusp)."""
@@ -136,6 +138,8 @@ class Tangent(Policy):
         v = sub.vars
         x, xc = sub.x, cor.x
         x0, t0 = v["x0"], v["t0"]
+        if x.shape[0] == 1 and x.device.type == "cpu":
+            return self._advance_one(ctx, sub, prop, cor, verdict)
         hd = prop.h.to(x.device)
         left = v["left"]
         seg = xc - x
@@ -186,6 +190,69 @@ class Tangent(Policy):
             jac=cor.jac,
             vars=new_vars,
             record=record,
+            rec_x=xc,
+            rec_y=cor.y,
+            extra={"cond": conditioning(s_min, s_max, ctx.fn.m)},
+            stops=stops,
+        )
+
+    def _advance_one(
+        self, ctx: Context, sub: Members, prop: Proposal, cor: Correction, verdict: Verdict
+    ) -> Advance:
+        """:meth:`advance` for one member: the same tests on Python floats."""
+        v = sub.vars
+        x, xc, x0, t0 = sub.x, cor.x, v["x0"], v["t0"]
+        tc, s_min, s_max = verdict.info["t"], verdict.info["s_min"], verdict.info["s_max"]
+        seg = xc - x
+        rel = x - x0
+        step_len = torch.linalg.vector_norm(seg, dim=-1)
+        a, dseg, far, smin, smax, sref, length = torch.cat(
+            (
+                (rel * t0).sum(-1),
+                (seg * t0).sum(-1),
+                torch.linalg.vector_norm(rel + seg, dim=-1),
+                s_min,
+                s_max,
+                v["s_ref"],
+                step_len,
+            )
+        ).tolist()
+        h = float(prop.h[0])
+        left = bool(v["left"][0])
+        closed = left and a < 0.0 <= a + dseg
+        if closed:
+            segsq = max(length * length, 1e-300)
+            u = min(1.0, max(0.0, -float((rel * seg).sum()) / segsq))
+            closed = float(torch.linalg.vector_norm(rel + u * seg)) <= 2.0 * h
+        singular = smin < self.sing_tol * smax or smin < self.sing_tol * sref
+        stops: list[Stop] = []
+        if closed:
+            stops.append(
+                Stop(0, "closed", f"returned to the start after {int(sub.k[0])} steps", x0[0])
+            )
+        elif singular:
+            stops.append(
+                Stop(
+                    0,
+                    "singular",
+                    f"the Jacobian lost rank at {fmt_point(xc[0])} (s_min={smin:.3g}, "
+                    f"s_max={smax:.3g})",
+                    xc[0],
+                )
+            )
+        new_vars = {
+            "t": tc,
+            "curv": (tc - v["t"]) / step_len.unsqueeze(-1),
+            "s_min": s_min,
+            "s_max": s_max,
+            "left": torch.tensor([left or far > 4.0 * h]),
+        }
+        return Advance(
+            x=xc,
+            y=cor.y,
+            jac=cor.jac,
+            vars=new_vars,
+            record=torch.tensor([False]) if closed else None,
             rec_x=xc,
             rec_y=cor.y,
             extra={"cond": conditioning(s_min, s_max, ctx.fn.m)},

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ...geometry.linalg import gram, min_norm, singular_extremes
-from ..box import held_coordinates, onto_faces
+from ..box import held_coordinates, hold_faces, onto_faces
 from ..corrector import Correction
 from ..policy import Advance, Context, Policy, Proposal, Stop, Verdict, register
 from ..state import Members
@@ -103,11 +103,17 @@ class Target(Policy):
         # constraints (coordinates pushed outward are held on them)
         self.box_mode = "none" if constrain_box else "exit_on_chord"
 
-    def _free(self, ctx: Context, x: Tensor, u: Tensor) -> Tensor | None:
+    def _free(self, ctx: Context, x: Tensor, u: Tensor, jac: Tensor, dy: Tensor) -> Tensor | None:
+        """Coordinates that may move: not on a face the direction pushes against."""
         if not (self.constrain_box and ctx.box is not None):
             return None
-        held = held_coordinates(x, u, ctx.box)
-        return ~held if bool(held.any()) else None
+        _, free = hold_faces(
+            x,
+            ctx.box,
+            lambda f: directions(jac, dy, f)[0],
+            held_coordinates(x, u, ctx.box),
+        )
+        return free
 
     @staticmethod
     def init(mem: Members, targets: Tensor, legs: Tensor | None = None) -> None:
@@ -160,11 +166,13 @@ class Target(Policy):
         )
         hd = h_try.unsqueeze(-1)
         u = v["u"]
-        free = self._free(ctx, sub.x, u)
+        curv = v["curv"]
+        free = self._free(ctx, sub.x, u, sub.jac, v["dy"])
         if free is not None:  # faces the walk pushes against are held: re-aim along the rest
             u, _, _, _ = directions(sub.jac, v["dy"], free)
+            curv = curv * free.to(curv.dtype)  # held coordinates stay on their faces
         # x + h u + h^2/2 curv (curv is zero at the start of every leg)
-        xp = sub.x + hd * (u + (0.5 * hd) * v["curv"])
+        xp = sub.x + hd * (u + (0.5 * hd) * curv)
         return Proposal(
             x=xp,
             goal=goal,
@@ -181,7 +189,7 @@ class Target(Policy):
             x, y, jac, ok = onto_faces(
                 ctx.fn, x, y, jac, ok, prop.goal, sub.tol, ctx.box, ctx.stats, self.max_newton
             )
-            free = self._free(ctx, x, prop.info["u"])
+            free = self._free(ctx, x, prop.info["u"], jac, sub.vars["dy"])
         uc, speed_c, s_min, s_max = directions(jac, sub.vars["dy"], free)
         good = torch.isfinite(speed_c) & (speed_c > 0)
         cos = torch.where(good, (uc * prop.info["u"]).sum(-1), -2.0)

@@ -35,7 +35,8 @@ from torch import Tensor
 
 from ...errors import InputError
 from ...geometry.linalg import pinv_min_norm
-from ..box import onto_faces
+from ...geometry.matfree import is_placeholder, placeholder
+from ..box import held_coordinates, hold_faces, onto_faces
 from ..corrector import Correction, correct
 from ..policy import Advance, Context, Policy, Proposal, Stop, Verdict, register
 from ..state import Members
@@ -131,7 +132,15 @@ def project_tangent(jac: Tensor, v: Tensor, free: Tensor | None = None) -> Tenso
 
 
 def numerical_rank(jac: Tensor, rtol: float = 1e-8) -> Tensor:
-    """``(B,)`` numerical rank of each Jacobian (``m x m`` work only)."""
+    """``(B,)`` numerical rank of each Jacobian (``m x m`` work only).
+
+    For many outputs (``m > 64``) a successful Cholesky factorisation of ``J J^T`` counts as
+    full rank ``m`` (cheaper than the eigenvalues), a failed one as ``m - 1``.
+    """
+    if jac.shape[1] > 64:
+        g = torch.matmul(jac, jac.transpose(-1, -2))
+        info = torch.linalg.cholesky_ex(g).info
+        return torch.where(info == 0, jac.shape[1], jac.shape[1] - 1).to(torch.int64)
     g = torch.matmul(jac, jac.transpose(-1, -2))
     ev = torch.linalg.eigvalsh(g).clamp_min(0.0)
     top = ev[:, -1:]
@@ -178,9 +187,14 @@ class RandomWalk(Policy):
         """
         b = mem.x.shape[0]
         dev = mem.x.device
+        rank = (
+            torch.full((b,), mem.y.shape[1], dtype=torch.int64)
+            if is_placeholder(mem.jac)
+            else numerical_rank(mem.jac)
+        )
         mem.vars.update(
             seed=seeds.to(torch.int64),
-            rank=numerical_rank(mem.jac).to(dev),
+            rank=rank.to(dev),
             rank_changes=torch.zeros(b, dtype=torch.int64, device=dev),
             length=torch.zeros(b, dtype=torch.float64, device=dev),
         )
@@ -189,7 +203,23 @@ class RandomWalk(Policy):
         """A Gaussian direction projected onto ``ker J``, unit length, times ``h``."""
         v = sub.vars
         z = self.noise.normal(v["seed"], step_key(sub.k, sub.h), sub.x.shape[1], sub.x)
-        d = project_tangent(sub.jac, z)
+        if is_placeholder(sub.jac):  # matrix-free: project through a linearisation at x
+            lin = ctx.fn.linearize(sub.x)
+            ctx.stats.value_evals += int(sub.x.shape[0])
+
+            def along(free: Tensor | None) -> Tensor:
+                return lin.project(z, None if free is None else free.to(z.dtype))
+        else:
+
+            def along(free: Tensor | None) -> Tensor:
+                return project_tangent(sub.jac, z, free)
+
+        if ctx.box is None:
+            d = along(None)
+        else:
+            # coordinates on a box face that the direction pushes outward stay on it (pixels
+            # at 0), also those that the projection turns outward
+            d, _ = hold_faces(sub.x, ctx.box, along, held_coordinates(sub.x, z, ctx.box))
         nd = torch.linalg.vector_norm(d, dim=-1)
         u = d / torch.clamp(nd, min=1e-300).unsqueeze(-1)
         h = sub.h
@@ -201,7 +231,17 @@ class RandomWalk(Policy):
         x, y, jac, ok = cor.x, cor.y, cor.jac, cor.ok
         if ctx.box is not None:
             x, y, jac, ok = onto_faces(
-                ctx.fn, x, y, jac, ok, sub.goal, sub.tol, ctx.box, ctx.stats, self.max_newton
+                ctx.fn,
+                x,
+                y,
+                jac,
+                ok,
+                sub.goal,
+                sub.tol,
+                ctx.box,
+                ctx.stats,
+                self.max_newton,
+                matrix_free=ctx.matrix_free,
             )
         moved = torch.linalg.vector_norm(x - prop.x, dim=-1)
         hd = prop.h.to(x.device)
@@ -227,7 +267,7 @@ class RandomWalk(Policy):
         # the corrector's Jacobian (at the prediction, one correction away) serves the next
         # direction, as the tangent policy's does: one Jacobian per step
         x, yj, jac = verdict.info["x"], verdict.info["y"], verdict.info["jac"]
-        rank = numerical_rank(jac)
+        rank = sub.vars["rank"] if is_placeholder(jac) else numerical_rank(jac)
         changed = rank != sub.vars["rank"]
         k_next = sub.k + 1
         record = (k_next % self.thin) == 0
@@ -261,6 +301,12 @@ class Uniform(Policy):
         the surface measure of the class (uniform by default).
     reverse_tol : float
         The reverse projection must land within ``reverse_tol * max(1, |x|)`` of ``x``.
+    max_newton : int
+        Iterations of the projections (chord Newton with the normal space held fixed converges
+        linearly, so it gets more than the other policies; each costs one output evaluation).
+    reverse, metropolis : bool
+        The reverse check and the acceptance test (both on by default; switching one off gives
+        a chain with the wrong stationary measure, for tests).
     """
 
     name = "uniform"
@@ -275,7 +321,7 @@ class Uniform(Policy):
         thin: int = 1,
         log_density: object = None,
         reverse_tol: float = 1e-8,
-        max_newton: int = 20,
+        max_newton: int = 60,
         reverse: bool = True,
         metropolis: bool = True,
     ) -> None:
@@ -327,6 +373,11 @@ class Uniform(Policy):
         """``x + P_x z`` with ``z ~ N(0, sigma^2 I)``; projected along the normals of ``x``."""
         v = sub.vars
         z = self.noise.normal(v["seed"], sub.k, sub.x.shape[1], sub.x) * self.sigma
+        if is_placeholder(sub.jac):  # matrix-free: the normal space of x as an operator
+            lin = ctx.fn.linearize(sub.x)
+            ctx.stats.value_evals += int(sub.x.shape[0])
+            t = lin.project(z)
+            return Proposal(x=sub.x + t, goal=sub.goal, jac=lin, h=sub.h, info={"v": t})
         t = project_tangent(sub.jac, z)
         return Proposal(x=sub.x + t, goal=sub.goal, jac=sub.jac, h=sub.h, info={"v": t})
 
@@ -345,10 +396,16 @@ class Uniform(Policy):
             rows = cand.nonzero().squeeze(-1)
             rd = rows.to(x.device)
             yc = yp[rd]
-            y_val, jy = ctx.fn.values_and_jacobians(yc)
+            mfree = is_placeholder(sub.jac)
+            if mfree:
+                lin_y = ctx.fn.linearize(yc)
+                y_val, jy = lin_y.values, placeholder(yc.shape[0], sub.y.shape[1], yc)
+                v_rev = lin_y.project(x[rd] - yc)
+            else:
+                y_val, jy = ctx.fn.values_and_jacobians(yc)
+                v_rev = project_tangent(jy, x[rd] - yc)
             ctx.stats.jacobian_evals += int(rows.numel())
             v = prop.info["v"][rd]
-            v_rev = project_tangent(jy, x[rd] - yc)
             log_ratio = (
                 self._logf(yc)
                 - self._logf(x[rd])
@@ -361,13 +418,14 @@ class Uniform(Policy):
             rev_ok = torch.ones_like(mh)
             if self.reverse and bool(mh.any()):
                 r2 = mh.nonzero().squeeze(-1)
+                chord = ctx.fn.linearize(yc[r2]) if mfree else jy[r2]
                 back = correct(
                     ctx.fn,
                     yc[r2] + v_rev[r2],
                     sub.goal[rd][r2],
                     sub.tol[rd][r2],
                     max_iter=self.max_newton,
-                    jac=jy[r2],
+                    jac=chord,
                     stats=ctx.stats,
                 )
                 scale = torch.clamp(x[rd][r2].abs().amax(dim=-1), min=1.0)

@@ -1,0 +1,272 @@
+"""``fiberscope walk``: samples of the class of a point, for classes of any dimension.
+
+Durable like every command (checkpoints, ``--resume``, Ctrl-C and SIGTERM save the samples so
+far and a checkpoint). The start is given as numbers (``--at 0.2,0.5,1``) or as a file
+(``--at digit.png``, ``x0.npy``, ``x0.pt``, ``x0.txt``; see
+:func:`fiberscope.io.inputs.read_point`). The result is written as ``.npz`` + JSON sidecar
+(+ a CSV table for inputs with at most 16 coordinates); ``--plot`` draws the samples.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import InputError, SingularPointError
+from .common import (
+    ArchOpt,
+    BoundsOpt,
+    DeviceOpt,
+    DtypeOpt,
+    EveryOpt,
+    ForceOpt,
+    FormatOpt,
+    ModelArg,
+    OutputOpt,
+    PlotOpt,
+    ResumeOpt,
+    app,
+    fmt_vec,
+    load_cli_model,
+    model_inputs,
+    out_console,
+    output_selection,
+    parse_bounds,
+    parse_floats,
+    place,
+    report_plot_failure,
+    save_result,
+    summary_table,
+    with_progress,
+    write_plot,
+    wrote,
+)
+
+_METHODS = ("corrected", "uniform", "paper")
+
+
+def read_start(at: str) -> tuple[Any, str | None]:
+    """The start of ``--at``: numbers, or a file read by :func:`~fiberscope.io.inputs.read_point`.
+
+    Parameters
+    ----------
+    at : str
+        The option's value.
+
+    Returns
+    -------
+    tuple
+        ``(point, path)``: a list of floats and None, or an array and the file's path.
+    """
+    from ..io.inputs import looks_like_point_file, read_point
+
+    if looks_like_point_file(at):
+        return read_point(at.strip()), at.strip()
+    return parse_floats(at, "--at"), None
+
+
+def _per_chain(values: list[Any], fmt: str, limit: int = 8) -> str:
+    shown = ", ".join(format(v, fmt) for v in values[:limit])
+    return shown + (", ..." if len(values) > limit else "")
+
+
+def walk_rows(res: Any) -> dict[str, str]:
+    """The summary table of a walk.
+
+    Parameters
+    ----------
+    res : WalkResult
+        The walk.
+
+    Returns
+    -------
+    dict
+        Row name -> text.
+    """
+    rejected = {k: sum(v) for k, v in res.rejections.items()}
+    if res.method == "uniform":
+        rejections = ", ".join(f"{k} {v}" for k, v in rejected.items())
+    else:
+        rejections = f"{rejected.get('step', 0)} (steps halved and retried)"
+    reasons = Counter(res.stop_reasons)
+    lengths = res.path_length
+    rows = {
+        "method": res.method,
+        "chains x samples": f"{res.chains} x {res.samples.shape[1]} (thin {res.options['thin']})",
+        "samples saved": f"{len(res)} ({_per_chain(res.counts, 'd')} per chain)",
+        "N(x0)": fmt_vec(res.y0),
+        "residual max|N(x)-N(x0)|": f"{res.residual:.3e}",
+        "acceptance": f"{res.acceptance:.3f} ({sum(res.accepted)} accepted)",
+        "rejections": rejections,
+        "rank changes of J": f"{sum(res.rank_changes)} ({_per_chain(res.rank_changes, 'd')})",
+        "path length": f"mean {sum(lengths) / max(1, len(lengths)):.6g} "
+        f"({_per_chain(lengths, '.4g')})",
+        "stop reasons": ", ".join(f"{k} x{v}" for k, v in reasons.items()),
+        "seed": str(res.options.get("seed")),
+    }
+    if res.pseudolength is not None:
+        rows["pseudolength (authors')"] = _per_chain(res.pseudolength, ".4g")
+    rows["Jacobian evaluations"] = str(res.stats.jacobian_evals)
+    rows["time"] = f"{res.stats.wall_time:.3f} s"
+    return rows
+
+
+@app.command("walk")
+def walk_cmd(
+    model: ModelArg,
+    at: Annotated[
+        str,
+        typer.Option(
+            "--at",
+            metavar="POINT|FILE",
+            help="Start: comma-separated numbers (0.2,0.5,1) or a file: .npy, .pt (one tensor), "
+            ".png/.jpg (scaled to [0, 1], shape (C, H, W)), .txt/.csv.",
+        ),
+    ],
+    samples: Annotated[int, typer.Option(metavar="N", help="Samples saved per chain.")] = 100,
+    chains: Annotated[
+        int, typer.Option(metavar="C", help="Independent chains (advanced together).")
+    ] = 1,
+    step: Annotated[
+        float,
+        typer.Option(
+            metavar="S",
+            help="corrected: largest step; uniform: proposal scale; paper: the authors' delta.",
+        ),
+    ] = 0.05,
+    method: Annotated[
+        str,
+        typer.Option(
+            metavar="NAME",
+            help="corrected (random walk on the class) | uniform (Metropolis-Hastings, uniform "
+            "measure of the class) | paper (the authors' walk, no corrector)",
+        ),
+    ] = "corrected",
+    seed: Annotated[int, typer.Option(metavar="K", help="Seed of the chains.")] = 0,
+    thin: Annotated[int, typer.Option(metavar="T", help="Save every T-th step.")] = 1,
+    bounds: BoundsOpt = None,
+    output: OutputOpt = None,
+    tol: Annotated[
+        float, typer.Option(metavar="TOL", help="Residual tolerance of every saved sample.")
+    ] = 1e-12,
+    max_steps: Annotated[
+        int | None,
+        typer.Option(metavar="N", help="Steps per chain (default samples x thin)."),
+    ] = None,
+    allow_singular: Annotated[
+        bool,
+        typer.Option(
+            "--allow-singular",
+            help="Walk from a start where J has rank below the number of outputs (a dead ReLU "
+            "region: a full-dimensional class).",
+        ),
+    ] = False,
+    out: Annotated[
+        str,
+        typer.Option(
+            "-o",
+            "--out",
+            metavar="FILE",
+            help="Result .npz (plus FILE.json, and FILE.csv for at most 16 input coordinates).",
+        ),
+    ] = "walk.npz",
+    plot: PlotOpt = None,
+    force: ForceOpt = False,
+    arch: ArchOpt = None,
+    model_format: FormatOpt = None,
+    resume: ResumeOpt = False,
+    checkpoint_every: EveryOpt = 1000,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
+) -> None:
+    """Sample the class of a point (inputs the network cannot tell from it), of any dimension.
+
+    Ctrl-C or SIGTERM saves the samples so far (marked incomplete) and a checkpoint; --resume
+    continues exactly where it stopped.
+    """
+    from ..io.results import WALK_CSV_MAX_N, walk_paths
+
+    if method not in _METHODS:
+        raise InputError(f"unknown method {method!r}; use one of {', '.join(_METHODS)}")
+    x0, at_file = read_start(at)
+    x0 = place(x0, device)
+    n = len(x0) if isinstance(x0, list) else int(math.prod(x0.shape))
+    walk_paths(out, n)  # refuses a name that is not .npz
+    box = parse_bounds(bounds, n)
+    from .durable import DurableRun, model_identity
+
+    inputs = model_inputs(model, arch)
+    if at_file is not None:
+        inputs.append(("the --at file", at_file))
+    durable = DurableRun(
+        out,
+        plot=plot,
+        force=force,
+        resume=resume,
+        checkpoint_every=checkpoint_every,
+        inputs=inputs,
+        table=n <= WALK_CSV_MAX_N,
+    )
+    omap = output_selection(output)
+    extra: dict[str, Any] = {
+        "model": model,
+        "arch": arch,
+        "format": model_format,
+        "output": output,
+        "at": at if at_file is None else at_file,
+    }
+    with durable:
+        from ..algorithms.walk import walk
+        from ..io.results import save_walk
+
+        net = load_cli_model(model, arch, model_format)
+        durable.check_model(model_identity(model, arch, model_format, output))
+        extra = {**extra, **durable.identity}
+        try:
+            res = with_progress(
+                f"walking ({method})",
+                lambda cb: durable.run(
+                    walk,
+                    net,
+                    x0,
+                    samples=samples,
+                    step=step,
+                    chains=chains,
+                    method=method,
+                    bounds=box,
+                    output=omap,
+                    seed=seed,
+                    thin=thin,
+                    tol=tol,
+                    max_steps=max_steps,
+                    allow_singular=allow_singular,
+                    batched=False,
+                    dtype=dtype,
+                    progress=cb,
+                    save_partial=save_walk,
+                ),
+            )
+        except SingularPointError as exc:  # the library names its keyword; say the option
+            raise SingularPointError(
+                str(exc).replace("pass allow_singular=True", "add --allow-singular")
+            ) from None
+        plan = durable.plan
+        save_result(
+            lambda: save_walk(res, durable.out, force=True, extra=extra),
+            plan,
+            kept=durable.kept_after_failed_save(),
+        )
+        durable.finish()
+        saved = [f.path for f in plan.files if f.role in ("result", "sidecar", "table")]
+        failed = None
+        if durable.plot is not None:
+            from ..plot.plots import plot_walk
+
+            failed = write_plot(lambda: plot_walk(res, model=net, output=omap), durable.plot)
+    out_console.print(summary_table(f"fiberscope walk {model}", walk_rows(res)))
+    wrote(saved + ([durable.plot] if durable.plot is not None and failed is None else []))
+    if failed is not None and durable.plot is not None:
+        report_plot_failure(durable.plot, failed, saved)
