@@ -254,5 +254,5 @@ def test_old_and_file_names_are_not_model_names(old: str) -> None:
         fs.load_model(old)
     assert str(info.value) == (
         f"no such model file: {old} (bundled networks: surface_1, surface_2, thermodynamics, "
-        "thermo_softplus, binary)"
+        "thermo_softplus, binary, mnist_cnn)"
     )
