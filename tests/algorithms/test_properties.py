@@ -99,13 +99,13 @@ class Circle(nn.Module):
         return ((x - self.c) ** 2).sum(-1, keepdim=True)
 
 
-@settings(max_examples=20, **SETTINGS)
+@settings(max_examples=12, **SETTINGS)
 @given(
     st.floats(-2, 2),
     st.floats(-2, 2),
     st.floats(0.2, 1.5),
     st.floats(0, 2 * math.pi),
-    st.sampled_from([0.01, 0.03, 0.06]),
+    st.sampled_from([0.02, 0.04, 0.08]),  # 0.01 on r = 1.5 is ~940 steps a loop: slow, no news
 )
 def test_closed_loops_close_on_exact_circles(cx, cy, r, angle, step) -> None:
     c = torch.tensor([cx, cy], dtype=torch.float64)
