@@ -58,7 +58,7 @@ def test_short_training_is_bit_reproducible_and_restores_global_state() -> None:
     assert mnist.state_digest(c.model) != mnist.state_digest(a.model)
 
 
-@pytest.mark.slow
+@pytest.mark.long  # the full training (35 s unloaded); the test above checks determinism fast
 def test_retraining_with_the_recipe_gives_the_shipped_weights_bit_for_bit() -> None:
     res = mnist.train_mnist_cnn()
     assert mnist.state_digest(res.model) == mnist.state_digest(zoo.mnist_cnn())
