@@ -265,10 +265,10 @@ def main() -> None:
         b = res[best]
         ratio_cpu = b.cpu_med / ref.cpu_med
         ratio_wall = b.wall_med / ref.wall_med
-        verdict = "met" if ratio_cpu <= 1 else f"missed: fiberscope takes {ratio_cpu:.1f}x"
+        verdict = "met" if ratio_cpu <= 1 else f"missed: fiberscope takes {ratio_cpu:.2f}x"
         lines += [
             "",
-            f"**G1 {verdict}** (CPU time; wall-time ratio {ratio_wall:.1f}x): fiberscope's "
+            f"**G1 {verdict}** (CPU time; wall-time ratio {ratio_wall:.2f}x): fiberscope's "
             f"fastest closing loop ({best}) takes {b.cpu_med * 1e3:.2f} ms CPU against "
             f"{ref.cpu_med * 1e3:.2f} ms CPU for the authors' {paper_steps} C++ steps "
             f"(delta = {DELTA}); the printing SiMEC_1D takes "
