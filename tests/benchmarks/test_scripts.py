@@ -95,3 +95,13 @@ def test_op_count_quick(tmp_path):
     text = (tmp_path / "op_count.md").read_text()
     assert "| MLP 784 walk (corrected) | 20 |" in text
     assert "engine/corrector.py:correct" in text
+
+
+def test_startup_one_round(tmp_path):
+    done = _run("startup.py", "--repeats", "1", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = (tmp_path / "startup.md").read_text()
+    assert "| `fiberscope trace surface_1 --at 0.25,0.25 --step 0.1` |" in text
+    assert "**Issue 14 item 4 (startup) " in text
+    assert "load average" in text
+    assert not (tmp_path / "loop.csv").exists()  # the trace writes into its own temporary folder
