@@ -101,7 +101,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="results folder")
     args = ap.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print("gpu.py: no CUDA device here (torch.cuda.is_available() is False); nothing run")
+        print(
+            "gpu.py: no CUDA device here (torch.cuda.is_available() is False); nothing measured, "
+            "no table written: run it on a machine with a CUDA GPU (--device cpu --quick "
+            "checks its code paths on the CPU)"
+        )
         return
     dev = torch.device(args.device)
     if dev.type == "cpu":

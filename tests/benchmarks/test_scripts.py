@@ -63,7 +63,9 @@ def test_gpu_without_cuda_says_so_and_writes_nothing(tmp_path):
     done = _run("gpu.py", "--out", str(tmp_path), env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines() == [
-        "gpu.py: no CUDA device here (torch.cuda.is_available() is False); nothing run"
+        "gpu.py: no CUDA device here (torch.cuda.is_available() is False); nothing measured, "
+        "no table written: run it on a machine with a CUDA GPU (--device cpu --quick checks "
+        "its code paths on the CPU)"
     ]
     assert not any(tmp_path.iterdir())
 
