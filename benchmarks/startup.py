@@ -109,27 +109,37 @@ def main() -> None:
         ],
         rows,
     )
+
+    def verdict(label: str, value: float, target: float) -> str:
+        ok = value <= target
+        return f"{label} {'met' if ok else 'missed'} ({value:+.3f} s" + (
+            ")" if ok else f", {value - target:.3f} s over)"
+        )
+
     dw, dc = paired(TRACE, walls), paired(TRACE, cpus)
-    gap = statistics.median(dw)
-    ok = gap <= TRACE_TARGET_S
+    gap_w, gap_c = statistics.median(dw), statistics.median(dc)
     lines += [
         "",
-        f"**Issue 14 item 4 (startup) {'met' if ok else 'missed'}**: `{TRACE}` as a whole "
-        f"process takes {statistics.median(walls[TRACE]):.3f} s wall "
-        f"({statistics.median(cpus[TRACE]):.3f} s CPU) against "
-        f"{statistics.median(walls[TORCH]):.3f} s wall ({statistics.median(cpus[TORCH]):.3f} s "
-        f"CPU) for `python -c 'import torch'`: {gap:+.3f} s wall (paired rounds; min "
-        f"{min(dw):+.3f}, max {max(dw):+.3f}), {statistics.median(dc):+.3f} s CPU; target "
-        f"<= +{TRACE_TARGET_S} s" + ("." if ok else f" ({gap - TRACE_TARGET_S:.3f} s over)."),
+        f"**Issue 14 item 4 (startup): {verdict('wall time', gap_w, TRACE_TARGET_S)}; "
+        f"{verdict('CPU time', gap_c, TRACE_TARGET_S)}**. `{TRACE}` as a whole process takes "
+        f"{statistics.median(walls[TRACE]):.3f} s wall ({statistics.median(cpus[TRACE]):.3f} s "
+        f"CPU) against {statistics.median(walls[TORCH]):.3f} s wall "
+        f"({statistics.median(cpus[TORCH]):.3f} s CPU) for `python -c 'import torch'`; "
+        f"the difference, paired round by round: {gap_w:+.3f} s wall (min {min(dw):+.3f}, "
+        f"max {max(dw):+.3f}), {gap_c:+.3f} s CPU (min {min(dc):+.3f}, max {max(dc):+.3f}); "
+        f"target <= +{TRACE_TARGET_S} s. Wall time is what a user waits for; on this shared "
+        "machine it also holds the waits for the other jobs' processes, which CPU time does "
+        "not.",
     ]
     if script:
-        help_med = statistics.median(walls["fiberscope --help"])
-        ok = help_med <= HELP_TARGET_S
+        hw = statistics.median(walls["fiberscope --help"])
+        hc = statistics.median(cpus["fiberscope --help"])
         lines += [
             "",
-            f"**`fiberscope --help` under {HELP_TARGET_S} s {'met' if ok else 'missed'}**: "
-            f"{help_med:.3f} s wall (median)"
-            + ("." if ok else f" ({help_med - HELP_TARGET_S:.3f} s over)."),
+            f"**`fiberscope --help` under {HELP_TARGET_S} s: "
+            f"{verdict('wall time', hw - HELP_TARGET_S, 0.0)}; "
+            f"{verdict('CPU time', hc - HELP_TARGET_S, 0.0)}**: {hw:.3f} s wall, {hc:.3f} s "
+            "CPU (medians; the signed figures are the differences from the target).",
         ]
     head = header(
         "Startup: fresh processes, from spawn to exit",

@@ -104,6 +104,6 @@ def test_startup_one_round(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     text = (tmp_path / "startup.md").read_text()
     assert "| `fiberscope trace surface_1 --at 0.25,0.25 --step 0.1` |" in text
-    assert "**Issue 14 item 4 (startup) " in text
+    assert "**Issue 14 item 4 (startup): wall time " in text
     assert "load average" in text
     assert not (tmp_path / "loop.csv").exists()  # the trace writes into its own temporary folder
