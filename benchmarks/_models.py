@@ -2,20 +2,24 @@
 
 - :func:`mlp_784`: the 784 -> 64 -> 64 -> 1 sigmoid MLP of target G2 (an ``nn.Sequential``,
   so fiberscope uses its closed-form MLP Jacobian).
-- :func:`mnist_cnn`: an MNIST-sized CNN, 1x28x28 -> 10 (the layer shapes of the authors'
-  paper III network: two 5x5 convolutions with 10 and 20 channels, average pooling, ReLU,
-  320 -> 50 -> 50 -> 10), differentiated by autograd.
+- :func:`mnist_cnn`: the MNIST CNN of paper III as fiberscope ships it
+  (``fiberscope.models.zoo.mnist_cnn``: trained weights, float32, pixels in [0, 1]; two 5x5
+  convolutions with 10 and 20 channels, average pooling, ReLU, 320 -> 50 -> 50 -> 10),
+  differentiated by autograd; :func:`mnist_digit` one of its bundled held-out test digits.
+  :func:`mnist_cnn_random` is the same layout with deterministic random weights.
 - :func:`resnet18`: our own ResNet-18 definition (torchvision's layout: basic blocks
   [2, 2, 2, 2], widths 64-128-256-512, batch norm) with a 10-output head; ``width`` and the
   input size can be made small for quick runs.
 
-Starts are deterministic too (:func:`start`).
+Starts are deterministic too (:func:`start`, :func:`mnist_digit`).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+
+from fiberscope.models import zoo
 
 
 def _seeded(seed: int):
@@ -58,8 +62,18 @@ class MnistCNN(nn.Module):
         return self.fc3(x)
 
 
-def mnist_cnn(seed: int = 0) -> MnistCNN:
-    """The MNIST-sized CNN with deterministic weights, eval mode."""
+def mnist_cnn() -> nn.Module:
+    """The bundled, trained MNIST CNN of paper III (float32, eval mode)."""
+    return zoo.mnist_cnn().eval()
+
+
+def mnist_digit(index: int = 0) -> Tensor:
+    """A bundled held-out MNIST test digit, ``(1, 28, 28)`` float32 pixels in [0, 1]."""
+    return zoo.mnist_digits()[0][index].clone()
+
+
+def mnist_cnn_random(seed: int = 0) -> MnistCNN:
+    """The MNIST CNN's layout with deterministic random weights, eval mode."""
     ctx = _seeded(seed)
     try:
         net = MnistCNN()

@@ -6,7 +6,7 @@ device name. Without CUDA it prints one line and exits with code 0, writing noth
 
 - G3: one Jacobian evaluation and one corrected step (time per engine iteration, the clock
   synchronised with the device at every poll) for network 1's trace (n = 2), the 784 -> 64 ->
-  64 -> 1 MLP walk, the MNIST-sized CNN walk and the ResNet-18 walk on 3x224x224 (n = 150,528).
+  64 -> 1 MLP walk, the bundled MNIST CNN walk and the ResNet-18 walk on 3x224x224 (n = 150,528).
 - G4: 1,024 starts at once against 32 one at a time (network 1 traces; CNN walks with
   ``chains=1024`` against ``chains=1``), per-start throughput ratio.
 - G5: ResNet-18 step / Jacobian, and the peak device memory (``torch.cuda.max_memory_allocated``
@@ -101,7 +101,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="results folder")
     args = ap.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print("gpu.py: no CUDA device here (torch.cuda.is_available() is False); nothing run")
+        print(
+            "gpu.py: no CUDA device here (torch.cuda.is_available() is False); nothing measured, "
+            "no table written: run it on a machine with a CUDA GPU (--device cpu --quick "
+            "checks its code paths on the CPU)"
+        )
         return
     dev = torch.device(args.device)
     if dev.type == "cpu":

@@ -5,7 +5,7 @@ to the innermost fiberscope function on the Python stack. On small models each c
 few microseconds whatever its size, so the count per iteration is the step's overhead.
 
 Cases: network 1's trace (default settings, and the fastest closing setting of G1), the
-784 -> 64 -> 64 -> 1 MLP's corrected walk and the MNIST-sized CNN's corrected walk. The table
+784 -> 64 -> 64 -> 1 MLP's corrected walk and the bundled MNIST CNN's corrected walk. The table
 lists the calls per iteration of each case and, for each case, the functions that make the
 most calls.
 

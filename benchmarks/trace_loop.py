@@ -36,6 +36,7 @@ import math
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -263,16 +264,27 @@ def main() -> None:
         ]
     if ref is not None and best is not None:
         b = res[best]
-        ratio_cpu = b.cpu_med / ref.cpu_med
-        ratio_wall = b.wall_med / ref.wall_med
-        verdict = "met" if ratio_cpu <= 1 else f"missed: fiberscope takes {ratio_cpu:.1f}x"
+        # paired: fiberscope's and the C++ loop's times in the same round (side by side)
+        pc = [x / y for x, y in zip(b.cpu, ref.cpu, strict=True)]
+        pw = [x / y for x, y in zip(b.wall, ref.wall, strict=True)]
+        ratio_cpu = statistics.median(pc)
+        won = sum(r <= 1 for r in pc)
+        if max(pc) <= 1:
+            verdict = "met in every round"
+        elif ratio_cpu <= 1:
+            verdict = f"met on the median round only ({won} of {len(pc)} rounds)"
+        else:
+            verdict = f"missed: fiberscope takes {ratio_cpu:.2f}x ({won} of {len(pc)} rounds met)"
         lines += [
             "",
-            f"**G1 {verdict}** (CPU time; wall-time ratio {ratio_wall:.1f}x): fiberscope's "
-            f"fastest closing loop ({best}) takes {b.cpu_med * 1e3:.2f} ms CPU against "
-            f"{ref.cpu_med * 1e3:.2f} ms CPU for the authors' {paper_steps} C++ steps "
-            f"(delta = {DELTA}); the printing SiMEC_1D takes "
-            f"{res['C++ SiMEC_1D (prints; stdout to /dev/null)'].cpu_med * 1e3:.2f} ms CPU.",
+            f"**G1 {verdict}** (CPU time, median of the per-round ratios {ratio_cpu:.2f}x, "
+            f"min {min(pc):.2f}x, max {max(pc):.2f}x; wall time {statistics.median(pw):.2f}x "
+            f"({min(pw):.2f}x-{max(pw):.2f}x)): fiberscope's fastest closing loop ({best}) "
+            f"takes {b.cpu_med * 1e3:.2f} ms CPU against {ref.cpu_med * 1e3:.2f} ms CPU for "
+            f"the authors' {paper_steps} C++ steps (delta = {DELTA}); the printing SiMEC_1D "
+            f"takes {res['C++ SiMEC_1D (prints; stdout to /dev/null)'].cpu_med * 1e3:.2f} ms "
+            f"CPU. The fastest setting is picked among {len(caps) * len(angles)} by its "
+            "median, which favours it a little on a noisy machine.",
         ]
     elif build is None:
         lines += [

@@ -1,5 +1,9 @@
 """No tensor of n^2 elements: the geometry works on m x n Jacobians and m x m Gram matrices.
 
+Issue 9 asks it for a 3 x 224 x 224 convolutional model with 10 outputs (n = 150,528: one
+float64 n x n matrix would take 181 GB); the peak memory of such a step is printed by
+``benchmarks/nd_step.py`` (its G5 table, a ResNet-18).
+
 A ``TorchDispatchMode`` records the number of elements of every tensor every aten operation
 returns (forward and backward passes included) during whole ``fs.walk`` / ``fs.trace`` calls
 (validation, the start's Jacobian, the steps). A positive control shows the recorder sees the
@@ -54,6 +58,22 @@ class _Conv(nn.Module):
         return self.fc(torch.tanh(self.conv(x)).flatten(1))
 
 
+class _Conv224(nn.Module):
+    """3 x 224 x 224 -> 10: two strided convolutions, pooling and a linear layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1 = nn.Conv2d(3, 8, 7, stride=4, padding=3)
+        self.conv2 = nn.Conv2d(8, 8, 3, stride=2, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(4)
+        self.fc = nn.Linear(8 * 16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.tanh(self.conv2(torch.tanh(self.conv1(x))))
+        return self.fc(self.pool(h).flatten(1))
+
+
 def _start(shape: tuple[int, ...]) -> torch.Tensor:
     g = torch.Generator().manual_seed(1)
     return 0.2 + 0.6 * torch.rand(shape, generator=g, dtype=torch.float64)
@@ -75,6 +95,22 @@ def test_corrected_walk_creates_no_n_squared_tensor(model, x0):
     assert rec.largest < N * N, f"{rec.op} returned {rec.largest} elements (n^2 = {N * N})"
     # and in fact nothing beyond a few m x n Jacobians
     assert rec.largest <= 8 * N * 4, (rec.op, rec.largest)
+
+
+def test_imagenet_sized_conv_walk_creates_no_n_squared_tensor():
+    # issue 9: a 3 x 224 x 224 convolutional model with 10 outputs, float32 (the common case;
+    # the geometry runs in float64), walked inside the pixel box
+    n, m = 3 * 224 * 224, 10
+    model = _Conv224()
+    x0 = _start((3, 224, 224))
+    rec = LargestOutput()
+    with rec:
+        res = fs.walk(model, x0, samples=1, step=0.05, seed=0, bounds=(0.0, 1.0))
+    assert res.counts == [1] and res.residual < 1e-9
+    assert res.samples.shape == (1, 1, 3, 224, 224)
+    assert rec.largest < n * n, f"{rec.op} returned {rec.largest} elements (n^2 = {n * n})"
+    # O(n m): nothing beyond a few m x n Jacobians (measured: 2 n m, a stack of two)
+    assert rec.largest <= 4 * n * m, (rec.op, rec.largest)
 
 
 def test_trace_creates_nothing_beyond_n_by_n():

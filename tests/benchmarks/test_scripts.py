@@ -63,7 +63,9 @@ def test_gpu_without_cuda_says_so_and_writes_nothing(tmp_path):
     done = _run("gpu.py", "--out", str(tmp_path), env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines() == [
-        "gpu.py: no CUDA device here (torch.cuda.is_available() is False); nothing run"
+        "gpu.py: no CUDA device here (torch.cuda.is_available() is False); nothing measured, "
+        "no table written: run it on a machine with a CUDA GPU (--device cpu --quick checks "
+        "its code paths on the CPU)"
     ]
     assert not any(tmp_path.iterdir())
 
@@ -94,4 +96,16 @@ def test_op_count_quick(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     text = (tmp_path / "op_count.md").read_text()
     assert "| MLP 784 walk (corrected) | 20 |" in text
-    assert "engine/" in text and "geometry/" in text  # calls attributed to their functions
+    # calls are charged to fiberscope's own functions (the engine's among them)
+    assert "| engine/corrector.py:" in text and "| geometry/jacobian.py:" in text
+
+
+@pytest.mark.long  # ~40 s: 16 fresh processes, two of them importing torch and tracing
+def test_startup_one_round(tmp_path):
+    done = _run("startup.py", "--repeats", "1", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = (tmp_path / "startup.md").read_text()
+    assert "| `fiberscope trace surface_1 --at 0.25,0.25 --step 0.1` |" in text
+    assert "**Issue 14 item 4 (startup): wall time " in text
+    assert "load average" in text
+    assert not (tmp_path / "loop.csv").exists()  # the trace writes into its own temporary folder
