@@ -464,6 +464,18 @@ def _job_folder(bad: bytes | None = None, shape: tuple[int, ...] | None = None):
     return setup
 
 
+def _job_pipes(out: Path, files: Path) -> None:
+    """Named pipes where files are expected: the item b.npy, the inputs pipe.npy, pipe.toml."""
+    _job_folder()(out, files)
+    (out / "pts" / "b.npy").unlink()
+    os.mkfifo(out / "pts" / "b.npy")
+    os.mkfifo(out / "pipe.npy")
+    os.mkfifo(out / "pipe.toml")
+    (out / "job-pipe.toml").write_text(
+        (out / "job.toml").read_text().replace('inputs = "pts"', 'inputs = "pipe.npy"')
+    )
+
+
 def _store_of_other_step(out: Path, files: Path) -> None:
     """The store of this job run with step 0.05; the job file now says 0.1."""
     from fiberscope.jobs import run_many
@@ -2021,6 +2033,36 @@ CASES: list[Case] = [
         setup=_job_folder(shape=(3,)),
         out=None,
         keeps=("store",),
+    ),
+    C(
+        "run-item-not-regular",
+        "dataset job",
+        "a named pipe among the inputs (exit 4; refused without opening it, the others are done)",
+        ["run", JOBFILE],
+        r"^error: item 1 \(b\.npy\): it is not a regular file \(a pipe, socket or device\); "
+        r"give a file",
+        code=4,
+        setup=_job_pipes,
+        out=None,
+        keeps=("store",),
+    ),
+    C(
+        "run-inputs-not-regular",
+        "dataset job",
+        "a named pipe as the inputs file (refused at once instead of blocking)",
+        ["run", "{out}/job-pipe.toml"],
+        r"the inputs pipe\.npy are not a regular file or folder \(a pipe, socket or device\)",
+        setup=_job_pipes,
+        out=None,
+    ),
+    C(
+        "run-job-not-regular",
+        "dataset job",
+        "a named pipe as the job file (refused at once instead of blocking)",
+        ["run", "{out}/pipe.toml"],
+        r"the job file .*pipe\.toml is not a regular file \(a pipe, socket or device\)",
+        setup=_job_pipes,
+        out=None,
     ),
     C(
         "run-store-other-options",
