@@ -485,6 +485,20 @@ def _store_of_other_step(out: Path, files: Path) -> None:
              bounds=[-1.0, 1.0])  # fmt: skip
 
 
+def _store_with_edited_manifest(out: Path, files: Path) -> None:
+    """The store of this job, whose manifest was edited by hand (still valid JSON)."""
+    import json
+
+    from fiberscope.jobs import run_many
+
+    _job()(out, files)
+    run_many("surface_1", out / "pts.npy", "trace", store=out / "store", workers=0, step=0.05,
+             bounds=[-1.0, 1.0])  # fmt: skip
+    manifest = json.loads((out / "store" / "manifest.json").read_text())
+    manifest["items"][0]["attempts"] = "two"
+    (out / "store" / "manifest.json").write_text(json.dumps(manifest))
+
+
 def _store_of_other_version(out: Path, files: Path) -> None:
     import json
 
@@ -2082,6 +2096,16 @@ CASES: list[Case] = [
         r"was written by fiberscope 0\.0\.1 .* give another store folder so that results of "
         r"two versions never mix",
         setup=_store_of_other_version,
+        out=None,
+    ),
+    C(
+        "run-store-manifest-edited",
+        "dataset job",
+        "a store whose manifest.json was edited by hand (valid JSON, wrong fields)",
+        ["run", JOBFILE],
+        r"the manifest\.json of the store .* was edited or damaged \(items\[0\]\.attempts is "
+        r'"two"\); restore it, or give another store folder',
+        setup=_store_with_edited_manifest,
         out=None,
     ),
     C(

@@ -161,7 +161,62 @@ def read_manifest(path: str | Path) -> dict[str, Any] | None:
         raise CheckpointError(
             f"{p} is not the manifest of a fiberscope store; give another store folder"
         )
+    same_version = (
+        data.get("store_format") == STORE_FORMAT and data.get("fiberscope_version") == __version__
+    )  # a store of another version is refused by its version (Store._check), not its fields
+    problem = _manifest_problem(data) if same_version else None
+    if problem is not None:
+        raise CheckpointError(
+            f"the {MANIFEST} of the store {Path(path)} was edited or damaged ({problem}); "
+            "restore it, or give another store folder"
+        )
     return data
+
+
+_ENTRY_TYPES: dict[str, tuple[type, ...]] = {
+    "key": (str,),
+    "seed": (int,),
+    "error": (str, type(None)),
+    "attempts": (int,),
+    "seconds": (int, float, type(None)),
+    "worker": (str, type(None)),
+    "rows": (int, type(None)),
+}
+
+
+def _manifest_problem(data: dict[str, Any]) -> str | None:
+    """What in a manifest (valid JSON of the right format) a run or a reader cannot use."""
+    if not isinstance(data.get("verb"), str):
+        return "verb is not a string"
+    if not isinstance(data.get("job"), dict):
+        return "job is not a table"
+    layout = data.get("layout")
+    shape = layout.get("input_shape") if isinstance(layout, dict) else None
+    if not isinstance(shape, list) or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
+    ):
+        return "layout.input_shape is not a list of positive integers"
+    runs = data.get("runs", [])
+    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+        return "runs is not a list of tables"
+    if not isinstance(data.get("counts", {}), dict):
+        return "counts is not a table"
+    items = data.get("items", [])
+    if not isinstance(items, list):
+        return "items is not a list"
+    for k, e in enumerate(items):
+        if not isinstance(e, dict):
+            return f"items[{k}] is not a table"
+        index = e.get("index")
+        if not isinstance(index, int) or isinstance(index, bool) or index != k:
+            return f"items[{k}].index is {_short(index)}, not {k}"
+        if e.get("status") not in ("pending", "done", "failed"):
+            return f"items[{k}].status is {_short(e.get('status'))}"
+        for name, types in _ENTRY_TYPES.items():
+            value = e.get(name)
+            if name in e and (not isinstance(value, types) or isinstance(value, bool)):
+                return f"items[{k}].{name} is {_short(value)}"
+    return None
 
 
 def check_store_path(path: str | Path) -> Path:
