@@ -464,6 +464,18 @@ def _job_folder(bad: bytes | None = None, shape: tuple[int, ...] | None = None):
     return setup
 
 
+def _job_pipes(out: Path, files: Path) -> None:
+    """Named pipes where files are expected: the item b.npy, the inputs pipe.npy, pipe.toml."""
+    _job_folder()(out, files)
+    (out / "pts" / "b.npy").unlink()
+    os.mkfifo(out / "pts" / "b.npy")
+    os.mkfifo(out / "pipe.npy")
+    os.mkfifo(out / "pipe.toml")
+    (out / "job-pipe.toml").write_text(
+        (out / "job.toml").read_text().replace('inputs = "pts"', 'inputs = "pipe.npy"')
+    )
+
+
 def _store_of_other_step(out: Path, files: Path) -> None:
     """The store of this job run with step 0.05; the job file now says 0.1."""
     from fiberscope.jobs import run_many
@@ -471,6 +483,20 @@ def _store_of_other_step(out: Path, files: Path) -> None:
     _job(step="0.1")(out, files)
     run_many("surface_1", out / "pts.npy", "trace", store=out / "store", workers=0, step=0.05,
              bounds=[-1.0, 1.0])  # fmt: skip
+
+
+def _store_with_edited_manifest(out: Path, files: Path) -> None:
+    """The store of this job, whose manifest was edited by hand (still valid JSON)."""
+    import json
+
+    from fiberscope.jobs import run_many
+
+    _job()(out, files)
+    run_many("surface_1", out / "pts.npy", "trace", store=out / "store", workers=0, step=0.05,
+             bounds=[-1.0, 1.0])  # fmt: skip
+    manifest = json.loads((out / "store" / "manifest.json").read_text())
+    manifest["items"][0]["attempts"] = "two"
+    (out / "store" / "manifest.json").write_text(json.dumps(manifest))
 
 
 def _store_of_other_version(out: Path, files: Path) -> None:
@@ -2023,6 +2049,36 @@ CASES: list[Case] = [
         keeps=("store",),
     ),
     C(
+        "run-item-not-regular",
+        "dataset job",
+        "a named pipe among the inputs (exit 4; refused without opening it, the others are done)",
+        ["run", JOBFILE],
+        r"^error: item 1 \(b\.npy\): it is not a regular file \(a pipe, socket or device\); "
+        r"give a file",
+        code=4,
+        setup=_job_pipes,
+        out=None,
+        keeps=("store",),
+    ),
+    C(
+        "run-inputs-not-regular",
+        "dataset job",
+        "a named pipe as the inputs file (refused at once instead of blocking)",
+        ["run", "{out}/job-pipe.toml"],
+        r"the inputs pipe\.npy are not a regular file or folder \(a pipe, socket or device\)",
+        setup=_job_pipes,
+        out=None,
+    ),
+    C(
+        "run-job-not-regular",
+        "dataset job",
+        "a named pipe as the job file (refused at once instead of blocking)",
+        ["run", "{out}/pipe.toml"],
+        r"the job file .*pipe\.toml is not a regular file \(a pipe, socket or device\)",
+        setup=_job_pipes,
+        out=None,
+    ),
+    C(
         "run-store-other-options",
         "dataset job",
         "a store written by the same job with another step",
@@ -2040,6 +2096,16 @@ CASES: list[Case] = [
         r"was written by fiberscope 0\.0\.1 .* give another store folder so that results of "
         r"two versions never mix",
         setup=_store_of_other_version,
+        out=None,
+    ),
+    C(
+        "run-store-manifest-edited",
+        "dataset job",
+        "a store whose manifest.json was edited by hand (valid JSON, wrong fields)",
+        ["run", JOBFILE],
+        r"the manifest\.json of the store .* was edited or damaged \(items\[0\]\.attempts is "
+        r'"two"\); restore it, or give another store folder',
+        setup=_store_with_edited_manifest,
         out=None,
     ),
     C(

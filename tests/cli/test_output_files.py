@@ -298,6 +298,44 @@ def test_a_live_run_owns_its_output_and_a_second_sigterm_stops_it(tmp_path: Path
     assert json.loads(out.with_suffix(".json").read_text())["complete"] is True
 
 
+def test_a_second_sigterm_in_the_first_model_evaluation(tmp_path: Path) -> None:
+    """Both signals arrive while the model is still evaluating the start (before the loop):
+    exit 143 with one line, and nothing left behind (before: exit 130, silent)."""
+    (tmp_path / "slow.py").write_text(SLOW)
+    out, flag = tmp_path / "t.csv", tmp_path / "hanging"
+    args = ["trace", f"{tmp_path / 'slow.py'}:Slow", *TRACE, "-o", str(out)]
+    proc = _start(args, HANG_AT="1", HANG_FLAG=str(flag))
+    try:
+        _wait_for(flag, proc)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert proc.poll() is None  # the first signal waits for the evaluation
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    # (the test model leaves its flag file open: Python's ResourceWarning may come first)
+    last = err.strip().splitlines()[-1]
+    assert last == "interrupted by SIGTERM before the first step: nothing was written", err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hanging", "slow.py"]
+
+
+def test_ctrl_c_while_the_model_loads_says_interrupted(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Ctrl-C before the run's own handlers (typer turns it into a silent exit 130)."""
+    import fiberscope.models
+
+    def interrupted(*_a: object, **_k: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fiberscope.models, "load_model", interrupted)
+    code, err = _run(["trace", *S1, "-o", str(tmp_path / "t.csv")], capsys)
+    assert (code, _one_line(err)) == (130, "interrupted")
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---------------------------------------------------------------- a full disk at the end
 @pytest.fixture
 def full_disk(monkeypatch):

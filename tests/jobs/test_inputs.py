@@ -102,3 +102,72 @@ def test_arrays_in_memory() -> None:
 def test_unusable_inputs(tmp_path, make, message) -> None:
     with pytest.raises(InputError, match=message):
         open_inputs(make(tmp_path))
+
+
+class _Unblock:
+    """Open named pipes for writing after ``after`` seconds, so a reader stuck on them returns.
+
+    A reader that blocks on a pipe is the bug; with this the test fails instead of hanging.
+    """
+
+    def __init__(self, *fifos, after: float = 10.0) -> None:
+        import threading
+
+        self.fifos, self.blocked = fifos, False
+        self.timer = threading.Timer(after, self._fire)
+
+    def _fire(self) -> None:
+        import os
+
+        for f in self.fifos:
+            try:
+                os.close(os.open(f, os.O_WRONLY | os.O_NONBLOCK))  # succeeds only with a reader
+                self.blocked = True
+            except OSError:
+                pass
+
+    def __enter__(self) -> _Unblock:
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.timer.cancel()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="named pipes are POSIX")
+def test_named_pipes_are_never_opened(tmp_path) -> None:
+    import os
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    np.save(folder / "a.npy", np.zeros(2))
+    os.mkfifo(folder / "b.npy")  # an item: listing or reading it must not block
+    os.mkfifo(tmp_path / "all.npy")  # the inputs themselves
+    with _Unblock(folder / "b.npy", tmp_path / "all.npy") as guard:
+        inputs = open_inputs(folder)
+        assert inputs.shape == (2,)
+        with pytest.raises(ItemReadError, match=r"^it is not a regular file \(a pipe"):
+            inputs.read(1)
+        np.testing.assert_array_equal(inputs.read(0), [0.0, 0.0])
+        with pytest.raises(InputError, match=r"all\.npy are not a regular file or folder"):
+            open_inputs(tmp_path / "all.npy")
+    assert not guard.blocked
+
+
+def test_items_are_read_as_start_points_are(tmp_path) -> None:
+    """One reader for --at files and dataset items (fiberscope.io.inputs.read_point)."""
+    rgba = np.full((2, 2, 4), 255, dtype=np.uint8)
+    rgba[..., 0] = 51
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "b.png")  # opaque: alpha dropped
+    rgba[0, 0, 3] = 0
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "c.png")  # transparent: refused
+    np.save(tmp_path / "d.npy", np.array([[[0.5, np.inf]] * 2] * 3))
+    inputs = open_inputs(tmp_path)
+    assert inputs.shape == (3, 2, 2)
+    x = inputs.read(0)
+    np.testing.assert_allclose(x[0], 0.2)
+    np.testing.assert_allclose(x[1:], 1.0)
+    with pytest.raises(ItemReadError, match=r"^the image has transparent pixels"):
+        inputs.read(1)
+    with pytest.raises(ItemReadError, match=r"^it has a non-finite value \(inf at flat index 1\)"):
+        inputs.read(2)

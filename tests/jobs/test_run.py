@@ -119,6 +119,62 @@ def test_interrupted_job_continues_to_the_same_store(tmp_path, traced) -> None:
         assert a.item(i).result == b.item(i).result
 
 
+def test_damaged_or_missing_item_files_are_redone(tmp_path, traced) -> None:
+    """A finished item whose file was lost or damaged is run again, not skipped; until then
+    reading the store says so in one line."""
+    import shutil
+
+    ref_store, _ = traced
+    store = tmp_path / "s"
+    shutil.copytree(ref_store, store)
+    (store / "items" / item_name(0)).unlink()
+    (store / "items" / item_name(1)).write_bytes(b"garbage")
+    reader = open_store(store)
+    with pytest.raises(InputError, match=r"^the item file item-00000001\.parquet of the store "
+                       r".* is missing or damaged \(.*\); run the job again"):  # fmt: skip
+        reader.item(1)
+    with pytest.raises(InputError, match=r"^an item file of the store .* run the job again"):
+        reader.table()
+    res = run_many("surface_1", STARTS, "trace", store=store, workers=0, **TRACE)
+    assert (res.skipped, res.ran, res.done) == (1, 2, 3)
+    a, b = open_store(store), open_store(ref_store)
+    assert a.table().num_rows == b.table().num_rows
+    for i in range(3):
+        np.testing.assert_array_equal(a.item(i).x, b.item(i).x)
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (lambda m: m["items"][0].update(attempts="abc"), r'items\[0\]\.attempts is "abc"'),
+        (lambda m: m["items"].__setitem__(1, None), r"items\[1\] is not a table"),
+        (lambda m: m["items"][2].update(status="ok"), r'items\[2\]\.status is "ok"'),
+        (lambda m: m["items"][2].update(index=0), r"items\[2\]\.index is 0, not 2"),
+        (lambda m: m.update(items=5), r"items is not a list"),
+        (lambda m: m.update(runs=None), r"runs is not a list of tables"),
+        (lambda m: m.update(layout=None), r"layout\.input_shape is not a list"),
+    ],
+)
+def test_an_edited_manifest_is_refused_untouched(tmp_path, traced, edit, problem) -> None:
+    """A manifest edited by hand (still valid JSON) is one line, not an internal error, and
+    neither a run nor a reader changes the store."""
+    import shutil
+
+    ref_store, _ = traced
+    store = tmp_path / "s"
+    shutil.copytree(ref_store, store)
+    manifest = json.loads((store / MANIFEST).read_text())
+    edit(manifest)
+    (store / MANIFEST).write_text(json.dumps(manifest))
+    before = {p.name: p.read_bytes() for p in store.rglob("*") if p.is_file()}
+    pattern = rf"^the manifest\.json of the store .* was edited or damaged \({problem}"
+    with pytest.raises(CheckpointError, match=pattern):
+        run_many("surface_1", STARTS, "trace", store=store, workers=0, **TRACE)
+    with pytest.raises(CheckpointError, match=pattern):
+        open_store(store)
+    assert {p.name: p.read_bytes() for p in store.rglob("*") if p.is_file()} == before
+
+
 def test_item_written_after_the_last_manifest_update_is_kept(tmp_path) -> None:
     """A run killed between an item's file and the manifest: the file is taken, not redone;
     a half-written temporary file is swept."""

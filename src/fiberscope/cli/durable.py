@@ -317,6 +317,21 @@ class DurableRun:
                     "same command with --resume to continue"
                 )
                 raise typer.Exit(code=flag.exit_code) from None
+            except KeyboardInterrupt:
+                # a second signal inside a model evaluation before the verb's loop began (the
+                # loop turns later ones into Interrupted): there is no step to keep
+                if flag.signum is None:
+                    raise
+                flag.saving = True
+                from .common import note
+
+                if self.loaded is None:
+                    writer.remove()
+                    kept = "nothing was written"
+                else:
+                    kept = f"the checkpoint {self.ckpt_path.name} is kept; use --resume again"
+                note(f"interrupted by {flag.name} before the first step: {kept}")
+                raise typer.Exit(code=flag.exit_code) from None
             except FiberscopeError:
                 if self.loaded is None:
                     writer.remove()

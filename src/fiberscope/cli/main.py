@@ -8,6 +8,7 @@ on stderr and exits with code 2; no output file is written in that case.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -60,6 +61,20 @@ def _show_warning(message: Any, category: Any, *_args: Any, **_kwargs: Any) -> N
 _COMMAND: Any = None
 
 
+def _interrupt_reported(callback: Any) -> Any:
+    """``callback``, whose Ctrl-C (one that no run's own handler saw, e.g. while the model
+    loads) ends in one line: typer would turn it into a silent exit 130."""
+
+    @functools.wraps(callback)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except KeyboardInterrupt:
+            raise _ABORT[0]("interrupted") from None
+
+    return wrapper
+
+
 def command() -> Any:
     """The click command of the app, with flags shown without a ``<bool>`` type."""
     global _COMMAND
@@ -74,6 +89,9 @@ def command() -> Any:
             for param in params:
                 if getattr(param, "is_flag", False):
                     param.metavar = ""
+        for sub in getattr(cmd, "commands", {}).values():
+            if sub.callback is not None:
+                sub.callback = _interrupt_reported(sub.callback)
         _COMMAND = cmd
     return _COMMAND
 
@@ -129,8 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         except _EXIT as exc:
             return int(exc.exit_code or 0)
-        except _ABORT:
-            say_err("aborted")
+        except _ABORT as exc:
+            say_err(str(exc) or "aborted")
             return 130
         except _click_exc.ClickException as exc:
             print_error(exc.format_message())

@@ -63,8 +63,52 @@ def looks_like_point_file(text: str) -> bool:
     return os.path.lexists(t)
 
 
-def _fail(path: Path, why: str) -> InputError:
-    return InputError(f"cannot read the start point {display_name(path)}: {why}")
+class PointFileError(InputError):
+    """A start-point file (or a dataset item file) cannot be read.
+
+    Attributes
+    ----------
+    reason : str
+        The problem without the file's name (``"the file is empty"``), for callers that name
+        the file themselves (a dataset job names the item).
+    """
+
+    reason: str = ""
+
+
+def _fail(path: Path, why: str) -> PointFileError:
+    err = PointFileError(f"cannot read the start point {display_name(path)}: {why}")
+    err.reason = why
+    return err
+
+
+def not_a_regular_file(path: str | Path) -> str | None:
+    """Why ``path`` may not be opened as a file, without opening it (None when it may).
+
+    Opening a named pipe blocks until another process writes to it, and a device can be
+    endless, so readers check this before they open anything.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The path (symbolic links are followed).
+
+    Returns
+    -------
+    str or None
+        ``"it is a folder; give a file"``, ``"it is not a regular file (a pipe, socket or
+        device); give a file"``, or None for a regular file or a path that does not exist (the
+        caller's own open reports that).
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISDIR(mode):
+        return "it is a folder; give a file"
+    if not stat.S_ISREG(mode):
+        return "it is not a regular file (a pipe, socket or device); give a file"
+    return None
 
 
 def _check_file(path: Path) -> None:
@@ -272,9 +316,10 @@ def read_point(path: str | Path) -> Any:
 
     Raises
     ------
-    InputError
-        A missing, unreadable, empty or non-regular file; an unknown suffix; content that is
-        not one numeric array (pickled objects, a dict, text that is not numbers); NaN or inf.
+    PointFileError
+        (an :class:`~fiberscope.errors.InputError`) A missing, unreadable, empty or non-regular
+        file; an unknown suffix; content that is not one numeric array (pickled objects, a
+        dict, text that is not numbers); NaN or inf.
 
     Examples
     --------
@@ -295,4 +340,11 @@ def read_point(path: str | Path) -> Any:
     return reader[kind](p)
 
 
-__all__ = ["MAX_POINT_BYTES", "POINT_SUFFIXES", "looks_like_point_file", "read_point"]
+__all__ = [
+    "MAX_POINT_BYTES",
+    "POINT_SUFFIXES",
+    "PointFileError",
+    "looks_like_point_file",
+    "not_a_regular_file",
+    "read_point",
+]

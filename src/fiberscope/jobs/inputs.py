@@ -8,12 +8,12 @@ or unreadable in the middle of a dataset fails that item alone, with a one-line 
 - ``.npy``: read with ``allow_pickle=False`` (object arrays are refused); values are taken as
   they are (cast to float64).
 - ``.png``: grayscale becomes ``(1, H, W)``, colour ``(3, H, W)`` (channels first, as torch
-  models take images; alpha is dropped); 8-bit values are divided by 255 and 16-bit by 65535,
-  so pixels lie in ``[0, 1]``.
+  models take images; an opaque alpha channel is dropped, transparent pixels are refused);
+  8-bit values are divided by 255 and 16-bit by 65535, so pixels lie in ``[0, 1]``.
 - one ``.npy`` array ``(N, *shape)``: item ``i`` is row ``i`` (memory-mapped, not loaded whole).
 
-This is the job runner's own small reader; ``fiberscope.io.inputs.read_point`` (being added for
-single points) will share it.
+Item files are read by :func:`fiberscope.io.inputs.read_point`, the reader of ``--at`` files
+(the same checks: regular files only, no pickles, no transparent pixels, no NaN or inf).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..io.inputs import PointFileError, not_a_regular_file, read_point
 
 #: Suffixes of item files in an input folder.
 ITEM_SUFFIXES = (".npy", ".png")
@@ -172,7 +173,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def read_file(path: Path) -> np.ndarray:
-    """Read one ``.npy`` or ``.png`` item file.
+    """Read one ``.npy`` or ``.png`` item file with :func:`fiberscope.io.inputs.read_point`.
 
     Parameters
     ----------
@@ -182,65 +183,25 @@ def read_file(path: Path) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        Its values (``.png``: float in ``[0, 1]``, channels first).
+        Its values, float64 (``.png``: in ``[0, 1]``, channels first).
 
     Raises
     ------
     ItemReadError
-        Missing, unreadable or malformed.
+        Missing, not a regular file (a named pipe would block), unreadable, malformed, pickled
+        objects, transparent pixels, NaN or inf.
     """
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ItemReadError("the file does not exist (any more)") from None
-    except IsADirectoryError:
-        raise ItemReadError("it is a folder, not a file") from None
-    except OSError as exc:
-        raise ItemReadError(f"cannot read it: {exc.strerror or exc}") from None
-    if path.suffix.lower() == ".png":
-        return _decode_png(data)
-    import io
-
-    try:
-        x = np.load(io.BytesIO(data), allow_pickle=False)
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise ItemReadError(
-                "it holds Python objects (pickles are never loaded); save a numeric array"
-            ) from None
-        raise ItemReadError(f"not a valid .npy file ({_one_line(exc)})") from None
-    except Exception as exc:
-        raise ItemReadError(f"not a valid .npy file ({_one_line(exc)})") from None
-    if not isinstance(x, np.ndarray):
-        raise ItemReadError("it is an .npz archive, not one .npy array")
-    return x
-
-
-def _decode_png(data: bytes) -> np.ndarray:
-    import io
-
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
-            mode = img.mode
-            if mode in ("1", "L", "LA"):
-                arr = np.asarray(img.convert("L"), dtype=np.float64) / 255.0
-                return arr[None]
-            if mode in ("I;16", "I;16B", "I;16L", "I"):
-                raw = np.asarray(img, dtype=np.float64)
-                return (raw / 65535.0)[None]
-            arr = np.asarray(img.convert("RGB"), dtype=np.float64) / 255.0
-            return np.moveaxis(arr, -1, 0)
-    except ItemReadError:
-        raise
-    except Exception as exc:
-        raise ItemReadError(f"not a readable PNG image ({_one_line(exc)})") from None
+        return read_point(path)
+    except PointFileError as exc:
+        raise ItemReadError(exc.reason) from None
 
 
 def _header_shape(path: Path) -> tuple[tuple[int, ...] | None, str | None]:
     """Shape of an item file from its header, or a problem."""
+    why = not_a_regular_file(path)
+    if why is not None:
+        return None, why
     try:
         with open(path, "rb") as fh:
             head = fh.read(256)
@@ -324,6 +285,11 @@ def open_inputs(inputs: Any, *, shape: Any = None) -> InputSet:
         path = path.resolve()
         if path.is_dir():
             return _open_folder(path, want)
+        if not_a_regular_file(path) is not None:  # a named pipe would block, a device is endless
+            raise InputError(
+                f"the inputs {path.name} are not a regular file or folder (a pipe, socket or "
+                "device); give a folder of .npy/.png files or one .npy array (N, *shape)"
+            )
         if path.suffix.lower() != ".npy":
             raise InputError(
                 f"the inputs {path.name} are neither a folder nor a .npy file; give a folder of "

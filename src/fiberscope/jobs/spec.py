@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..io.inputs import not_a_regular_file
 
 #: Verbs a job can run.
 VERBS = ("walk", "trace", "preimage")
@@ -547,6 +548,10 @@ def load_job_file(path: str | Path) -> dict[str, Any]:
         raise InputError(f"the job file {p} does not exist")
     if p.is_dir():
         raise InputError(f"the job file {p} is a folder; give a .toml file")
+    if not_a_regular_file(p) is not None:  # opening a named pipe would block
+        raise InputError(
+            f"the job file {p} is not a regular file (a pipe, socket or device); give a .toml file"
+        )
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -161,7 +161,62 @@ def read_manifest(path: str | Path) -> dict[str, Any] | None:
         raise CheckpointError(
             f"{p} is not the manifest of a fiberscope store; give another store folder"
         )
+    same_version = (
+        data.get("store_format") == STORE_FORMAT and data.get("fiberscope_version") == __version__
+    )  # a store of another version is refused by its version (Store._check), not its fields
+    problem = _manifest_problem(data) if same_version else None
+    if problem is not None:
+        raise CheckpointError(
+            f"the {MANIFEST} of the store {Path(path)} was edited or damaged ({problem}); "
+            "restore it, or give another store folder"
+        )
     return data
+
+
+_ENTRY_TYPES: dict[str, tuple[type, ...]] = {
+    "key": (str,),
+    "seed": (int,),
+    "error": (str, type(None)),
+    "attempts": (int,),
+    "seconds": (int, float, type(None)),
+    "worker": (str, type(None)),
+    "rows": (int, type(None)),
+}
+
+
+def _manifest_problem(data: dict[str, Any]) -> str | None:
+    """What in a manifest (valid JSON of the right format) a run or a reader cannot use."""
+    if not isinstance(data.get("verb"), str):
+        return "verb is not a string"
+    if not isinstance(data.get("job"), dict):
+        return "job is not a table"
+    layout = data.get("layout")
+    shape = layout.get("input_shape") if isinstance(layout, dict) else None
+    if not isinstance(shape, list) or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
+    ):
+        return "layout.input_shape is not a list of positive integers"
+    runs = data.get("runs", [])
+    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+        return "runs is not a list of tables"
+    if not isinstance(data.get("counts", {}), dict):
+        return "counts is not a table"
+    items = data.get("items", [])
+    if not isinstance(items, list):
+        return "items is not a list"
+    for k, e in enumerate(items):
+        if not isinstance(e, dict):
+            return f"items[{k}] is not a table"
+        index = e.get("index")
+        if not isinstance(index, int) or isinstance(index, bool) or index != k:
+            return f"items[{k}].index is {_short(index)}, not {k}"
+        if e.get("status") not in ("pending", "done", "failed"):
+            return f"items[{k}].status is {_short(e.get('status'))}"
+        for name, types in _ENTRY_TYPES.items():
+            value = e.get(name)
+            if name in e and (not isinstance(value, types) or isinstance(value, bool)):
+                return f"items[{k}].{name} is {_short(value)}"
+    return None
 
 
 def check_store_path(path: str | Path) -> Path:
@@ -353,7 +408,8 @@ class Store:
             path = self.items_dir / item_name(i)
             if prev is not None:
                 entry.attempts = int(prev.get("attempts") or 0)
-                if prev.get("status") == "done" and path.is_file():
+                # a damaged or foreign file is not a finished item: it is run again
+                if prev.get("status") == "done" and self._item_meta(path, i) is not None:
                     for k in ("status", "seconds", "worker", "rows"):
                         setattr(entry, k, prev.get(k))
                 elif prev.get("status") == "failed":
@@ -363,18 +419,29 @@ class Store:
             out.append(entry)
         return out
 
-    def _adopt(self, path: Path, entry: Entry) -> bool:
-        """Take an item file written after the last manifest update, if it is this job's."""
+    def _item_meta(self, path: Path, index: int) -> tuple[dict[str, Any], int] | None:
+        """The metadata and row count of item ``index``'s file, if it is a readable Parquet
+        file of this job (None for a missing, damaged or foreign file)."""
         import pyarrow.parquet as pq
 
+        if not path.is_file():
+            return None
         try:
-            meta = json.loads(pq.read_schema(path).metadata[META_KEY])
-            rows = pq.ParquetFile(path).metadata.num_rows
+            info = pq.ParquetFile(path).metadata
+            meta = json.loads(info.metadata[META_KEY])
+            rows = int(info.num_rows)
         except Exception:
+            return None
+        if meta.get("job_sha256") != self.job_sha256 or meta.get("index") != index:
+            return None
+        return meta, rows
+
+    def _adopt(self, path: Path, entry: Entry) -> bool:
+        """Take an item file written after the last manifest update, if it is this job's."""
+        found = self._item_meta(path, entry.index)
+        if found is None:
             return False
-        if meta.get("job_sha256") != self.job_sha256 or meta.get("index") != entry.index:
-            return False
-        entry.status, entry.error, entry.rows = "done", None, int(rows)
+        entry.status, entry.error, entry.rows = "done", None, found[1]
         return True
 
     def _manifest(self, old: dict[str, Any] | None) -> dict[str, Any]:
@@ -570,15 +637,18 @@ class StoreReader:
         Raises
         ------
         InputError
-            The item is not done.
+            The item is not done, or its file is damaged (running the job again redoes it).
         """
         import pyarrow.parquet as pq
 
         path = self.path / ITEMS / item_name(index)
         if not path.is_file():
             raise InputError(f"item {index} of {self.path} is not done (no {path.name})")
-        table = pq.read_table(path)
-        meta = json.loads(table.schema.metadata[META_KEY])
+        try:
+            table = pq.read_table(path)
+            meta = json.loads(table.schema.metadata[META_KEY])
+        except Exception as exc:
+            raise self._damaged(path, exc) from None
         shape = tuple(self.manifest["layout"]["input_shape"])
         cols = {name: table.column(name).to_numpy() for name in COLUMNS[self.verb]}
         x, y = (self._matrix(table, name) for name in ("x", "y"))
@@ -594,13 +664,31 @@ class StoreReader:
         return col.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
 
     def table(self) -> Any:
-        """Every finished item as one ``pyarrow.Table`` (column ``item`` tells them apart)."""
+        """Every finished item as one ``pyarrow.Table`` (column ``item`` tells them apart).
+
+        Raises
+        ------
+        InputError
+            No item is finished, or an item file is missing or damaged (running the job again
+            redoes it).
+        """
         import pyarrow.dataset as ds
 
         files = [str(self.path / ITEMS / item_name(i)) for i in self.done()]
         if not files:
             raise InputError(f"the store {self.path} has no finished items yet")
-        return ds.dataset(files, format="parquet").to_table()
+        try:
+            return ds.dataset(files, format="parquet").to_table()
+        except Exception as exc:
+            raise self._damaged(None, exc) from None
+
+    def _damaged(self, path: Path | None, exc: BaseException) -> InputError:
+        what = f"the item file {path.name}" if path is not None else "an item file"
+        why = " ".join(str(exc).split())[:160] or type(exc).__name__
+        return InputError(
+            f"{what} of the store {self.path} is missing or damaged ({why}); run the job "
+            "again: it redoes damaged items"
+        )
 
     def __iter__(self) -> Iterator[ItemResult]:
         for i in self.done():
