@@ -236,7 +236,12 @@ def _walk(
     seed: int,
     **kw: Any,
 ) -> tuple[fs.WalkResult, float]:
-    thin = max(1, math.ceil(steps / KEEP)) if "thin" not in kw else kw.pop("thin")
+    if "thin" in kw:
+        thin = int(kw.pop("thin"))
+    else:  # the smallest thin that keeps at most KEEP samples and divides the step count
+        thin = max(1, math.ceil(steps / KEEP))
+        while steps % thin:
+            thin += 1
     samples = max(1, steps // thin)
     t0 = time.perf_counter()
     res = fs.walk(
@@ -306,7 +311,7 @@ def run_relu(case: ReluCase, *, quick: bool, seed: int, rep: Any) -> list[WalkRo
     case : ReluCase
         The test.
     quick : bool
-        A hundredth of the steps.
+        A 250th of the steps (at least 20).
     seed : int
         Seed of the walks.
     rep : Reporter
@@ -318,7 +323,7 @@ def run_relu(case: ReluCase, *, quick: bool, seed: int, rep: Any) -> list[WalkRo
         One row per method.
     """
     f = case.model()
-    steps = max(20, case.steps // 100) if quick else case.steps
+    steps = max(20, case.steps // 250) if quick else case.steps
     x0 = np.asarray(case.x0, dtype=np.float64)
     rows = []
     for method in METHODS:
@@ -379,7 +384,7 @@ def run_ccpp(
     Parameters
     ----------
     quick : bool
-        Two epochs and 50 steps.
+        Two epochs and 30 steps.
     seed : int
         Seed of the initial weights and of the walks.
     epochs : int, optional
@@ -397,7 +402,7 @@ def run_ccpp(
     from .ccpp import COLUMNS, load_ccpp, train_ccpp
 
     n_epochs = epochs if epochs is not None else (2 if quick else 500)
-    steps = 50 if quick else 1000
+    steps = 30 if quick else 1000
     rows: list[WalkRow] = []
     info: dict[str, Any] = {"epochs": n_epochs, "networks": {}}
     for target in ("rh", "pe"):
@@ -409,6 +414,8 @@ def run_ccpp(
         )
         net = trained.model
         x0 = data.X_train[0].to(torch.float64)
+        with torch.no_grad():
+            y0 = float(net(x0.to(torch.float32)))
         unit = "% RH" if target == "rh" else "MW"
         info["networks"][target] = {
             "val_mse": trained.val_mse,
@@ -418,7 +425,7 @@ def run_ccpp(
             "train_seconds": trained.seconds,
             "x0": x0.tolist(),
             "x0_units": data.denormalise(x0.numpy()).tolist(),
-            "y0": float(net(x0.to(torch.float32))),
+            "y0": y0,
         }
         info["minimum"] = data.minimum.tolist()
         info["maximum"] = data.maximum.tolist()
@@ -481,7 +488,7 @@ def run_mnist(*, quick: bool, seed: int, rep: Any) -> tuple[list[WalkRow], dict[
     Parameters
     ----------
     quick : bool
-        Three steps of the authors' walk, ten of the others.
+        Two steps of the authors' walk, six of the others.
     seed : int
         Seed of the walks.
     rep : Reporter
@@ -511,9 +518,9 @@ def run_mnist(*, quick: bool, seed: int, rep: Any) -> tuple[list[WalkRow], dict[
         "inner_logit_change": float((y_in - y0).abs().max()),
     }
     plan = {
-        "paper": (3 if quick else 1000, {"step": 0.1, "null": "index"}, "delta 0.1, clamp [0, 1]"),
-        "corrected": (10 if quick else 1000, {"step": 1.0}, "step <= 1, box [0, 1]"),
-        "uniform": (10 if quick else 1000, {"step": 0.01}, "scale 0.01, box [0, 1]"),
+        "paper": (2 if quick else 1000, {"step": 0.1, "null": "index"}, "delta 0.1, clamp [0, 1]"),
+        "corrected": (6 if quick else 1000, {"step": 1.0}, "step <= 1, box [0, 1]"),
+        "uniform": (6 if quick else 1000, {"step": 0.01}, "scale 0.01, box [0, 1]"),
     }
     rows = []
     for method in METHODS:
