@@ -483,7 +483,8 @@ def run_mnist(*, quick: bool, seed: int, rep: Any) -> tuple[list[WalkRow], dict[
     clamped to the pixel box ``[0, 1]``. Corrected: 1000 steps of at most 1.0 in the box.
     Uniform: it refuses starts on the box faces and a digit has hundreds of pixels at 0, so
     it walks the class of the digit pulled 5 % into the box (``0.05 + 0.9 x``, see
-    :data:`INNER`), 1000 proposals of scale 0.01.
+    :data:`INNER`), 1000 proposals of scale 0.002 (larger scales push pixels out of the
+    box: in a 50-step probe 0.005 had 28 % of its proposals accepted, 0.002 98 %).
 
     Parameters
     ----------
@@ -520,7 +521,7 @@ def run_mnist(*, quick: bool, seed: int, rep: Any) -> tuple[list[WalkRow], dict[
     plan = {
         "paper": (2 if quick else 1000, {"step": 0.1, "null": "index"}, "delta 0.1, clamp [0, 1]"),
         "corrected": (6 if quick else 1000, {"step": 1.0}, "step <= 1, box [0, 1]"),
-        "uniform": (6 if quick else 1000, {"step": 0.01}, "scale 0.01, box [0, 1]"),
+        "uniform": (6 if quick else 1000, {"step": 0.002}, "scale 0.002, box [0, 1]"),
     }
     rows = []
     for method in METHODS:
