@@ -349,6 +349,12 @@ def run_relu(case: ReluCase, *, quick: bool, seed: int, rep: Any) -> list[WalkRo
         coords = (with_start - x0) @ case.basis().T
         hull = _hull_measure(coords)
         dim = coords.shape[1]
+        centred = coords - coords.mean(0)
+        spread = np.linalg.svd(centred, compute_uv=False) / math.sqrt(len(coords))
+        if dim == 1:
+            text = f"length {hull:.3g}"
+        else:
+            text = f"area {hull:.3g}; spread {spread[0]:.3g} x {spread[1]:.3g}"
         rows.append(
             WalkRow(
                 case=case.name,
@@ -361,9 +367,10 @@ def run_relu(case: ReluCase, *, quick: bool, seed: int, rep: Any) -> list[WalkRo
                 class_distance=float(case.distance(pts).max()) if len(pts) else 0.0,
                 reach=float(np.linalg.norm(pts - x0, axis=1).max()) if len(pts) else 0.0,
                 coverage=hull,
-                coverage_text=f"{'length' if dim == 1 else 'area'} {hull:.3g}",
+                coverage_text=text,
                 notes=_notes(res),
                 samples=pts,
+                extra={"spread": spread.tolist(), "class_coords": coords[1:]},
             )
         )
     return rows
@@ -586,49 +593,57 @@ def _fmt(x: float | None) -> str:
 
 
 def relu_figure(cases: Sequence[ReluCase], rows: Sequence[WalkRow]) -> Any:
-    """Samples of every method on every ReLU/leaky test, with the exact class."""
+    """Samples of every method on every ReLU/leaky test, with the exact class.
+
+    2-D tests in the ``(x, y)`` plane with the class drawn; 3-D tests in coordinates of the
+    class's plane (an orthonormal basis of its directions, origin at the start). An inset
+    zooms on the start, where the corrected and uniform samples are.
+    """
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     fig = Figure(figsize=(15, 9.5), layout="constrained")
     by_case = {c.name: [r for r in rows if r.case == c.name] for c in cases}
     for i, case in enumerate(cases):
         runs = by_case[case.name]
-        pts_all = np.vstack([r.samples for r in runs if len(r.samples)] + [np.array([case.x0])])
-        lo, hi = pts_all.min(0), pts_all.max(0)
-        pad = 0.08 * np.maximum(hi - lo, 1.0)
-        lo, hi = lo - pad, hi + pad
-        if len(case.a) == 2:
-            ax = fig.add_subplot(2, 3, i + 1)
-            xs = np.linspace(lo[0], hi[0], 2)
-            if case.dead:
-                ax.fill_between(xs, xs, hi[1], color="0.85")
-            else:
-                for v in case.levels():
-                    ax.plot(xs, xs - v, color="0.5", lw=1)
+        flat = len(case.a) == 3
+        x0 = np.zeros(2) if flat else np.asarray(case.x0)
+
+        def pts(r: WalkRow, flat: bool = flat) -> np.ndarray:
+            return r.extra["class_coords"] if flat else r.samples
+
+        ax = fig.add_subplot(2, 3, i + 1)
+        every = np.vstack([pts(r) for r in runs] + [x0[None, :]])
+        near = np.vstack([pts(r) for r in runs if r.method != "paper"] + [x0[None, :]])
+        frac = (every - every.min(0)) / np.maximum(np.ptp(every, 0), 1e-12)
+        corners = [(0.6, 0.04), (0.04, 0.04), (0.6, 0.59), (0.04, 0.59)]
+        crowd = [
+            int(((np.abs(frac - np.array([cx, cy]) - 0.18) < 0.22).all(1)).sum())
+            for cx, cy in corners
+        ]
+        zoom = ax.inset_axes((*corners[int(np.argmin(crowd))], 0.37, 0.37))
+        for axis, sel in ((ax, every), (zoom, near)):
+            lo, hi = sel.min(0), sel.max(0)
+            pad = 0.08 * np.maximum(hi - lo, 1e-3) + 1e-3
+            lo, hi = lo - pad, hi + pad
+            if not flat:
+                xs = np.linspace(lo[0], hi[0], 2)
+                if case.dead:
+                    axis.fill_between(xs, xs, hi[1], color="0.88")
+                else:
+                    for v in case.levels():
+                        axis.plot(xs, xs - v, color="0.5", lw=1)
             for r in runs:
-                s = r.samples
-                ax.plot(s[:, 0], s[:, 1], ".", ms=2, color=COLORS[r.method])
-            ax.set_xlim(lo[0], hi[0])
-            ax.set_ylim(lo[1], hi[1])
-            ax.set_xlabel("x")
-            ax.set_ylabel("y")
-        else:
-            ax = fig.add_subplot(2, 3, i + 1, projection="3d")
-            gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 2), np.linspace(lo[1], hi[1], 2))
-            for v in case.levels():
-                gz = v - gx + gy
-                ax.plot_surface(gx, gy, gz, color="0.6", alpha=0.2)
-            for r in runs:
-                s = r.samples
-                ax.plot(s[:, 0], s[:, 1], s[:, 2], ".", ms=1.5, color=COLORS[r.method])
-            ax.set_xlabel("x")
-            ax.set_ylabel("y")
-            ax.set_zlabel("z")
-        ax.plot(*[[c] for c in case.x0], "k*", ms=10)
+                q = pts(r)
+                axis.plot(q[:, 0], q[:, 1], ".", ms=2, color=COLORS[r.method])
+            axis.plot(x0[0], x0[1], "k*", ms=10)
+            axis.set_xlim(lo[0], hi[0])
+            axis.set_ylim(lo[1], hi[1])
+        zoom.tick_params(labelsize=6)
+        ax.set_xlabel("u (in the class's plane)" if flat else "x")
+        ax.set_ylabel("v (in the class's plane)" if flat else "y")
         dist = ", ".join(f"{r.method} {_fmt(r.class_distance)}" for r in runs)
         ax.set_title(f"{case.name}: {case.class_text()}\ndistance from class: {dist}", fontsize=8)
-    from matplotlib.lines import Line2D
-
     handles = [
         Line2D([], [], ls="", marker=".", ms=8, color=COLORS[m], label=f"fs.walk(method={m!r})")
         for m in METHODS
@@ -836,6 +851,12 @@ def run_all(
     )
 
 
+def _row_json(r: WalkRow) -> dict[str, Any]:
+    d = {k: v for k, v in asdict(r).items() if k not in ("samples", "extra")}
+    d["extra"] = {k: v for k, v in r.extra.items() if not isinstance(v, np.ndarray)}
+    return d
+
+
 def write_report(report: Report, out: Path, *, dpi: int) -> list[Path]:
     """Write the figures, tables and JSON into ``out`` (each file atomically)."""
     out.mkdir(exist_ok=True)
@@ -861,7 +882,7 @@ def write_report(report: Report, out: Path, *, dpi: int) -> list[Path]:
         "torch": torch.__version__,
         "ccpp": report.ccpp,
         "mnist": report.mnist,
-        "rows": [{k: v for k, v in asdict(r).items() if k != "samples"} for r in report.rows],
+        "rows": [_row_json(r) for r in report.rows],
     }
     texts = {
         "table.md": table_markdown(report.rows),
