@@ -41,6 +41,8 @@ from .results import ConfusionResult
 
 #: Bisection halvings of a segment (2^-60 of its length: below float64 resolution).
 _BISECT = 60
+#: Points of the confusion path ``x0 -> boundary point`` (then the flipped point).
+_LINE = 16
 
 
 def _margin_fn(fn: Any, cls: int) -> Callable[[Tensor], float]:
@@ -280,6 +282,9 @@ def confuse(
         torch.cat((yb_raw[:c0], torch.tensor([-torch.inf]), yb_raw[c0 + 1 :])).argmax()
     )
     flip = _past(raw.fn, problem.box, x0f, xb, c0)
+    ts = torch.linspace(0.0, 1.0, _LINE, dtype=torch.float64, device=x0f.device).unsqueeze(1)
+    line = torch.cat((x0f + ts * (xb - x0f), flip.unsqueeze(0)))
+    line_outputs = torch.stack([raw.fn.value(p) for p in line])
     return ConfusionResult(
         start=problem.unflatten(x0f.unsqueeze(0))[0],
         point=problem.unflatten(xb.unsqueeze(0))[0],
@@ -294,6 +299,8 @@ def confuse(
         outputs_point=yb_raw,
         outputs_flipped=raw.fn.value(flip),
         path=problem.unflatten(path),
+        line=problem.unflatten(line),
+        line_outputs=line_outputs,
         seed_distances=dist0[order].tolist(),
         end_distances=d_end.tolist(),
         stop_reason=mem.reasons[best] or "max_steps",

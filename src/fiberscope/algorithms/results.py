@@ -797,6 +797,11 @@ class ConfusionResult:
         Raw outputs ``(m,)`` at the three points.
     path : torch.Tensor
         ``(K, *input_shape)``: the descent on the boundary that found ``point``, from its seed.
+    line : torch.Tensor
+        ``(L, *input_shape)``: the confusion path, the straight way ``x0 -> point`` in even
+        steps, then ``flipped``.
+    line_outputs : torch.Tensor
+        ``(L, m)`` raw outputs along ``line``.
     seed_distances : list of float
         Distances from ``x0`` of the boundary crossings the descents started from.
     end_distances : list of float
@@ -824,6 +829,8 @@ class ConfusionResult:
     outputs_point: Tensor
     outputs_flipped: Tensor
     path: Tensor
+    line: Tensor
+    line_outputs: Tensor
     seed_distances: list[float]
     end_distances: list[float]
     stop_reason: str

@@ -19,12 +19,49 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..algorithms.results import BoundaryWalkResult, TraverseResult, WalkResult
+from ..algorithms.results import (
+    BoundaryWalkResult,
+    ConfusionResult,
+    TraverseResult,
+    WalkResult,
+)
 from ..errors import InputError
 from ..io.atomic import atomic_write, check_writable
-from .plots import image_shape
 
-__all__ = ["chains_of", "image_grid", "image_path_figure", "save_gif", "to_uint8"]
+__all__ = [
+    "chains_of",
+    "confusion_figure",
+    "gif_bytes",
+    "image_grid",
+    "image_path_figure",
+    "image_shape",
+    "save_gif",
+    "to_uint8",
+]
+
+
+def image_shape(shape: Sequence[int]) -> tuple[int, int, int] | None:
+    """``(C, H, W)`` when an input shape is an image (grayscale or RGB), else None.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        The model's input shape (leading 1s beyond three axes are ignored).
+
+    Returns
+    -------
+    tuple of int or None
+        ``(C, H, W)`` for shapes ``(C, H, W)`` with ``C`` in 1, 3 and ``(H, W)``, both sides at
+        least 4 pixels.
+    """
+    s = [int(v) for v in shape]
+    while len(s) > 3 and s[0] == 1:
+        s = s[1:]
+    if len(s) == 2 and min(s) >= 4:
+        return 1, s[0], s[1]
+    if len(s) == 3 and s[0] in (1, 3) and min(s[1:]) >= 4:
+        return s[0], s[1], s[2]
+    return None
 
 
 def _np(t: Any) -> np.ndarray:
@@ -36,9 +73,11 @@ def chains_of(result: Any) -> tuple[np.ndarray, np.ndarray, list[int], np.ndarra
 
     Parameters
     ----------
-    result : WalkResult, TraverseResult or BoundaryWalkResult
-        A walk (its chains), a traversal (one chain: the path) or a boundary walk (one chain:
-        the gradient path from the start across the decision boundary).
+    result : WalkResult, TraverseResult, BoundaryWalkResult or ConfusionResult
+        A walk (its chains), a traversal (one chain: the path), a boundary walk (one chain:
+        the gradient path from the start across the decision boundary) or a confusion search
+        (one chain: the straight way from the start to the nearest boundary point, then the
+        flipped point).
 
     Returns
     -------
@@ -74,6 +113,11 @@ def chains_of(result: Any) -> tuple[np.ndarray, np.ndarray, list[int], np.ndarra
         pts = _np(result.points).reshape(1, k, -1)
         outs = _np(result.outputs).reshape(1, k, -1)
         return pts, outs, [k], pts[0, 0], _np(result.y0).reshape(-1)
+    if isinstance(result, ConfusionResult):
+        k = int(result.line.shape[0])
+        pts = _np(result.line).reshape(1, k, -1)
+        outs = _np(result.line_outputs).reshape(1, k, -1)
+        return pts, outs, [k], pts[0, 0], _np(result.outputs_start).reshape(-1)
     if isinstance(result, BoundaryWalkResult):
         path = result.path
         k = int(path.points.shape[0])
@@ -93,6 +137,8 @@ def _layout(result: Any) -> tuple[int, int, int]:
         shape = tuple(result.target.shape)
     elif isinstance(result, BoundaryWalkResult):
         shape = tuple(result.closest_point.shape)
+    elif isinstance(result, ConfusionResult):
+        shape = tuple(result.start.shape)
     else:
         chains_of(result)  # raises the one-line error
         raise AssertionError
@@ -173,6 +219,8 @@ def image_grid(result: Any, *, columns: int = 8, title: str | None = None) -> Fi
     matplotlib.figure.Figure
         The figure.
     """
+    if isinstance(result, ConfusionResult):
+        return confusion_figure(result, title=title)
     cwh = _layout(result)
     pts, outs, counts, x0, y0 = chains_of(result)
     lo, hi = _pixel_range(result, pts)
@@ -384,6 +432,10 @@ def gif_bytes(result: Any, *, scale: int = 4, ms_per_frame: int = 120) -> bytes:
         text = f"{j + 1}/{k}  max|dN| {dev:.1e}"
         if isinstance(result, BoundaryWalkResult):
             text = f"{j + 1}/{k}  score {float(outs[0, min(j, counts[0] - 1)][0]):.3g}"
+        elif isinstance(result, ConfusionResult):
+            o = outs[0, min(j, counts[0] - 1)]
+            top = np.sort(o)[-2:]
+            text = f"{j + 1}/{k}  class {int(np.argmax(o))} (margin {top[1] - top[0]:.2g})"
         ImageDraw.Draw(framed).text((2, 0), text, fill=(0, 0, 0))
         frames.append(framed.convert("P", palette=Image.Palette.ADAPTIVE))
     buf = io.BytesIO()
@@ -427,3 +479,76 @@ def save_gif(
     with atomic_write(p, "wb") as fh:
         fh.write(data)
     return p
+
+
+def confusion_figure(result: ConfusionResult, *, title: str | None = None) -> Figure:
+    """The shortest confusion of an image: start, boundary point, flipped point, the change.
+
+    Four images (the start, the nearest boundary point found, the point just past it, and
+    ``|point - x0|`` per pixel) and the raw outputs of the first three as grouped bars; the
+    title states the distance, how exactly the point lies on the boundary (``|margin|``) and
+    its first-order optimality residual.
+
+    Parameters
+    ----------
+    result : ConfusionResult
+        From ``fs.confuse``.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
+    cwh = _layout(result)
+    c, h, w = cwh
+    pts = np.stack([_np(t).reshape(-1) for t in (result.start, result.point, result.flipped)])
+    lo, hi = _pixel_range(result, pts)
+    outs = [
+        _np(o).reshape(-1)
+        for o in (result.outputs_start, result.outputs_point, result.outputs_flipped)
+    ]
+    labels = [
+        f"start: class {result.decision_start}",
+        f"boundary point\n{result.decision_start} ties {result.decision_flip}",
+        f"just past: class {result.decision_flipped}",
+    ]
+    fig = Figure(figsize=(13.0, 3.0), layout="constrained")
+    grid = fig.add_gridspec(1, 7)
+    for i in range(3):
+        ax = fig.add_subplot(grid[0, i])
+        ax.imshow(to_uint8(pts[i], cwh, lo, hi), interpolation="nearest")
+        ax.set_title(labels[i], fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax = fig.add_subplot(grid[0, 3])
+    diff = np.abs(pts[1] - pts[0]).reshape(c, h, w).max(0)
+    im = ax.imshow(diff, cmap="magma", interpolation="nearest")
+    ax.set_title(f"|change| (L2 {result.distance:.3g})", fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.colorbar(im, ax=ax, shrink=0.7)
+    ax = fig.add_subplot(grid[0, 4:])
+    m = outs[0].size
+    width = 0.27
+    for i, (v, color) in enumerate(zip(outs, ("#1f77b4", "#ff7f0e", "#2ca02c"), strict=True)):
+        ax.bar(
+            np.arange(m) + (i - 1) * width,
+            v,
+            width,
+            color=color,
+            label=labels[i].split("\n")[0].split(":")[0],
+        )
+    ax.set_xticks(np.arange(m) if m <= 20 else np.arange(0, m, max(1, m // 20)))
+    ax.axhline(0.0, color="black", lw=0.6)
+    ax.set_xlabel("output (logit)")
+    ax.legend(fontsize=7)
+    if title is None:
+        title = (
+            f"shortest confusion found: {result.decision_start} -> {result.decision_flip} at "
+            f"distance {result.distance:.4g}; on the boundary to |margin| "
+            f"{result.boundary_residual:.1e}; first-order residual {result.kkt:.2g}"
+        )
+    fig.suptitle(title, fontsize=9)
+    return fig
