@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import InputError, SingularPointError
+from ..errors import FiberscopeError, InputError, SingularPointError
 from .common import (
     ArchOpt,
     BoundsOpt,
@@ -561,3 +561,191 @@ def traverse_cmd(
     wrote(saved + drawn)
     if failed is not None:
         report_plot_failure(failed[0], failed[1], saved)
+
+
+def confuse_rows(res: Any) -> dict[str, str]:
+    """The summary table of a confusion search.
+
+    Parameters
+    ----------
+    res : ConfusionResult
+        The search.
+
+    Returns
+    -------
+    dict
+        Row name -> text.
+    """
+    return {
+        "decision at the start": str(res.decision_start),
+        "class across the boundary": str(res.decision_flip),
+        "decision just past it": str(res.decision_flipped),
+        "distance |x - x0|": f"{res.distance:.6g}",
+        "on the boundary: |margin|": f"{res.boundary_residual:.3e}",
+        "first-order residual (kkt)": f"{res.kkt:.3e}",
+        "seeds (distance -> end)": ", ".join(
+            f"{a:.4g} -> {b:.4g}"
+            for a, b in zip(res.seed_distances, res.end_distances, strict=True)
+        ),
+        "stop reason": f"{res.stop_reason}: {res.message}",
+        "N(x0)": fmt_vec(res.outputs_start),
+        "N(boundary point)": fmt_vec(res.outputs_point),
+        "Jacobian evaluations": str(res.stats.jacobian_evals),
+        "time": f"{res.stats.wall_time:.3f} s",
+    }
+
+
+@app.command("confuse")
+def confuse_cmd(
+    model: ModelArg,
+    at: Annotated[
+        str,
+        typer.Option(
+            "--at",
+            metavar="POINT|FILE",
+            help="The input: numbers or a file (.npy, .pt, .png/.jpg scaled to [0, 1], .txt/.csv).",
+        ),
+    ],
+    toward: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--toward",
+            metavar="POINT|FILE",
+            help="An input of another class to look toward (repeatable); default: the box's "
+            "lower, upper and centre inputs.",
+        ),
+    ] = None,
+    seeds: Annotated[
+        int, typer.Option(metavar="K", help="Boundary crossings the descent starts from.")
+    ] = 3,
+    step: Annotated[float, typer.Option(metavar="S", help="Largest step on the boundary.")] = 0.2,
+    max_steps: Annotated[int, typer.Option(metavar="N", help="Accepted steps per seed.")] = 2000,
+    bounds: BoundsOpt = None,
+    tol: Annotated[
+        float, typer.Option(metavar="TOL", help="|margin| tolerance on the boundary.")
+    ] = 1e-12,
+    out: Annotated[
+        str,
+        typer.Option("-o", "--out", metavar="FILE", help="Result .npz (plus FILE.json)."),
+    ] = "confuse.npz",
+    plot: PlotOpt = None,
+    gif: GifOpt = None,
+    force: ForceOpt = False,
+    arch: ArchOpt = None,
+    model_format: FormatOpt = None,
+    resume: ResumeOpt = False,
+    checkpoint_every: EveryOpt = 1000,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
+) -> None:
+    """The smallest change of --at that changes the classifier's decision (argmax of its
+    outputs): the nearest point of the decision boundary, the class across, and a point just
+    past it.
+    """
+    from ..io.results import save_confusion, walk_paths
+
+    x0, at_file = read_start(at)
+    x0 = place(x0, device)
+    n = len(x0) if isinstance(x0, list) else int(math.prod(x0.shape))
+    shape = (n,) if isinstance(x0, list) else tuple(x0.shape)
+    others: list[Any] = []
+    files: list[str] = []
+    for t in toward or []:
+        point, f = read_start(t)
+        t_shape = (len(point),) if isinstance(point, list) else tuple(point.shape)
+        if t_shape != shape:
+            raise InputError(
+                f"--toward {t} has shape {t_shape} but --at has {shape}; give inputs of the "
+                "same shape"
+            )
+        others.append(point)
+        if f is not None:
+            files.append(f)
+    walk_paths(out, 1 << 20, "a confusion search")
+    figures = image_outputs(shape, None, gif)
+    from ..plot.images import image_shape
+
+    if plot is not None and image_shape(shape) is None:
+        raise InputError(
+            f"--plot draws the images of a confusion search, but the input has shape {shape}; "
+            "start from an image (C, H, W) with 1 or 3 channels, or drop --plot"
+        )
+    box = parse_bounds(bounds, n)
+    if box is None and not others:
+        raise InputError(
+            "confuse needs somewhere to look for another decision: give --bounds (e.g. 0,1 for "
+            "pixels) or --toward inputs of other classes"
+        )
+    from .durable import DurableRun, model_identity
+
+    inputs = model_inputs(model, arch)
+    if at_file is not None:
+        inputs.append(("the --at file", at_file))
+    inputs += [("a --toward file", f) for f in files]
+    durable = DurableRun(
+        out,
+        plot=plot,
+        force=force,
+        resume=resume,
+        checkpoint_every=checkpoint_every,
+        inputs=inputs,
+        figures=figures,
+    )
+    extra: dict[str, Any] = {
+        "model": model,
+        "arch": arch,
+        "format": model_format,
+        "at": at if at_file is None else at_file,
+        "toward": list(toward or []),
+    }
+    with durable:
+        import numpy as np
+
+        from ..algorithms.confuse import confuse
+
+        net = load_cli_model(model, arch, model_format)
+        durable.check_model(model_identity(model, arch, model_format, None))
+        extra = {**extra, **durable.identity}
+        stack = None if not others else np.stack([np.asarray(o, dtype=float) for o in others])
+        try:
+            res = with_progress(
+                "searching the decision boundary",
+                lambda cb: durable.run(
+                    confuse,
+                    net,
+                    x0,
+                    toward=stack,
+                    seeds=seeds,
+                    bounds=box,
+                    step=step,
+                    max_steps=max_steps,
+                    tol=tol,
+                    dtype=dtype,
+                    progress=cb,
+                ),
+            )
+        except FiberscopeError as exc:  # the library names its keywords; say the options
+            text = str(exc).replace("give toward= inputs", "give --toward inputs")
+            text = text.replace("boundary_walk(..., threshold=...)", "explore --flip")
+            raise type(exc)(text) from None
+        plan = durable.plan
+        save_result(
+            lambda: save_confusion(res, durable.out, force=True, extra=extra),
+            plan,
+            kept=durable.kept_after_failed_save(),
+        )
+        durable.finish()
+        saved = [f.path for f in plan.files if f.role in ("result", "sidecar")]
+        failed = None
+        if durable.plot is not None:
+            from ..plot.images import confusion_figure
+
+            failed = write_plot(lambda: confusion_figure(res), durable.plot)
+        drawn, failed_figure = write_image_figures(res, durable.figures)
+    out_console.print(summary_table(f"fiberscope confuse {model}", confuse_rows(res)))
+    plotted = [durable.plot] if durable.plot is not None and failed is None else []
+    wrote(saved + plotted + drawn)
+    if failed is not None and durable.plot is not None:
+        report_plot_failure(durable.plot, failed, saved)
+    if failed_figure is not None:
+        report_plot_failure(failed_figure[0], failed_figure[1], saved)
