@@ -204,10 +204,14 @@ def confuse(
     decisions = [int(raw.fn.value(c).argmax()) for c in cands]
     other = [k for k, d in enumerate(decisions) if d != c0]
     if not other:
-        what = "toward inputs" if toward is not None else "the box's lower, upper and centre"
+        what = (
+            f"all {len(cands)} toward inputs"
+            if toward is not None
+            else "the box's lower, upper and centre inputs"
+        )
         raise TargetNotReachedError(
-            f"the decision is {c0} at the start and at all {len(cands)} {what}: found no input "
-            "decided otherwise; give toward= inputs the classifier decides as another class"
+            f"the decision is {c0} at the start and at {what}: found no input decided "
+            "otherwise; give toward= inputs the classifier decides as another class"
         )
     margin = _margin_fn(raw.fn, c0)
     x0f = problem.x0

@@ -95,7 +95,8 @@ def image_outputs(
     figures = [(o, v) for o, v in (("--grid", grid), ("--gif", gif)) if v is not None]
     if figures and image_shape(shape) is None:
         raise InputError(
-            f"{' and '.join(o for o, _ in figures)} draw images, but the start has shape "
+            f"{' and '.join(o for o, _ in figures)} "
+            f"{'draw' if len(figures) > 1 else 'draws'} images, but the start has shape "
             f"{shape}; start from an image (C, H, W) with 1 or 3 channels, e.g. --at digit.png, "
             "or use --plot"
         )
