@@ -17,6 +17,6 @@ def test_existing_files_are_kept_without_force(tmp_path: Path, capsys) -> None:
 
 def test_bad_sizes_are_refused(tmp_path: Path, capsys) -> None:
     assert main(["--out", str(tmp_path / "g"), "--samples", "1"]) == 2
-    assert "--samples must be >= 2" in capsys.readouterr().err
+    assert "--samples must be at least 2" in capsys.readouterr().err
     assert not (tmp_path / "g").exists()
     assert "gallery.md" in FILES
