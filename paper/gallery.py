@@ -177,9 +177,10 @@ def page(walks: list, travs: list, confs: list, numbers: dict[str, Any]) -> str:
     return f"""# Gallery: what the bundled MNIST CNN cannot tell apart
 
 Made by `python -m paper.gallery --out docs/gallery` ({numbers["seconds"]:.0f} s on
-{numbers["threads"]} torch thread; every number below is from that run). The network is the
-bundled `mnist_cnn()` (paper III's CNN, {numbers["accuracy"]}); the digits are the ten first
-bundled held-out test digits of each class (`mnist_digits()`); pixels stay in the box [0, 1].
+{numbers["threads"]} torch thread of the shared 2-core development machine, with other jobs
+running; every number below is from that run). The network is the
+bundled `mnist_cnn()` (paper III's CNN, {numbers["accuracy"]}); the digits are the first
+bundled held-out test digit of each class (`mnist_digits()`); pixels stay in the box [0, 1].
 
 ## Metamers (`fs.walk`)
 
@@ -218,9 +219,11 @@ distance | on the boundary to | kkt |
 
 kkt is the first-order optimality residual of the boundary point (the part of the way back to
 the start that is tangent to the boundary, relative; 0 at an exact local minimiser). It is not 0
-here: the descent stops where no step along the boundary gets closer, typically at a kink of
-the ReLU network's boundary, where the one-sided condition holds but the projection does not
-vanish.
+here: the descent stops where no step along the boundary gets closer ("minimum" to rounding).
+Why the residual stays at a few per cent there is not established; a kink of the ReLU
+network's boundary (where a one-sided condition can hold while the projection does not vanish)
+is a candidate. The distances are therefore local results, compared with DeepFool and PGD in
+`benchmarks/results/confusion.md`.
 """
 
 
