@@ -30,6 +30,7 @@ _VERBS = {
     "sample_class": "algorithms.sampling",
     "walk": "algorithms.walk",
     "traverse": "algorithms.traverse",
+    "confuse": "algorithms.confuse",
 }
 _RESULTS = {
     name: "algorithms.results"
@@ -42,6 +43,7 @@ _RESULTS = {
         "SampleResult",
         "WalkResult",
         "TraverseResult",
+        "ConfusionResult",
     )
 }
 _ERRORS = {
@@ -75,6 +77,7 @@ __all__ = [  # noqa: F822 - names are resolved lazily by __getattr__
     "BandRegion",
     "BoundaryWalkResult",
     "CheckpointError",
+    "ConfusionResult",
     "ExploreResult",
     "FiberscopeError",
     "InputError",
@@ -96,6 +99,7 @@ __all__ = [  # noqa: F822 - names are resolved lazily by __getattr__
     "__version__",
     "boundary_walk",
     "bundled_networks",
+    "confuse",
     "explore",
     "geometry",
     "io",
@@ -132,11 +136,13 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from . import geometry, io, outputs, plot
     from .algorithms.boundary import boundary_walk
+    from .algorithms.confuse import confuse
     from .algorithms.explore import explore
     from .algorithms.preimage import preimage
     from .algorithms.results import (
         BandRegion,
         BoundaryWalkResult,
+        ConfusionResult,
         ExploreResult,
         PreimageResult,
         SampleResult,

@@ -98,6 +98,11 @@ def clf():
     torch.manual_seed(3)
     return nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 4)).double()
 
+def always0(x):
+    # class 0 everywhere in [-1, 1]^2: three logits, the first far ahead
+    s = x.sum(-1, keepdim=True)
+    return torch.cat([10 + 0.1 * s, 0.1 * s, -0.1 * s], -1)
+
 def wider_arch():
     return nn.Sequential(nn.Linear(2, 7), nn.Tanh(), nn.Linear(7, 1))
 
@@ -268,6 +273,12 @@ def _walk_files(folder: Path) -> None:
     buf = io.BytesIO()
     np.save(buf, np.full(5000, 0.01))
     mf.write(folder / "big.npy", buf.getvalue())
+    from PIL import Image
+
+    for name, shape in (("d28.png", (28, 28)), ("d20.png", (20, 20)), ("rgb28.png", (28, 28, 3))):
+        buf = io.BytesIO()
+        Image.fromarray(np.full(shape, 40, dtype=np.uint8)).save(buf, format="PNG")
+        mf.write(folder / name, buf.getvalue())
 
 
 def _flip_member(data: bytes, member: str) -> bytes:
@@ -1889,6 +1900,95 @@ CASES: list[Case] = [
         WK("surface_1", "--plot", "{out}/w.csv"),
         r"--plot .*w\.csv is the same file as the CSV table",
         out=WOUT,
+    ),
+    C(
+        "walk-grid-not-image",
+        "walk",
+        "--grid for a start that is not an image",
+        WK("surface_1", "--grid", "{out}/g.png"),
+        r"--grid draws images, but the start has shape \(2,\)",
+        out=WOUT,
+    ),
+    C(
+        "walk-gif-not-gif",
+        "walk",
+        "--gif naming a file that is not .gif",
+        WK("mnist_cnn", "--gif", "{out}/w.png", at="{files}/d28.png"),
+        r"--gif .*w\.png: the animation is a GIF; give a name ending in \.gif",
+        out=WOUT,
+    ),
+    C(
+        "traverse-target-shape",
+        "walk",
+        "traverse: a target image of another size than the start",
+        ["traverse", "mnist_cnn", "--at", "{files}/d28.png", "--to", "{files}/d20.png"],
+        r"--to has shape \(1, 20, 20\) but --at has \(1, 28, 28\)",
+        out="{out}/t.npz",
+    ),
+    C(
+        "traverse-wrong-channels",
+        "walk",
+        "traverse: RGB images for a grayscale model (its input does not match)",
+        ["traverse", "mnist_cnn", "--at", "{files}/rgb28.png", "--to", "{files}/rgb28.png"],
+        r"the MNIST CNN takes images shaped \(1, 28, 28\)",
+        out="{out}/t.npz",
+    ),
+    C(
+        "traverse-start-outside-box",
+        "walk",
+        "traverse: the start lies outside the box",
+        ["traverse", "surface_1", "--at", "0.25,0.25", "--to", "0.5,0.5", "--bounds=0.3,1"],
+        r"outside the bounds on axis 0",
+        out="{out}/t.npz",
+    ),
+    C(
+        "traverse-grid-is-result",
+        "walk",
+        "traverse: --grid naming the result",
+        [
+            "traverse",
+            "mnist_cnn",
+            "--at",
+            "{files}/d28.png",
+            "--to",
+            "{files}/d28.png",
+            "--grid",
+            "{out}/t.npz",
+        ],
+        r"name the same file|is the same file as the result",
+        out="{out}/t.npz",
+    ),
+    C(
+        "confuse-scalar-model",
+        "walk",
+        "confuse: a model with one output (no argmax decision)",
+        ["confuse", "surface_1", "--at", "0.25,0.25", "--bounds=-1,1"],
+        r"at least 2 outputs .* use explore --flip",
+        out="{out}/c.npz",
+    ),
+    C(
+        "confuse-nowhere-to-look",
+        "walk",
+        "confuse: neither --bounds nor --toward",
+        ["confuse", M + "clf", "--at", "0.1,0.2"],
+        r"give --bounds .* or --toward inputs of other classes",
+        out="{out}/c.npz",
+    ),
+    C(
+        "confuse-never-flips",
+        "walk",
+        "confuse: a classifier whose decision is the same at every candidate of the box",
+        ["confuse", M + "always0", "--at", "0.1,0.2", "--bounds=-1,1"],
+        r"found no input decided otherwise; give --toward inputs",
+        out="{out}/c.npz",
+    ),
+    C(
+        "confuse-toward-shape",
+        "walk",
+        "confuse: a --toward input of another shape",
+        ["confuse", M + "clf", "--at", "0.1,0.2", "--toward", "0.1,0.2,0.3"],
+        r"--toward 0\.1,0\.2,0\.3 has shape \(3,\) but --at has \(2,\)",
+        out="{out}/c.npz",
     ),
     C(
         "walk-plot-is-start",

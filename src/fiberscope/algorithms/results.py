@@ -764,3 +764,100 @@ class TraverseResult:
             "target_output": self.target_output.tolist(),
             "stats": self.stats.as_dict(),
         }
+
+
+@dataclass
+class ConfusionResult:
+    """The shortest change of an input that changes a classifier's decision (``fs.confuse``).
+
+    Attributes
+    ----------
+    start : torch.Tensor
+        The input ``x0`` (input shape).
+    point : torch.Tensor
+        The nearest point of the decision boundary found (input shape, inside the box).
+    flipped : torch.Tensor
+        A point just past ``point`` (along ``point - x0``, in the box) that the classifier
+        decides as ``decision_flipped``.
+    distance : float
+        ``|point - x0|``: the size of the smallest change found.
+    kkt : float
+        First-order optimality residual at ``point``: ``|P (x0 - point)| / |x0 - point|`` with
+        ``P`` the projection on the boundary's tangent space (free coordinates of the box);
+        0 at an exact local minimiser.
+    boundary_residual : float
+        ``|s(point)|``, the start class's margin at ``point`` (0 on the boundary).
+    decision_start : int
+        The class of ``x0`` (argmax of the outputs).
+    decision_flip : int
+        The class that ties with it at ``point`` (the runner-up): the class across.
+    decision_flipped : int
+        The decision at ``flipped``.
+    outputs_start, outputs_point, outputs_flipped : torch.Tensor
+        Raw outputs ``(m,)`` at the three points.
+    path : torch.Tensor
+        ``(K, *input_shape)``: the descent on the boundary that found ``point``, from its seed.
+    line : torch.Tensor
+        ``(L, *input_shape)``: the confusion path, the straight way ``x0 -> point`` in even
+        steps, then ``flipped``.
+    line_outputs : torch.Tensor
+        ``(L, m)`` raw outputs along ``line``.
+    seed_distances : list of float
+        Distances from ``x0`` of the boundary crossings the descents started from.
+    end_distances : list of float
+        Distances from ``x0`` where each descent ended.
+    stop_reason : str
+        Why the winning descent stopped (``"minimum"``, ``"max_steps"``, ``"singular"``).
+    message : str
+        The same, in words.
+    options : dict
+        Every parameter (JSON-ready).
+    stats : Stats
+        Solver statistics.
+    """
+
+    start: Tensor
+    point: Tensor
+    flipped: Tensor
+    distance: float
+    kkt: float
+    boundary_residual: float
+    decision_start: int
+    decision_flip: int
+    decision_flipped: int
+    outputs_start: Tensor
+    outputs_point: Tensor
+    outputs_flipped: Tensor
+    path: Tensor
+    line: Tensor
+    line_outputs: Tensor
+    seed_distances: list[float]
+    end_distances: list[float]
+    stop_reason: str
+    message: str
+    options: dict[str, Any]
+    stats: Stats = field(default_factory=Stats)
+
+    def __len__(self) -> int:
+        return int(self.path.shape[0])
+
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers as a plain dict."""
+        return {
+            "kind": "confuse",
+            "distance": self.distance,
+            "kkt": self.kkt,
+            "boundary_residual": self.boundary_residual,
+            "decision_start": self.decision_start,
+            "decision_flip": self.decision_flip,
+            "decision_flipped": self.decision_flipped,
+            "outputs_start": self.outputs_start.tolist(),
+            "outputs_point": self.outputs_point.tolist(),
+            "outputs_flipped": self.outputs_flipped.tolist(),
+            "seed_distances": list(self.seed_distances),
+            "end_distances": list(self.end_distances),
+            "stop_reason": self.stop_reason,
+            "message": self.message,
+            "path_points": len(self),
+            "stats": self.stats.as_dict(),
+        }

@@ -135,6 +135,8 @@ class DurableRun:
         Files the run reads (model, ``--arch``): no output may be one of them.
     table : bool
         The result also has a CSV table next to it (a walk's ``.npz``).
+    figures : sequence of (str, path)
+        More figures (``("--grid", path)``, ``("--gif", path)``), planned like ``--plot``.
     """
 
     def __init__(
@@ -147,6 +149,7 @@ class DurableRun:
         checkpoint_every: int,
         inputs: Sequence[tuple[str, str | Path]] = (),
         table: bool = False,
+        figures: Sequence[tuple[str, str | Path]] = (),
     ) -> None:
         from ..io.paths import plan_outputs
 
@@ -159,7 +162,11 @@ class DurableRun:
                 f"--checkpoint-every must be 0 (only when interrupted) or a positive number of "
                 f"steps, got {checkpoint_every}"
             )
-        self.plan = plan_outputs(out, plot=plot, checkpoint=True, inputs=inputs, table=table)
+        self.plan = plan_outputs(
+            out, plot=plot, checkpoint=True, inputs=inputs, table=table, figures=figures
+        )
+        #: ``(option, path)`` of the figures beyond ``--plot`` (``--grid``, ``--gif``)
+        self.figures = [(f.option, f.path) for f in self.plan.files if f.role == "figure"]
         self.out = self.plan["result"]
         self.plot = self.plan.get("plot")
         self.force, self.resume = force, resume
@@ -195,7 +202,7 @@ class DurableRun:
                         f"{display_name(p)} exists and is not the incomplete result of this "
                         "run; move it away before --resume"
                     )
-            self.plan.check_existing(force=False, roles=("plot",))
+            self.plan.check_existing(force=False, roles=("plot", "figure"))
         else:
             if self.ckpt_path.exists() and not self.force:
                 raise CheckpointError(

@@ -35,13 +35,14 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 #: Roles of the files a run writes, in the order they are checked and reported.
-ROLES = ("result", "sidecar", "table", "plot", "checkpoint", "stream", "lock")
-_FINAL = ("result", "sidecar", "table", "plot")
+ROLES = ("result", "sidecar", "table", "plot", "figure", "checkpoint", "stream", "lock")
+_FINAL = ("result", "sidecar", "table", "plot", "figure")
 _WHAT = {
     "result": "result",
     "sidecar": "JSON sidecar",
     "table": "CSV table",
     "plot": "plot",
+    "figure": "figure",
     "checkpoint": "checkpoint",
     "stream": "checkpoint stream",
     "lock": "lock file",
@@ -235,6 +236,7 @@ def plan_outputs(
     inputs: Sequence[tuple[str, str | Path]] = (),
     create_folders: bool = False,
     table: bool = False,
+    figures: Sequence[tuple[str, str | Path]] = (),
 ) -> OutputPlan:
     """Plan and check every file of a run before it does any work.
 
@@ -258,6 +260,9 @@ def plan_outputs(
         instead of refusing it.
     table : bool
         The result also has a CSV table (``result`` with suffix ``.csv``; a walk's ``.npz``).
+    figures : sequence of (str, path)
+        More figures, as ``(option, path)``, e.g. ``("--grid", "grid.png")``,
+        ``("--gif", "walk.gif")``.
 
     Returns
     -------
@@ -284,6 +289,8 @@ def plan_outputs(
             files.append(PlannedFile("table", out.with_suffix(".csv"), option))
     if plot is not None:
         files.append(PlannedFile("plot", check_name(plot, "--plot"), "--plot"))
+    for option, given in figures:
+        files.append(PlannedFile("figure", check_name(given, option), option))
     if checkpoint and result is not None:
         out = files[0].path
         files.append(PlannedFile("checkpoint", out.with_name(out.name + ".ckpt"), option))
@@ -291,7 +298,7 @@ def plan_outputs(
     for f in [f for f in files if f.role in _FINAL]:
         files.append(PlannedFile("lock", _lock_path(f.path), f.option))
     for f in files:
-        if f.role not in ("result", "plot"):
+        if f.role not in ("result", "plot", "figure"):
             check_name(f.path, f"{f.option} (its {_WHAT[f.role]})")
     # two outputs that are one file
     seen: dict[Path, PlannedFile] = {}
@@ -351,10 +358,10 @@ def plan_outputs(
 
 
 def _clash(a: PlannedFile, b: PlannedFile) -> str:
-    if b.role == "plot":
+    if b.role in ("plot", "figure"):
         return (
-            f"--plot {display_name(b.path)} is the same file as the {a.label} (from {a.option}); "
-            "give the plot its own name, e.g. ending in .png"
+            f"{b.option} {display_name(b.path)} is the same file as the {a.label} (from "
+            f"{a.option}); give the {_WHAT[b.role]} its own name, e.g. ending in .png"
         )
     return (
         f"{a.option} and {b.option} name the same file {display_name(b.path)} (as the "

@@ -19,7 +19,7 @@ from .._version import __version__
 from .atomic import atomic_write, check_writable
 
 if TYPE_CHECKING:
-    from ..algorithms.results import TraceResult, TraverseResult, WalkResult
+    from ..algorithms.results import ConfusionResult, TraceResult, TraverseResult, WalkResult
 
 #: Largest input size (flat coordinates) for which a walk also gets a CSV table.
 WALK_CSV_MAX_N = 16
@@ -724,6 +724,101 @@ def load_walk(path: str | Path) -> WalkResult:
     )
 
 
+def confusion_arrays(result: ConfusionResult) -> dict[str, Any]:
+    """Every array of a confusion search, as NumPy (float64 / int64: nothing needs a pickle).
+
+    Parameters
+    ----------
+    result : ConfusionResult
+        From ``fs.confuse``.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        ``start``, ``point`` (the nearest boundary point), ``flipped`` (just past it), their
+        raw outputs ``outputs_start``, ``outputs_point``, ``outputs_flipped``, the descent
+        ``path`` ``(K, *shape)``, the scalars ``distance``, ``kkt``, ``boundary_residual`` and
+        the decisions ``decisions`` = (start, class across, at the flipped point), the
+        confusion path ``line`` (``x0 -> point``, then ``flipped``) and its ``line_outputs``.
+    """
+    import numpy as np
+
+    def f64(t: Any) -> Any:
+        a = t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
+        return np.asarray(a, dtype=np.float64, order="C")
+
+    return {
+        "start": f64(result.start),
+        "point": f64(result.point),
+        "flipped": f64(result.flipped),
+        "outputs_start": f64(result.outputs_start),
+        "outputs_point": f64(result.outputs_point),
+        "outputs_flipped": f64(result.outputs_flipped),
+        "path": f64(result.path),
+        "line": f64(result.line),
+        "line_outputs": f64(result.line_outputs),
+        "distance": np.asarray(result.distance, dtype=np.float64),
+        "kkt": np.asarray(result.kkt, dtype=np.float64),
+        "boundary_residual": np.asarray(result.boundary_residual, dtype=np.float64),
+        "decisions": np.asarray(
+            [result.decision_start, result.decision_flip, result.decision_flipped],
+            dtype=np.int64,
+        ),
+    }
+
+
+def save_confusion(
+    result: ConfusionResult,
+    path: str | Path,
+    *,
+    force: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> tuple[Path, ...]:
+    """Write a confusion search: ``.npz`` arrays (:func:`confusion_arrays`) + JSON sidecar.
+
+    Parameters
+    ----------
+    result : ConfusionResult
+        From ``fs.confuse``.
+    path : str or pathlib.Path
+        Destination; must end in ``.npz``.
+    force : bool
+        Overwrite existing files.
+    extra : dict, optional
+        More metadata for the sidecar.
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The files written (npz, json).
+
+    Raises
+    ------
+    OutputFileError
+        A name not ending in ``.npz``, an existing file without ``force``, an unwritable
+        folder.
+    """
+    files = walk_paths(path, WALK_CSV_MAX_N + 1, "a confusion search")  # no CSV table
+    for p in files.values():
+        check_writable(p, force=force)
+    meta: dict[str, Any] = {
+        "fiberscope_version": __version__,
+        "kind": "confuse",
+        **result.summary(),
+        "input_shape": list(result.start.shape),
+        "files": {role: p.name for role, p in files.items()},
+        "parameters": result.options,
+    }
+    if extra:
+        meta.update(extra)
+    text = json.dumps(_jsonable(meta), indent=2) + "\n"
+    with atomic_write(files["result"], "wb") as fh:
+        _write_npz(fh, confusion_arrays(result))
+    with atomic_write(files["sidecar"]) as fh:
+        fh.write(text)
+    return files["result"], files["sidecar"]
+
+
 def save(
     result: Any,
     path: str | Path,
@@ -761,6 +856,7 @@ def save(
     """
     from ..algorithms.results import (
         BoundaryWalkResult,
+        ConfusionResult,
         ExploreResult,
         PreimageResult,
         SampleResult,
@@ -770,6 +866,8 @@ def save(
     )
     from ..errors import InputError
 
+    if isinstance(result, ConfusionResult):
+        return save_confusion(result, path, force=force, extra=extra)
     if isinstance(result, WalkResult):
         return save_walk(result, path, force=force, extra=extra)
     if isinstance(result, TraverseResult):

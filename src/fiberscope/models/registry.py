@@ -9,6 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FiberscopeError, ModelLoadError
+from .image import (
+    is_library_spec,
+    library_architecture,
+    library_model,
+    load_hf_folder,
+    wrap_library_model,
+)
 from .python_spec import is_python_spec, load_python_spec
 from .safety import check_regular_file
 
@@ -125,6 +132,9 @@ def _load_with(fmt: ModelFormat, path: Path, arch: Any) -> Any:
             f"a complete model ({fmt.name})"
         )
     try:
+        if is_library_spec(arch):  # torchvision:NAME / timm:NAME, then its preprocessing
+            net, prep = library_architecture(arch)
+            return wrap_library_model(fmt.load(path, arch=net), arch, prep)
         return fmt.load(path) if arch is None else fmt.load(path, arch=arch)
     except FiberscopeError:
         raise
@@ -147,6 +157,11 @@ def load_model(spec: Any, *, format: str | None = None, arch: Any = None) -> Any
         - ``"package.module:attr"`` or ``"path/to/file.py:attr"``: a module instance, a model
           callable, or a class/factory called without arguments;
         - a file path, loaded by the format registered for its suffix (see :func:`formats`);
+        - ``"torchvision:NAME"`` or ``"timm:NAME"``: that library's architecture with random
+          weights, taking pixels in [0, 1] (:mod:`fiberscope.models.image`; with a weights
+          file, pass it as ``arch=``);
+        - a local Hugging Face folder (``config.json`` + ``model.safetensors``): an image
+          classifier taking pixels in [0, 1];
         - the name of a bundled network: ``surface_1``, ``surface_2``, ``thermodynamics``,
           ``thermo_softplus`` or ``binary`` (the paper's), or ``mnist_cnn`` (a digit
           classifier on pixels in [0, 1], 97.90 % on held-out MNIST digits).
@@ -182,6 +197,13 @@ def load_model(spec: Any, *, format: str | None = None, arch: Any = None) -> Any
         import importlib
 
         return getattr(importlib.import_module(module), attr)()
+    if format is None and is_library_spec(text) and not Path(text).exists():
+        if arch is not None:
+            raise ModelLoadError(
+                f"{text} is an architecture; give the weights file as the model and "
+                f"--arch {text} (Python: load_model(path, arch={text!r}))"
+            )
+        return library_model(text)
     if (
         format is None
         and isinstance(spec, str)
@@ -196,7 +218,12 @@ def load_model(spec: Any, *, format: str | None = None, arch: Any = None) -> Any
         return load_python_spec(text)
     path = resolve_path(text)
     if path.is_dir():
-        raise ModelLoadError(f"{path} is a directory, not a model file")
+        if (path / "config.json").is_file() and format is None and arch is None:
+            return load_hf_folder(path)
+        raise ModelLoadError(
+            f"{path} is a directory, not a model file (a Hugging Face folder needs config.json "
+            "and model.safetensors)"
+        )
     check_regular_file(path, "model file")  # a named pipe or a device would block a read
     if format is not None:
         if format not in _FORMATS:

@@ -1,5 +1,6 @@
 """Figures of results (matplotlib), for any input dimension and any model dtype."""
 
+from .images import confusion_figure, image_grid, save_gif
 from .plots import (
     overlay_curve,
     plot,
@@ -13,6 +14,9 @@ from .plots import (
 )
 
 __all__ = [
+    "confusion_figure",
+    "image_grid",
+    "save_gif",
     "overlay_curve",
     "plot",
     "plot_boundary_walk",

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 
 from ..geometry.grid import evaluate_grid
 from ..io.atomic import atomic_write, check_writable
+from .images import confusion_figure, image_grid, image_shape
 
 if TYPE_CHECKING:
     from ..algorithms.results import (
@@ -666,30 +667,6 @@ _LEGEND_CHAINS = 6
 _LINES_UP_TO = 500  # samples per chain up to which consecutive samples are joined
 
 
-def image_shape(shape: Sequence[int]) -> tuple[int, int, int] | None:
-    """``(C, H, W)`` when an input shape is an image (grayscale or RGB), else None.
-
-    Parameters
-    ----------
-    shape : sequence of int
-        The model's input shape (leading 1s beyond three axes are ignored).
-
-    Returns
-    -------
-    tuple of int or None
-        ``(C, H, W)`` for shapes ``(C, H, W)`` with ``C`` in 1, 3 and ``(H, W)``, both sides at
-        least 4 pixels.
-    """
-    s = [int(v) for v in shape]
-    while len(s) > 3 and s[0] == 1:
-        s = s[1:]
-    if len(s) == 2 and min(s) >= 4:
-        return 1, s[0], s[1]
-    if len(s) == 3 and s[0] in (1, 3) and min(s[1:]) >= 4:
-        return s[0], s[1], s[2]
-    return None
-
-
 def _walk_title(result: WalkResult) -> str:
     return (
         f"{result.method} walk: {len(result)} samples in {result.chains} chain"
@@ -843,7 +820,9 @@ def plot_walk(
 
 # ---------------------------------------------------------------- any result, files
 def plot(result: Any, model: Any = None, **kwargs: Any) -> Figure:
-    """Draw any result: a trace, an exploration, a preimage, samples, a boundary walk or a walk.
+    """Draw any result: a trace, an exploration, a preimage, samples, a boundary walk, a walk,
+    a traversal or a confusion search (the last two on image inputs: see
+    :mod:`fiberscope.plot.images`).
 
     Parameters
     ----------
@@ -861,13 +840,19 @@ def plot(result: Any, model: Any = None, **kwargs: Any) -> Figure:
     """
     from ..algorithms.results import (
         BoundaryWalkResult,
+        ConfusionResult,
         ExploreResult,
         PreimageResult,
         SampleResult,
         TraceResult,
+        TraverseResult,
         WalkResult,
     )
 
+    if isinstance(result, TraverseResult):
+        return image_grid(result, **kwargs)
+    if isinstance(result, ConfusionResult):
+        return confusion_figure(result, **kwargs)
     for kind, fn in (
         (TraceResult, plot_trace),
         (ExploreResult, plot_explore),

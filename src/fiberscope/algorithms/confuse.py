@@ -1,0 +1,345 @@
+"""``fiberscope.confuse``: the shortest change of an input that changes a classifier's decision.
+
+For a classifier ``N: R^n -> R^m`` (``m >= 2`` scores, decision ``c(x) = argmax N(x)``), the
+decision boundary of the start's class ``c0`` is the level ``s(x) = 0`` of its margin
+``s(x) = N_c0(x) - max_{j != c0} N_j(x)`` (:class:`~fiberscope.outputs.ClassMargin`). The
+smallest change that flips the decision is the point of that level nearest ``x0``:
+
+1. **Seeds on the boundary.** Along the straight segment from ``x0`` to a candidate input whose
+   decision differs (``toward=``: e.g. images of other classes; by default the constant inputs
+   at the box's lower and upper faces and its centre), the margin changes sign; bisection
+   finds the crossing to machine precision. The segments lie in the box, so the seeds do.
+2. **Descent on the boundary.** From the ``seeds`` nearest crossings the engine's ``"closest"``
+   policy walks on the level ``s = 0`` toward ``x0`` (every point corrected back to the level,
+   the box faces as constraints), to a local minimum of ``|x - x0|`` on the boundary inside the
+   box. The result is the nearest one found, with its first-order residual (the part of
+   ``x0 - x`` tangent to the boundary, over ``|x0 - x|``; 0 at an exact minimiser), the class
+   on the other side (the runner-up at the boundary point) and a point just past the boundary
+   that the classifier decides as that class.
+
+This answers the same question as DeepFool or a minimal-norm PGD attack, but the answer lies on
+the boundary to the corrector's tolerance and comes with its optimality residual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..engine import Context, Members, Session, Snapshot, Stats, StepControl
+from ..engine.box import hold_faces
+from ..engine.policies import Closest
+from ..engine.policies.walk import project_tangent
+from ..errors import InputError, Interrupted, TargetNotReachedError
+from ..outputs import ClassMargin
+from ._progress import progress_callback
+from .problem import as_start_point, check_positive, check_step, level_tolerance, prepare
+from .results import ConfusionResult
+
+#: Bisection halvings of a segment (2^-60 of its length: below float64 resolution).
+_BISECT = 60
+#: Points of the confusion path ``x0 -> boundary point`` (then the flipped point).
+_LINE = 16
+
+
+def _margin_fn(fn: Any, cls: int) -> Callable[[Tensor], float]:
+    def margin(x: Tensor) -> float:
+        y = fn.value(x)
+        others = torch.cat((y[:cls], y[cls + 1 :]))
+        return float(y[cls] - others.max())
+
+    return margin
+
+
+def _crossing(margin: Callable[[Tensor], float], x0: Tensor, x1: Tensor) -> Tensor:
+    """The last point of ``x0 -> x1`` still decided as the start's class, next to the flip."""
+    a, b = 0.0, 1.0  # margin(a) > 0 >= margin(b)
+    d = x1 - x0
+    for _ in range(_BISECT):
+        mid = 0.5 * (a + b)
+        if mid in (a, b):
+            break
+        if margin(x0 + mid * d) > 0:
+            a = mid
+        else:
+            b = mid
+    return x0 + a * d
+
+
+def _candidates(toward: Any, problem: Any) -> Tensor:
+    """Candidate inputs ``(K, n)``: the user's, or the box's constant inputs."""
+    n = problem.n
+    if toward is not None:
+        t = as_start_point(toward, name="toward")
+        shape = problem.fn.input_shape
+        if tuple(t.shape) == tuple(shape):
+            t = t.unsqueeze(0)
+        if tuple(t.shape[1:]) != tuple(shape):
+            raise InputError(
+                f"toward= has shape {tuple(t.shape)}; give inputs of the start's shape {shape} "
+                f"or a batch of them (K, {', '.join(str(s) for s in shape)})"
+            )
+        t = t.reshape(t.shape[0], n).to(problem.xs.device)
+        if problem.box is not None:
+            lo, hi = problem.box
+            outside = ((t < lo) | (t > hi)).any(dim=1)
+            if bool(outside.any()):
+                k = int(outside.nonzero()[0])
+                raise InputError(
+                    f"toward input {k} lies outside the box; give inputs inside the bounds"
+                )
+        return t
+    if problem.box is None:
+        raise InputError(
+            "confuse needs somewhere to look for another decision: give bounds= (a box, e.g. "
+            "(0, 1) for pixels) or toward= (inputs of other classes)"
+        )
+    lo, hi = problem.box
+    return torch.stack((lo, hi, 0.5 * (lo + hi)))
+
+
+def confuse(
+    model: Callable[..., Any],
+    x0: Any,
+    *,
+    toward: Any = None,
+    seeds: int = 3,
+    bounds: Any = None,
+    step: float = 0.2,
+    max_steps: int = 2000,
+    tol: float = 1e-12,
+    rtol: float = 1e-8,
+    dtype: Any = None,
+    progress: bool | Callable[[int, int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    checkpoint: Callable[[Snapshot], None] | None = None,
+    checkpoint_every: int = 1000,
+    resume: Snapshot | None = None,
+) -> ConfusionResult:
+    """The nearest input to ``x0`` on the decision boundary of its class (see the module doc).
+
+    Parameters
+    ----------
+    model : callable or torch.nn.Module
+        A classifier with ``m >= 2`` outputs (logits or probabilities; decision = argmax).
+    x0 : tensor or array-like
+        The input, in the model's input shape (an image, ...).
+    toward : tensor or array-like, optional
+        Inputs ``(K, *shape)`` (or one input) to look toward for another decision, e.g. images
+        of other classes. By default the constant inputs at the lower face, the upper face and
+        the centre of the box.
+    seeds : int
+        How many boundary crossings (the nearest ones) the descent starts from.
+    bounds : tuple, optional
+        Box ``(lo, hi)``, e.g. ``(0, 1)`` for pixels; the answer stays inside it.
+    step : float
+        Largest step of the descent on the boundary.
+    max_steps : int
+        Accepted steps of the descent (per seed).
+    tol : float
+        Residual tolerance ``|s(x)|`` of every point on the boundary.
+    rtol : float
+        The descent stops when the part of ``x0 - x`` tangent to the boundary is below
+        ``rtol * |x0 - x|``.
+    dtype : torch.dtype or str, optional
+        Precision of the Jacobians (outputs stay float64).
+    progress : bool or callable, optional
+        True for a progress bar or lines on stderr, or ``progress(done, total)``.
+    stop : callable, optional
+        Polled between steps; True raises :class:`~fiberscope.errors.Interrupted`.
+    checkpoint : callable, optional
+        ``checkpoint(snapshot)`` every ``checkpoint_every`` steps.
+    checkpoint_every : int
+        Steps between checkpoints.
+    resume : Snapshot, optional
+        Continue an interrupted search exactly.
+
+    Returns
+    -------
+    ConfusionResult
+        The boundary point, its distance from ``x0``, its first-order residual, the classes on
+        both sides, a point just past the boundary, and the descent's path.
+
+    Raises
+    ------
+    InputError
+        A model with one output, bad ``toward`` inputs, no box and no ``toward``, bad options.
+    TargetNotReachedError
+        No candidate input is decided differently from ``x0`` (the decision may not change
+        anywhere in the box); the message says what was tried.
+    Interrupted
+        Ctrl-C or ``stop``.
+
+    Examples
+    --------
+    >>> import torch, fiberscope as fs
+    >>> lin = lambda x: torch.stack((x.sum(-1), -x.sum(-1)), -1)   # class 0 where sum(x) > 0
+    >>> res = fs.confuse(lin, [0.3, 0.1], bounds=([-1, -1], [1, 1]))
+    >>> round(res.distance, 6), res.decision_start, res.decision_flip
+    (0.282843, 0, 1)
+    """
+    seeds = check_positive(seeds, "seeds", integer=True)
+    max_steps = check_positive(max_steps, "max_steps", integer=True)
+    tol = check_positive(tol, "tol")
+    rtol = check_positive(rtol, "rtol")
+    raw = prepare(model, x0, bounds=bounds, batched=False, jacobian=False)
+    if raw.m < 2:
+        raise InputError(
+            f"confuse needs a classifier with at least 2 outputs (the decision is their argmax), "
+            f"the model has {raw.m}; for a scalar score use boundary_walk(..., threshold=...)"
+        )
+    c0 = int(raw.y0.argmax())
+    margin_map = ClassMargin(c0)
+    problem = prepare(model, x0, bounds=bounds, output=margin_map, batched=False, dtype=dtype)
+    step = check_step(step, problem)
+    if float(problem.y0[0]) <= 0.0:
+        raise InputError(
+            f"the start is on the decision boundary (class {c0} ties with another); start "
+            "inside a class"
+        )
+    cands = _candidates(toward, problem)
+    decisions = [int(raw.fn.value(c).argmax()) for c in cands]
+    other = [k for k, d in enumerate(decisions) if d != c0]
+    if not other:
+        what = (
+            f"all {len(cands)} toward inputs"
+            if toward is not None
+            else "the box's lower, upper and centre inputs"
+        )
+        raise TargetNotReachedError(
+            f"the decision is {c0} at the start and at {what}: found no input decided "
+            "otherwise; give toward= inputs the classifier decides as another class"
+        )
+    margin = _margin_fn(raw.fn, c0)
+    x0f = problem.x0
+    crossings = torch.stack([_crossing(margin, x0f, cands[k]) for k in other])
+    dist0 = torch.linalg.vector_norm(crossings - x0f, dim=1)
+    order = torch.argsort(dist0)[:seeds]
+    starts = crossings[order]
+    ys, js = problem.fn.values_and_jacobians(starts)
+    stats = Stats()
+    stats.jacobian_evals += int(starts.shape[0])
+    options: dict[str, Any] = {
+        "kind": "confuse",
+        "class": c0,
+        "seeds": seeds,
+        "toward": None if toward is None else int(cands.shape[0]),
+        "step": step,
+        "max_steps": max_steps,
+        "bounds": problem.box_list(),
+        "tol": tol,
+        "rtol": rtol,
+        "dtype": str(problem.fn.jac_dtype).removeprefix("torch."),
+        "x0": x0f.tolist(),
+        "input_shape": list(problem.fn.input_shape),
+    }
+    callback, close = progress_callback(progress, "confuse")
+    session = Session(
+        "confuse",
+        options,
+        ys,
+        stats=stats,
+        total=max_steps,
+        progress=callback,
+        stop=stop,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        n=problem.n,
+    )
+    goal = torch.zeros_like(ys)
+    tol_all = level_tolerance(tol, goal)
+
+    def fresh() -> Members:
+        mem = Members.start(starts, ys, js, goal, step, tol_all)
+        Closest.init(mem, x0f.expand_as(starts).clone())
+        return mem
+
+    ctx = Context(fn=problem.fn, box=problem.box, stats=stats)
+    try:
+        try:
+            state = session.phase(
+                "closest",
+                ctx,
+                Closest(rtol=rtol, constrain_box=True),
+                StepControl(step=step, max_steps=max_steps),
+                fresh,
+            )
+        except KeyboardInterrupt:
+            raise Interrupted(None, session.snapshot()) from None
+    finally:
+        close()
+    session.finish()
+    mem, rec = state.mem, state.rec
+    ends = mem.x
+    d_end = torch.linalg.vector_norm(ends - x0f, dim=1)
+    best = int(torch.argmin(d_end))
+    rows = rec.rows(best, "x")
+    path = starts[best : best + 1] if rows is None else torch.cat((starts[best : best + 1], rows))
+    xb = ends[best]
+    yb_raw = raw.fn.value(xb)
+    sb = float(problem.fn.value(xb)[0])
+    flip_class = int(
+        torch.cat((yb_raw[:c0], torch.tensor([-torch.inf]), yb_raw[c0 + 1 :])).argmax()
+    )
+    flip = _past(raw.fn, problem.box, x0f, xb, c0)
+    ts = torch.linspace(0.0, 1.0, _LINE, dtype=torch.float64, device=x0f.device).unsqueeze(1)
+    line = torch.cat((x0f + ts * (xb - x0f), flip.unsqueeze(0)))
+    line_outputs = torch.stack([raw.fn.value(p) for p in line])
+    return ConfusionResult(
+        start=problem.unflatten(x0f.unsqueeze(0))[0],
+        point=problem.unflatten(xb.unsqueeze(0))[0],
+        flipped=problem.unflatten(flip.unsqueeze(0))[0],
+        distance=float(d_end[best]),
+        kkt=_kkt(problem, x0f, xb),
+        boundary_residual=abs(sb),
+        decision_start=c0,
+        decision_flip=flip_class,
+        decision_flipped=int(raw.fn.value(flip).argmax()),
+        outputs_start=raw.y0,
+        outputs_point=yb_raw,
+        outputs_flipped=raw.fn.value(flip),
+        path=problem.unflatten(path),
+        line=problem.unflatten(line),
+        line_outputs=line_outputs,
+        seed_distances=dist0[order].tolist(),
+        end_distances=d_end.tolist(),
+        stop_reason=mem.reasons[best] or "max_steps",
+        message=mem.messages[best] or "",
+        options=options,
+        stats=stats,
+    )
+
+
+def _past(fn: Any, box: Any, x0: Tensor, xb: Tensor, c0: int) -> Tensor:
+    """A point just past the boundary (along ``xb - x0``, in the box) decided otherwise."""
+    d = xb - x0
+    nd = float(torch.linalg.vector_norm(d))
+    for s in (1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2):
+        x = xb + (s * max(nd, 1.0) / max(nd, 1e-300)) * d
+        if box is not None:
+            x = torch.minimum(torch.maximum(x, box[0]), box[1])
+        if int(fn.value(x).argmax()) != c0:
+            return x
+    return xb
+
+
+def _kkt(problem: Any, x0: Tensor, x: Tensor) -> float:
+    """``|P (x0 - x)| / |x0 - x|`` at ``x``: the part of the way back tangent to the boundary.
+
+    With a box, coordinates on a face that the way back pushes out of the box are held (the
+    descent's growing active set, :func:`~fiberscope.engine.box.hold_faces`).
+    """
+    _, jac = problem.fn.values_and_jacobians(x.unsqueeze(0))
+    want = (x0 - x).unsqueeze(0)
+    if problem.box is None:
+        d = project_tangent(jac, want)
+    else:  # the same growing active set of faces as the descent's direction
+        d, _ = hold_faces(
+            x.unsqueeze(0), problem.box, lambda free: project_tangent(jac, want, free)
+        )
+    nw = float(torch.linalg.vector_norm(want))
+    return 0.0 if nw == 0.0 else float(torch.linalg.vector_norm(d)) / nw
