@@ -100,3 +100,29 @@ def test_non_differentiable_model_is_refused() -> None:
     fn = ModelFunction(lambda z: torch.tensor([float(z.sum())], dtype=torch.float64), x)
     with pytest.raises(ModelError, match="differentiabl"):
         fn.value_and_jacobian(x)
+
+
+@pytest.mark.parametrize("act", ACTS, ids=lambda a: type(a).__name__)
+@pytest.mark.parametrize("n, m", [(3, 2), (2, 5), (6, 1)])
+@pytest.mark.parametrize("tail, softmax", [(False, False), (True, False), (False, True)])
+def test_closed_form_from_either_end_single_and_batched(
+    act: nn.Module, n: int, m: int, tail: bool, softmax: bool
+) -> None:
+    """The product of the layer Jacobians is taken from the output side when m <= n and
+    from the input side otherwise; both, one point or a batch, equal autograd's."""
+    torch.manual_seed(1)
+    layers: list[nn.Module] = [nn.Linear(n, 7), act, nn.Linear(7, 4), nn.Sigmoid(), nn.Linear(4, m)]
+    if tail:  # an activation last: the product from the output side starts with it
+        layers.append(nn.Tanh())
+    if softmax:
+        layers.append(nn.Softmax(dim=-1))
+    net = nn.Sequential(*layers).double()
+    xs = torch.randn(4, n, dtype=torch.float64)
+    fn = ModelFunction(net, xs[0])
+    assert fn._mlp is not None
+    ref = torch.stack([torch.autograd.functional.jacobian(net, x) for x in xs])
+    ys, jacs = fn.values_and_jacobians(xs)
+    torch.testing.assert_close(ys, net(xs).detach(), rtol=1e-13, atol=1e-14)
+    torch.testing.assert_close(jacs, ref, rtol=1e-12, atol=1e-13)
+    y1, j1 = fn.value_and_jacobian(xs[2])
+    torch.testing.assert_close(j1, ref[2], rtol=1e-12, atol=1e-13)

@@ -99,45 +99,95 @@ def _mlp_value(layers: list[_Layer], x: Tensor) -> Tensor:
     return h
 
 
-def _mlp_value_and_jacobian(layers: list[_Layer], x: Tensor) -> tuple[Tensor, Tensor]:
-    """Forward pass and Jacobian of a plain MLP at one flat point ``x`` (shape ``(n,)``)."""
+def _mlp_forward_factors(
+    layers: list[_Layer], x: Tensor
+) -> tuple[Tensor, list[tuple[str, Tensor]]]:
+    """Forward pass of a plain MLP keeping the Jacobian's factors, last dimension features.
+
+    ``x`` is ``(n,)`` or ``(B, n)``. The factors, in order from the input: ``("w", W)`` for a
+    linear layer, ``("d", d)`` for an elementwise activation with derivative ``d`` (the
+    Jacobian ``diag(d)``), ``("s", s)`` for a softmax (``diag(s) - s s^T``).
+    """
     h = x
-    jac: Tensor | None = None
+    factors: list[tuple[str, Tensor]] = []
     for layer in layers:
         kind = layer.kind
         if kind == "linear":
-            h = layer.weight @ h if layer.bias is None else torch.addmv(layer.bias, layer.weight, h)
-            jac = layer.weight if jac is None else layer.weight @ jac
-            continue
-        assert jac is not None
-        if kind == "sigmoid":
+            w = layer.weight
+            if h.dim() == 1:
+                h = w @ h if layer.bias is None else torch.addmv(layer.bias, w, h)
+            else:
+                h = h @ w.T if layer.bias is None else torch.addmm(layer.bias, h, w.T)
+            factors.append(("w", w))
+        elif kind == "sigmoid":
             h = torch.sigmoid(h)
-            jac = (h - h * h).unsqueeze(1) * jac
+            factors.append(("d", h - h * h))
         elif kind == "tanh":
             h = torch.tanh(h)
-            jac = torch.addcmul(jac, (h * h).unsqueeze(1), jac, value=-1.0)
+            factors.append(("d", 1.0 - h * h))
         elif kind == "silu":
-            s = torch.sigmoid(h)
-            d = s * (1.0 + h * (1.0 - s))
-            h = h * s
-            jac = d.unsqueeze(1) * jac
+            sg = torch.sigmoid(h)
+            factors.append(("d", sg * (1.0 + h * (1.0 - sg))))
+            h = h * sg
         elif kind == "softplus":
-            d = torch.sigmoid(h)
             big = h > layer.param
-            d = torch.where(big, torch.ones_like(d), d)
+            factors.append(("d", torch.where(big, torch.ones_like(h), torch.sigmoid(h))))
             h = torch.where(big, h, torch.nn.functional.softplus(h, threshold=layer.param))
-            jac = d.unsqueeze(1) * jac
         elif kind == "relu":
-            d = (h > 0).to(h.dtype)
+            factors.append(("d", (h > 0).to(h.dtype)))
             h = torch.relu(h)
-            jac = d.unsqueeze(1) * jac
         elif kind == "softmax":
-            s = torch.softmax(h, dim=0)
-            jac = s.unsqueeze(1) * jac - s.unsqueeze(1) * (s @ jac).unsqueeze(0)
-            h = s
+            h = torch.softmax(h, dim=-1)
+            factors.append(("s", h))
         # identity: nothing to do
+    return h, factors
+
+
+def _accumulate(factors: list[tuple[str, Tensor]], n: int, m: int, batch: int | None) -> Tensor:
+    """The product of the factors, ``(m, n)`` or ``(B, m, n)``, from the cheaper end.
+
+    With fewer outputs than inputs (the case of every class we follow) the product is taken
+    from the output side, like reverse-mode autodiff: ``m``-row matrices, never a
+    ``hidden x n`` one; otherwise from the input side.
+    """
+    reverse = m <= n
+    order = reversed(factors) if reverse else iter(factors)
+    jac: Tensor | None = None
+    for kind, f in order:
+        if kind == "w":
+            if batch is not None and f.dim() == 2:
+                fw = f
+                if jac is None:
+                    jac = fw.expand(batch, *fw.shape)
+                else:
+                    jac = torch.matmul(jac, fw) if reverse else torch.matmul(fw, jac)
+            elif jac is None:
+                jac = f
+            else:
+                jac = jac @ f if reverse else f @ jac
+            continue
+        if jac is None:  # an activation at the very end (reverse) or start (forward)
+            jac = (
+                torch.diag_embed(f)
+                if kind == "d"
+                else torch.diag_embed(f) - (f.unsqueeze(-1) * f.unsqueeze(-2))
+            )
+            continue
+        if kind == "d":
+            jac = jac * f.unsqueeze(-2) if reverse else f.unsqueeze(-1) * jac
+        else:  # softmax: J_s = diag(s) - s s^T (symmetric)
+            if reverse:
+                jac = jac * f.unsqueeze(-2) - torch.matmul(jac, f.unsqueeze(-1)) * f.unsqueeze(-2)
+            else:
+                jac = f.unsqueeze(-1) * jac - f.unsqueeze(-1) * torch.matmul(f.unsqueeze(-2), jac)
     assert jac is not None
-    return h, jac
+    return jac
+
+
+def _mlp_value_and_jacobian(layers: list[_Layer], x: Tensor) -> tuple[Tensor, Tensor]:
+    """Forward pass and Jacobian of a plain MLP at one flat point ``x`` (shape ``(n,)``)."""
+    h, factors = _mlp_forward_factors(layers, x)
+    return h, _accumulate(factors, x.shape[0], h.shape[0], None)
 
 
 def _mlp_values(layers: list[_Layer], x: Tensor) -> Tensor:
@@ -170,43 +220,8 @@ def _mlp_values_and_jacobians(layers: list[_Layer], x: Tensor) -> tuple[Tensor, 
     if x.shape[0] == 1:  # one point: matrix-vector products (fewer, cheaper operations)
         y1, j1 = _mlp_value_and_jacobian(layers, x[0])
         return y1.unsqueeze(0), j1.unsqueeze(0)
-    h = x
-    jac: Tensor | None = None
-    for layer in layers:
-        kind = layer.kind
-        if kind == "linear":
-            w = layer.weight
-            h = h @ w.T if layer.bias is None else torch.addmm(layer.bias, h, w.T)
-            jac = w.expand(x.shape[0], *w.shape) if jac is None else torch.matmul(w, jac)
-            continue
-        assert jac is not None
-        if kind == "sigmoid":
-            h = torch.sigmoid(h)
-            jac = (h - h * h).unsqueeze(-1) * jac
-        elif kind == "tanh":
-            h = torch.tanh(h)
-            jac = (1.0 - h * h).unsqueeze(-1) * jac
-        elif kind == "silu":
-            s = torch.sigmoid(h)
-            d = s * (1.0 + h * (1.0 - s))
-            h = h * s
-            jac = d.unsqueeze(-1) * jac
-        elif kind == "softplus":
-            d = torch.sigmoid(h)
-            big = h > layer.param
-            d = torch.where(big, torch.ones_like(d), d)
-            h = torch.where(big, h, torch.nn.functional.softplus(h, threshold=layer.param))
-            jac = d.unsqueeze(-1) * jac
-        elif kind == "relu":
-            d = (h > 0).to(h.dtype)
-            h = torch.relu(h)
-            jac = d.unsqueeze(-1) * jac
-        elif kind == "softmax":
-            s = torch.softmax(h, dim=-1)
-            jac = s.unsqueeze(-1) * jac - s.unsqueeze(-1) * torch.matmul(s.unsqueeze(-2), jac)
-            h = s
-        # identity: nothing to do
-    assert jac is not None
+    h, factors = _mlp_forward_factors(layers, x)
+    jac = _accumulate(factors, x.shape[1], h.shape[1], x.shape[0])
     return h, jac.contiguous()
 
 
