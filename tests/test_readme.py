@@ -36,3 +36,10 @@ def test_readme_blocks_run_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     for line, code in python_blocks():
         exec(compile(code, f"README.md:{line}", "exec"), namespace)  # noqa: S102
     assert (tmp_path / "class.csv").is_file() and (tmp_path / "walk.npz").is_file()
+
+
+def test_ci_runs_exactly_the_readmes_test_command() -> None:
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()[-1]
+    commands = re.findall(r"```bash\n(.*?)\n```", README.read_text(encoding="utf-8"), re.S)
+    assert ci in commands, "the README's test command and .ci/run differ"
+    assert "pytest" in ci and "torch==2.13.0" in ci
