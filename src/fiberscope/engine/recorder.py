@@ -45,17 +45,37 @@ class Recorder:
         return sum(int(c["member"].numel()) for c in self.chunks)
 
     def rows(self, i: int, key: str = "x") -> Tensor | None:
-        """All rows of ``key`` recorded for member ``i``, in order (None when empty)."""
-        cache = getattr(self, "_gathered", None)
-        if cache is None or cache[0] != len(self.chunks):
-            cache = (len(self.chunks), self.gather())
-            self._gathered = cache
-        merged = cache[1]
-        if key not in merged:
+        """All rows of ``key`` recorded for member ``i``, in order (None when empty).
+
+        The chunks are gathered once and their rows grouped by member (a stable sort), so
+        reading every member's rows costs one pass over the rows, not one per member.
+        """
+        state = (len(self.chunks), id(self.chunks[-1]) if self.chunks else None)
+        cache = getattr(self, "_grouped", None)
+        if cache is None or cache[0] != state:
+            merged = self.gather()
+            if not merged:
+                cache = (state, {}, None, None)
+            else:
+                member = merged["member"]
+                order = torch.argsort(member, stable=True)
+                size = max(self.members, int(member.max()) + 1 if member.numel() else 0)
+                counts = torch.bincount(member, minlength=size).tolist()
+                starts = [0]
+                for c in counts:
+                    starts.append(starts[-1] + c)
+                cache = (state, merged, order, starts)
+            self._grouped = cache
+            self._sorted: dict[str, Tensor] = {}
+        _, merged, order, starts = cache
+        if key not in merged or not 0 <= i < len(starts) - 1:
             return None
-        member = merged["member"]
-        sel = merged[key][(member == i).to(merged[key].device)]
-        return sel if sel.shape[0] else None
+        lo, hi = starts[i], starts[i + 1]
+        if hi == lo:
+            return None
+        if key not in self._sorted:
+            self._sorted[key] = merged[key][order.to(merged[key].device)]
+        return self._sorted[key][lo:hi].clone()
 
     def count(self, i: int) -> int:
         """Rows recorded for member ``i``."""
