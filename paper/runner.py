@@ -588,7 +588,14 @@ def _run_parallel(
         rep.stage(f"running {len(tasks)} (experiment, network) pairs in {jobs} processes")
         rep.update(0, len(tasks), "runs")
     ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+    # the workers use this process's number of torch threads: the same reductions in the same
+    # order, so the same numbers to the last bit as a run without --jobs
+    pool = ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=ctx,
+        initializer=torch.set_num_threads,
+        initargs=(torch.get_num_threads(),),
+    )
     try:
         futures = {
             pool.submit(_network_job, specs[i].key, all_entries[i][j], fast, res_grid): (i, j)
