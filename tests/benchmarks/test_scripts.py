@@ -41,6 +41,7 @@ def test_trace_loop_quick_without_the_authors_code(tmp_path):
     assert "# G1: one loop of network 1's circle class" in done.stdout  # printed too
 
 
+@pytest.mark.long  # ResNet-18 and the authors' walk: ~25 s unloaded, minutes on a busy machine
 def test_nd_step_quick(tmp_path):
     done = _run("nd_step.py", "--quick", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]
