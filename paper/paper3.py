@@ -311,7 +311,7 @@ def run_relu(case: ReluCase, *, quick: bool, seed: int, rep: Any) -> list[WalkRo
     case : ReluCase
         The test.
     quick : bool
-        A 250th of the steps (at least 20).
+        A 500th of the steps (at least 12).
     seed : int
         Seed of the walks.
     rep : Reporter
@@ -323,7 +323,7 @@ def run_relu(case: ReluCase, *, quick: bool, seed: int, rep: Any) -> list[WalkRo
         One row per method.
     """
     f = case.model()
-    steps = max(20, case.steps // 250) if quick else case.steps
+    steps = max(12, case.steps // 500) if quick else case.steps
     x0 = np.asarray(case.x0, dtype=np.float64)
     rows = []
     for method in METHODS:
@@ -391,7 +391,7 @@ def run_ccpp(
     Parameters
     ----------
     quick : bool
-        Two epochs and 30 steps.
+        Two epochs and 20 steps.
     seed : int
         Seed of the initial weights and of the walks.
     epochs : int, optional
@@ -409,7 +409,7 @@ def run_ccpp(
     from .ccpp import COLUMNS, load_ccpp, train_ccpp
 
     n_epochs = epochs if epochs is not None else (2 if quick else 500)
-    steps = 30 if quick else 1000
+    steps = 20 if quick else 1000
     rows: list[WalkRow] = []
     info: dict[str, Any] = {"epochs": n_epochs, "networks": {}}
     for target in ("rh", "pe"):
