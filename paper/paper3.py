@@ -311,7 +311,7 @@ def run_relu(case: ReluCase, *, quick: bool, seed: int, rep: Any) -> list[WalkRo
     case : ReluCase
         The test.
     quick : bool
-        A 250th of the steps (at least 20).
+        A 500th of the steps (at least 12).
     seed : int
         Seed of the walks.
     rep : Reporter
@@ -323,7 +323,7 @@ def run_relu(case: ReluCase, *, quick: bool, seed: int, rep: Any) -> list[WalkRo
         One row per method.
     """
     f = case.model()
-    steps = max(20, case.steps // 250) if quick else case.steps
+    steps = max(12, case.steps // 500) if quick else case.steps
     x0 = np.asarray(case.x0, dtype=np.float64)
     rows = []
     for method in METHODS:
@@ -391,7 +391,7 @@ def run_ccpp(
     Parameters
     ----------
     quick : bool
-        Two epochs and 30 steps.
+        Two epochs and 20 steps.
     seed : int
         Seed of the initial weights and of the walks.
     epochs : int, optional
@@ -409,7 +409,7 @@ def run_ccpp(
     from .ccpp import COLUMNS, load_ccpp, train_ccpp
 
     n_epochs = epochs if epochs is not None else (2 if quick else 500)
-    steps = 30 if quick else 1000
+    steps = 20 if quick else 1000
     rows: list[WalkRow] = []
     info: dict[str, Any] = {"epochs": n_epochs, "networks": {}}
     for target in ("rh", "pe"):
@@ -598,6 +598,18 @@ def relu_figure(cases: Sequence[ReluCase], rows: Sequence[WalkRow]) -> Any:
     2-D tests in the ``(x, y)`` plane with the class drawn; 3-D tests in coordinates of the
     class's plane (an orthonormal basis of its directions, origin at the start). An inset
     zooms on the start, where the corrected and uniform samples are.
+
+    Parameters
+    ----------
+    cases : sequence of ReluCase
+        The tests, one panel each (at most five).
+    rows : sequence of WalkRow
+        Their walks (from :func:`run_relu`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (not attached to pyplot).
     """
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -655,7 +667,20 @@ def relu_figure(cases: Sequence[ReluCase], rows: Sequence[WalkRow]) -> Any:
 
 
 def ccpp_figure(rows: Sequence[WalkRow], info: dict[str, Any]) -> Any:
-    """The classes of the RH and PE networks in physical units: AT-RH and V-AP planes."""
+    """The classes of the RH and PE networks in physical units: AT-RH and V-AP planes.
+
+    Parameters
+    ----------
+    rows : sequence of WalkRow
+        The CCPP walks (from :func:`run_ccpp`).
+    info : dict
+        Its side information (normalisation, starts, training errors).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
     from matplotlib.figure import Figure
 
     lo, hi = np.asarray(info["minimum"][:4]), np.asarray(info["maximum"][:4])
@@ -689,7 +714,22 @@ def ccpp_figure(rows: Sequence[WalkRow], info: dict[str, Any]) -> Any:
 
 
 def mnist_figure(rows: Sequence[WalkRow], info: dict[str, Any], start: np.ndarray) -> Any:
-    """The digit and samples of each walk (the last one's difference from its start)."""
+    """The digit and samples of each walk (the last one's difference from its start).
+
+    Parameters
+    ----------
+    rows : sequence of WalkRow
+        The MNIST walks (from :func:`run_mnist`).
+    info : dict
+        Label and prediction of the digit.
+    start : numpy.ndarray
+        The digit, ``(784,)`` pixels in ``[0, 1]``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(12, 6.5), layout="constrained")
@@ -757,14 +797,36 @@ def _row_cells(r: WalkRow) -> list[str]:
 
 
 def table_markdown(rows: Sequence[WalkRow]) -> str:
-    """The error table as Markdown."""
+    """The error table as Markdown.
+
+    Parameters
+    ----------
+    rows : sequence of WalkRow
+        One row per walk.
+
+    Returns
+    -------
+    str
+        The table, one line per walk after the header.
+    """
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(_row_cells(r)) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
 def table_csv(rows: Sequence[WalkRow]) -> str:
-    """The error table as CSV, full precision."""
+    """The error table as CSV, full precision.
+
+    Parameters
+    ----------
+    rows : sequence of WalkRow
+        One row per walk.
+
+    Returns
+    -------
+    str
+        The CSV text with a header line.
+    """
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     names = [
@@ -793,7 +855,21 @@ def table_csv(rows: Sequence[WalkRow]) -> str:
 
 @dataclass
 class Report:
-    """Everything one run measured."""
+    """Everything one run measured.
+
+    Attributes
+    ----------
+    rows : list of WalkRow
+        The table: ReLU/leaky tests, CCPP (RH, PE), MNIST, three methods each.
+    ccpp, mnist : dict
+        Side information of the CCPP networks and of the MNIST digit.
+    mnist_start : numpy.ndarray
+        The digit's pixels ``(784,)``.
+    settings : dict
+        ``quick``, ``seed`` and ``epochs`` of the run.
+    seconds : float
+        Wall time of :func:`run_all`.
+    """
 
     rows: list[WalkRow]
     ccpp: dict[str, Any]
@@ -858,7 +934,22 @@ def _row_json(r: WalkRow) -> dict[str, Any]:
 
 
 def write_report(report: Report, out: Path, *, dpi: int) -> list[Path]:
-    """Write the figures, tables and JSON into ``out`` (each file atomically)."""
+    """Write the figures, tables and JSON into ``out`` (each file atomically).
+
+    Parameters
+    ----------
+    report : Report
+        What :func:`run_all` measured.
+    out : pathlib.Path
+        The folder (created if missing; its parent must exist).
+    dpi : int
+        Resolution of the PNG figures.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written (:data:`FILES`).
+    """
     out.mkdir(exist_ok=True)
     relu_rows = [r for r in report.rows if r.class_distance is not None]
     figs = {
