@@ -60,3 +60,42 @@ def test_preimage_traces_its_levels_as_one_batch() -> None:
         assert tr.points.shape == one.points.shape
         assert torch.allclose(tr.points, one.points, rtol=0, atol=1e-9)
         assert float((tr.outputs - lvl).abs().max()) <= 1e-9
+
+
+def _sphere(x: torch.Tensor) -> torch.Tensor:
+    return (x**2).sum(-1, keepdim=True)
+
+
+SPHERE_STARTS = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.2], [0.5, 0.5, 0.5]]
+
+
+def test_traverse_batch_equals_members() -> None:
+    target = [0.0, 3.0, 4.0]
+    batch = fs.traverse(_sphere, SPHERE_STARTS, target, step=0.3, batched=True)
+    assert isinstance(batch, list) and len(batch) == len(SPHERE_STARTS)
+    for i, (x0, res) in enumerate(zip(SPHERE_STARTS, batch, strict=True)):
+        one = fs.traverse(_sphere, x0, target, step=0.3)
+        _close(res.points, one.points)
+        _close(res.outputs, one.outputs)
+        assert res.stop_reason == one.stop_reason == "minimum"
+        assert res.options["batch_index"] == i and res.options["x0"] == x0
+
+
+def test_traverse_batch_member_that_stops_at_once_does_not_stall_the_others() -> None:
+    # (0, 1.2, 1.6) is already the point of its sphere nearest the target: it stops at once
+    starts = [[1.0, 0.0, 0.0], [0.0, 1.2, 1.6], [0.5, 0.5, 0.5]]
+    targets = [[0.0, 3.0, 4.0], [0.0, 3.0, 4.0], [2.0, 0.0, 0.0]]
+    box = (0.0, 2.0)
+    batch = fs.traverse(_sphere, starts, targets, step=0.2, bounds=box, batched=True)
+    assert len(batch[1]) == 1 and batch[1].stop_reason == "minimum"
+    assert len(batch[0]) > 5 and len(batch[2]) > 5
+    for x0, tgt, res in zip(starts, targets, batch, strict=True):
+        one = fs.traverse(_sphere, x0, tgt, step=0.2, bounds=box)
+        _close(res.points, one.points)
+        assert res.stop_reason == one.stop_reason
+        assert res.residual <= 1e-9
+
+
+def test_traverse_batch_refuses_targets_of_another_count() -> None:
+    with pytest.raises(fs.errors.InputError, match=r"or \(3, 3\) \(one per start\)"):
+        fs.traverse(_sphere, SPHERE_STARTS, [[0.0, 3.0, 4.0]] * 2, batched=True)
