@@ -99,3 +99,35 @@ def test_traverse_batch_member_that_stops_at_once_does_not_stall_the_others() ->
 def test_traverse_batch_refuses_targets_of_another_count() -> None:
     with pytest.raises(fs.errors.InputError, match=r"or \(3, 3\) \(one per start\)"):
         fs.traverse(_sphere, SPHERE_STARTS, [[0.0, 3.0, 4.0]] * 2, batched=True)
+
+
+def test_sample_class_batch_equals_members() -> None:
+    net = fs.load_model("surface_1")
+    kw = {"step": 0.05, "bounds": BOX, "max_steps": 200}
+    batch = fs.sample_class(net, STARTS, 20, **kw)
+    assert isinstance(batch, list) and len(batch) == len(STARTS)
+    for i, (x0, res) in enumerate(zip(STARTS, batch, strict=True)):
+        one = fs.sample_class(net, x0, 20, **kw)
+        _close(res.points, one.points)
+        _close(res.outputs, one.outputs)
+        _close(res.trace.points, one.trace.points)
+        assert res.trace.stop_reasons == one.trace.stop_reasons
+        assert res.closed == one.closed
+        assert res.length == pytest.approx(one.length, abs=1e-12)
+        assert res.options["batch_index"] == i and res.options["x0"] == x0
+
+
+def test_sample_class_batch_member_that_stops_early_does_not_stall_the_others() -> None:
+    # the class of (0.9, 0.9) leaves the box within a few steps; the others are long loops
+    net = fs.load_model("surface_1")
+    starts = [[0.25, 0.25], [0.9, 0.9], [0.0, 0.95]]
+    kw = {"step": 0.05, "bounds": BOX, "max_steps": 200}
+    batch = fs.sample_class(net, starts, 10, **kw, batched=True)
+    assert batch[1].trace.stop_reasons == {"forward": "boundary", "backward": "boundary"}
+    assert len(batch[1].trace) < 10 < len(batch[0].trace) and len(batch[2].trace) > 100
+    assert batch[0].closed and batch[2].closed and not batch[1].closed
+    for x0, res in zip(starts, batch, strict=True):
+        one = fs.sample_class(net, x0, 10, **kw)
+        _close(res.points, one.points)
+        assert res.trace.stop_reasons == one.trace.stop_reasons
+        assert res.residual <= 1e-12
