@@ -131,3 +131,65 @@ def test_sample_class_batch_member_that_stops_early_does_not_stall_the_others() 
         _close(res.points, one.points)
         assert res.trace.stop_reasons == one.trace.stop_reasons
         assert res.residual <= 1e-12
+
+
+BINARY_BOX = ([-3.14, -1.0], [3.14, 1.5])
+
+
+def test_boundary_walk_batch_equals_members() -> None:
+    # (0, -0.01499) is next to the boundary: its walk ends after two steps while the two
+    # others walk on for twenty more (and their closest-point searches run on alone)
+    net = fs.load_model("binary")
+    starts = [[0.0, -0.01499], [0.3, 0.2], [-0.5, -0.3]]
+    kw = {"threshold": 0.5, "beyond": 0.1, "bounds": BINARY_BOX, "step": 0.05}
+    batch = fs.boundary_walk(net, starts, batched=True, **kw)
+    assert isinstance(batch, list) and len(batch) == len(starts)
+    assert len(batch[0].path) == 3 and len(batch[1].path) > 20 and len(batch[2].path) > 20
+    for i, (x0, res) in enumerate(zip(starts, batch, strict=True)):
+        one = fs.boundary_walk(net, x0, **kw)
+        _close(res.path.points, one.path.points)
+        _close(res.path.outputs, one.path.outputs)
+        assert res.boundary_index == one.boundary_index
+        assert res.path.stop_reason == one.path.stop_reason == "reached"
+        assert (res.decision_start, res.decision_flip) == (one.decision_start, one.decision_flip)
+        assert res.side == one.side and res.closest_converged == one.closest_converged
+        # the closest-point search stops at a first-order minimum (to rtol 1e-10), whose
+        # position rounding moves by ~1e-10 (a lone member takes the engine's one-row path);
+        # the distance, flat at the minimum, agrees to 1e-12
+        assert res.closest_distance == pytest.approx(one.closest_distance, abs=1e-12)
+        assert torch.allclose(res.closest_point, one.closest_point, rtol=0, atol=1e-9)
+        assert res.options["batch_index"] == i and res.options["x0"] == x0
+
+
+def test_boundary_walk_batch_default_beyond_is_per_start() -> None:
+    x0 = [[0.3, 0.1], [-0.2, 0.3], [0.1, 0.05]]
+    batch = fs.boundary_walk(_logistic, x0, threshold=0.5, step=0.05, batched=True)
+    for start, res in zip(x0, batch, strict=True):
+        one = fs.boundary_walk(_logistic, start, threshold=0.5, step=0.05)
+        assert res.beyond == one.beyond == pytest.approx(abs(res.y0 - 0.5), abs=0)
+        _close(res.path.points, one.path.points)
+        _close(res.closest_point, one.closest_point)
+        assert res.side == one.side
+    assert [r.side for r in batch] == [1, -1, 1]
+
+
+def test_boundary_walk_batch_names_the_start_that_falls_short() -> None:
+    net = fs.load_model("binary")
+    starts = [[0.3, 0.2], [-0.5, -0.3]]  # the second's default flip level is out of reach
+    with pytest.raises(fs.errors.TargetNotReachedError, match="start 1 of the batch: cannot"):
+        fs.boundary_walk(net, starts, threshold=0.5, bounds=BINARY_BOX, step=0.05, batched=True)
+
+
+def test_boundary_walk_batch_refuses_starts_that_bind_the_output_differently() -> None:
+    net = torch.nn.Sequential(torch.nn.Linear(2, 3)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, 0.0], [-0.5, 0.8], [-0.5, -0.8]]))
+        net[0].bias.zero_()
+    starts = [[0.6, 0.1], [-0.3, 0.6]]  # class 0 and class 1
+    with pytest.raises(fs.errors.InputError, match="bind the output map differently"):
+        fs.boundary_walk(net, starts, output=fs.outputs.ClassMargin(), batched=True)
+
+
+def _logistic(x: torch.Tensor) -> torch.Tensor:
+    w = torch.tensor([3.0, -4.0], dtype=x.dtype)
+    return torch.sigmoid(x @ w + 0.5).unsqueeze(-1)
