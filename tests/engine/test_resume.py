@@ -87,7 +87,31 @@ CASES: dict[str, tuple[Callable[[], Any], Callable[..., Any], dict[str, Any]]] =
         {"x0": [0.5, 0.9], "threshold": 0.5, "beyond": 0.2, "step": 0.02},
     ),
     "sample": (_net1, fs.sample_class, {"x0": [0.25, 0.25], "n": 20, "step": 0.05}),
+    "boundary-batch": (
+        _binary,
+        fs.boundary_walk,
+        {"x0": [[0.5, 0.9], [0.3, 0.2]], "threshold": 0.5, "beyond": 0.2, "step": 0.02},
+    ),
+    "sample-batch": (
+        _net1,
+        fs.sample_class,
+        {"x0": [[0.25, 0.25], [0.4, -0.1]], "n": 10, "step": 0.1, "bounds": BOX},
+    ),
+    "traverse-batch": (
+        lambda: _sphere,
+        fs.traverse,
+        {
+            "x0": [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5]],
+            "target": [[0.0, 3.0, 4.0], [2.0, 0.0, 0.0]],
+            "step": 0.3,
+            "batched": True,
+        },
+    ),
 }
+
+
+def _sphere(x: torch.Tensor) -> torch.Tensor:
+    return (x**2).sum(-1, keepdim=True)
 
 
 def _points(res: Any) -> list[torch.Tensor]:
@@ -126,7 +150,9 @@ def test_interrupt_and_resume_in_memory_is_exact(name: str) -> None:
         assert a.shape == b.shape and torch.equal(a, b)
 
 
-@pytest.mark.parametrize("name", ["trace", "preimage", "boundary", "explore-paper"])
+@pytest.mark.parametrize(
+    "name", ["trace", "preimage", "boundary", "boundary-batch", "explore-paper"]
+)
 def test_interrupt_and_resume_through_checkpoint_files(name: str, tmp_path: Path) -> None:
     full = _run(name)
     out = tmp_path / "r.csv"

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from ..engine import Context, Members, Session, Snapshot, Stats, StepControl
 from ..engine.policies import Closest, Target
-from ..errors import InputError, Interrupted
+from ..errors import InputError, Interrupted, TargetNotReachedError
 from ..outputs import (
     OutputComponent,
     OutputMap,
@@ -34,7 +34,13 @@ from ..outputs import (
     resolve_output,
 )
 from ._progress import progress_callback
-from .explore import assemble_path, check_start_gradient, raise_not_reached, require_scalar
+from .explore import (
+    _single,
+    assemble_path,
+    check_start_gradient,
+    raise_not_reached,
+    require_scalar,
+)
 from .problem import EPS, Problem, check_positive, check_step, level_tolerance, prepare
 from .results import BoundaryWalkResult, ExploreResult
 
@@ -54,12 +60,13 @@ def boundary_walk(
     sing_tol: float = 1e-8,
     box: str = "stop",
     dtype: Any = None,
+    batched: bool | None = None,
     progress: bool | Callable[[int, int], None] | None = None,
     stop: Callable[[], bool] | None = None,
     checkpoint: Callable[[Snapshot], None] | None = None,
     checkpoint_every: int = 1000,
     resume: Snapshot | None = None,
-) -> BoundaryWalkResult:
+) -> BoundaryWalkResult | list[BoundaryWalkResult]:
     """Walk from ``x0`` to the decision boundary of a classifier and past it.
 
     Parameters
@@ -67,7 +74,8 @@ def boundary_walk(
     model : callable or torch.nn.Module
         The classifier (any input shape).
     x0 : tensor or array-like
-        Start point.
+        Start point, or a batch of starts (leading dimension; see ``batched``): all of them
+        walk together, as members of one engine run, and each stops on its own.
     output : callable or str, optional
         Output map giving the decision score, e.g. ``fiberscope.outputs.BinaryScore()`` (a
         probability, flips at 0.5), ``LogitDifference(i, j)``, ``ClassMargin()`` (the
@@ -95,6 +103,9 @@ def boundary_walk(
         on, so the closest boundary point is the closest one *inside* the box).
     dtype : torch.dtype or str, optional
         Precision of the Jacobians (outputs stay float64).
+    batched : bool, optional
+        ``x0`` holds a batch of starts along its first dimension (default: decided from the
+        model when its input size is known).
     progress : bool or callable, optional
         True for a progress bar or lines on stderr, or ``progress(done, total)``.
     stop : callable, optional
@@ -108,18 +119,21 @@ def boundary_walk(
 
     Returns
     -------
-    BoundaryWalkResult
+    BoundaryWalkResult or list of BoundaryWalkResult
         The path, the boundary point, the flipped point, the closest boundary point and the
-        decisions at both ends.
+        decisions at both ends; a list for a batch of starts (``beyond`` by default per
+        start).
 
     Raises
     ------
     ModelError
         The score is not a scalar (give an output map).
     InputError
-        No threshold, a start on the boundary, bad options.
+        No threshold, a start on the boundary, bad options, starts of a batch that bind the
+        output map differently (e.g. of different classes for ``ClassMargin()``).
     TargetNotReachedError
-        The boundary (or the flipped level) cannot be reached inside the box.
+        The boundary (or the flipped level) cannot be reached inside the box; in a batch,
+        raised after every member has walked, naming the first start that fell short.
     Interrupted
         Ctrl-C or ``stop``.
 
@@ -139,12 +153,14 @@ def boundary_walk(
         raise InputError(f"unknown box handling {box!r}; use 'stop' or 'constrain'")
     constrain = box == "constrain"
     output = resolve_output(output)
-    raw_problem = prepare(model, x0, bounds=bounds, batched=False)
-    bound_output = bind_output(output, raw_problem.y0)
+    raw_problem = prepare(model, x0, bounds=bounds, batched=batched)
+    bound_output = _bind_batch(output, raw_problem)
     problem = (
         raw_problem
         if bound_output is None
-        else prepare(model, x0, bounds=bounds, output=bound_output, batched=False, dtype=dtype)
+        else prepare(
+            model, x0, bounds=bounds, output=bound_output, batched=raw_problem.batched, dtype=dtype
+        )
     )
     require_scalar(problem, "the decision-boundary walk")
     step = check_step(step, problem)
@@ -161,26 +177,36 @@ def boundary_walk(
         raise InputError(f"threshold must be a number, got {threshold!r}") from None
     if not math.isfinite(threshold):
         raise InputError("threshold must be finite")
-    y0 = float(problem.y0[0])
-    scale_tol = max(tol, 64 * EPS * max(1.0, abs(y0)))
-    if abs(y0 - threshold) <= scale_tol:
-        raise InputError(
-            f"the start is on the decision boundary (score {y0:.12g} = threshold {threshold:g}); "
-            "start on one side of it, or use explore(..., target=...) to choose a side"
-        )
-    side = 1 if y0 > threshold else -1
+    b_all = problem.size
+    which = _which(problem)
+    y0s = problem.ys[:, 0].tolist()
+    scale_tols = [max(tol, 64 * EPS * max(1.0, abs(y))) for y in y0s]
+    for b, (y0, scale_tol) in enumerate(zip(y0s, scale_tols, strict=True)):
+        if abs(y0 - threshold) <= scale_tol:
+            raise InputError(
+                f"the start{which(b)} is on the decision boundary (score {y0:.12g} = threshold "
+                f"{threshold:g}); start on one side of it, or use explore(..., target=...) to "
+                "choose a side"
+            )
+    sides = [1 if y > threshold else -1 for y in y0s]
     if beyond is None:
-        beyond = abs(y0 - threshold)
-    beyond = check_positive(beyond, "beyond")
-    check_start_gradient(problem, "the boundary walk")
+        beyonds = [abs(y - threshold) for y in y0s]
+    else:
+        beyonds = [check_positive(beyond, "beyond")] * b_all
+    for b in range(b_all):
+        check_start_gradient(_single(problem, b), "the boundary walk" + which(b))
     dev = problem.x0.device
-    t_boundary = torch.tensor([threshold], dtype=torch.float64, device=dev)
-    t_flip = torch.tensor([threshold - side * beyond], dtype=torch.float64, device=dev)
+    t_boundary = torch.full((b_all, 1), threshold, dtype=torch.float64, device=dev)
+    t_flip = torch.tensor(
+        [[threshold - sd * bd] for sd, bd in zip(sides, beyonds, strict=True)],
+        dtype=torch.float64,
+        device=dev,
+    )
     options: dict[str, Any] = {
         "kind": "boundary_walk",
         "output": describe_output(bound_output),
         "threshold": threshold,
-        "beyond": beyond,
+        "beyond": beyonds if problem.batched else beyonds[0],
         "step": step,
         "max_steps": max_steps,
         "bounds": problem.box_list(),
@@ -189,7 +215,7 @@ def boundary_walk(
         "sing_tol": sing_tol,
         "box": box,
         "dtype": str(problem.fn.jac_dtype).removeprefix("torch."),
-        "x0": problem.x0.tolist(),
+        "x0": problem.starts_list(),
         "input_shape": list(problem.fn.input_shape),
     }
     stats = Stats()
@@ -199,7 +225,7 @@ def boundary_walk(
         options,
         problem.ys,
         stats=stats,
-        total=2 * max_steps,
+        total=2 * max_steps * b_all,
         progress=callback,
         stop=stop,
         checkpoint=checkpoint,
@@ -207,16 +233,20 @@ def boundary_walk(
         resume=resume,
         n=problem.n,
     )
-    targets = torch.stack((t_boundary, t_flip)).unsqueeze(0)
+    targets = torch.stack((t_boundary, t_flip), dim=1)  # (B, 2 legs, 1)
     tol_w = torch.maximum(
-        level_tolerance(tol, problem.ys), level_tolerance(tol, targets.reshape(-1, 1)).amax()
+        level_tolerance(tol, problem.ys),
+        level_tolerance(tol, targets.reshape(-1, 1)).reshape(b_all, 2).amax(dim=1),
     )
+    tol_c = torch.tensor(scale_tols, dtype=torch.float64, device=dev)
 
     def walkers() -> Members:
         mem = Members.start(problem.xs, problem.ys, problem.js, problem.ys, step, tol_w)
         Target.init(mem, targets)
         return mem
 
+    paths: list[ExploreResult] = []
+    rows: list[int] = []
     try:
         try:
             ctx = Context(fn=problem.fn, box=problem.box, stats=stats)
@@ -228,51 +258,21 @@ def boundary_walk(
                 walkers,
             )
             mem, rec = walk.mem, walk.rec
-            pts, outs = rec.rows(0, "x"), rec.rows(0, "y")
-            ends = rec.rows(0, "leg_end")
-            n_ends = 0 if ends is None else int(ends.sum())
-            reason = mem.reasons[0] or "max_steps"
-
-            def partial_path(tgt: Tensor, why: str, msg: str) -> ExploreResult:
-                p_all, o_all, arc = assemble_path(problem, 0, pts, outs)
-                return ExploreResult(
-                    points=p_all,
-                    outputs=o_all,
-                    arclength=arc,
-                    y0=problem.y0,
-                    target=tgt,
-                    epsilon=None,
-                    reached=why == "reached",
-                    stop_reason=why,
-                    stop_point=p_all[-1].reshape(-1).tolist(),
-                    message=msg,
-                    method="corrected",
-                    options=options,
-                    stats=stats,
+            for b in range(b_all):
+                opts_b = _options_of(problem, options, b, beyonds[b])
+                path, row = _walk_result(
+                    problem, b, mem, rec, t_boundary[b], t_flip[b], opts_b, stats
                 )
-
-            if n_ends == 0:
-                raise_not_reached(
-                    partial_path(t_boundary, reason, mem.messages[0]), t_boundary, None
-                )
-            if n_ends == 1:
-                raise_not_reached(partial_path(t_flip, reason, mem.messages[0]), t_flip, None)
-            assert pts is not None and ends is not None
-            boundary_row = int(ends.to(torch.int64).nonzero()[0])
-            xb = pts[boundary_row]
-            path = partial_path(t_flip, "reached", "crossed the decision boundary")
-            yb, jb = problem.fn.value_and_jacobian(xb)
-            stats.jacobian_evals += 1
+                paths.append(path)
+                rows.append(row)
+            xb = torch.stack(
+                [p.points[r + 1].reshape(-1) for p, r in zip(paths, rows, strict=True)]
+            )
+            yb, jb = problem.fn.values_and_jacobians(xb)
+            stats.jacobian_evals += b_all
 
             def searcher() -> Members:
-                m2 = Members.start(
-                    xb.unsqueeze(0),
-                    yb.unsqueeze(0),
-                    jb.unsqueeze(0),
-                    t_boundary.unsqueeze(0),
-                    step,
-                    max(tol, scale_tol),
-                )
+                m2 = Members.start(xb, yb, jb, t_boundary, step, tol_c)
                 Closest.init(m2, problem.xs)
                 return m2
 
@@ -289,41 +289,128 @@ def boundary_walk(
     finally:
         close()
     m2 = found.mem
-    xc = m2.x[0]
-    converged = m2.reasons[0] == "minimum"
-    if problem.box is not None and bool(((xc < problem.box[0]) | (xc > problem.box[1])).any()):
-        xc, converged = xb, False
-    if float(torch.linalg.vector_norm(xc - problem.x0)) > float(
-        torch.linalg.vector_norm(xb - problem.x0)
-    ):
-        xc = xb
-    kkt = _kkt(problem, xc)
-    decision_start = _decision(bound_output, raw_problem, problem.x0, threshold, problem.y0)
-    flip_flat = path.end.reshape(-1)
-    decision_flip = _decision(bound_output, raw_problem, flip_flat, threshold, path.end_output)
+    out = []
+    for b in range(b_all):
+        x0b = problem.xs[b]
+        xc = m2.x[b]
+        converged = m2.reasons[b] == "minimum"
+        if problem.box is not None and bool(((xc < problem.box[0]) | (xc > problem.box[1])).any()):
+            xc, converged = xb[b], False
+        if float(torch.linalg.vector_norm(xc - x0b)) > float(torch.linalg.vector_norm(xb[b] - x0b)):
+            xc = xb[b]
+        path = paths[b]
+        flip_flat = path.end.reshape(-1)
+        out.append(
+            BoundaryWalkResult(
+                path=path,
+                boundary_index=rows[b] + 1,
+                threshold=threshold,
+                beyond=beyonds[b],
+                side=sides[b],
+                decision_start=_decision(bound_output, raw_problem, x0b, threshold, problem.ys[b]),
+                decision_flip=_decision(
+                    bound_output, raw_problem, flip_flat, threshold, path.end_output
+                ),
+                closest_point=xc.reshape(problem.fn.input_shape),
+                closest_distance=float(torch.linalg.vector_norm(xc - x0b)),
+                closest_kkt=_kkt(problem, xc, x0b),
+                closest_converged=converged,
+                options=_options_of(problem, options, b, beyonds[b]),
+                stats=stats,
+            )
+        )
     session.finish()
-    return BoundaryWalkResult(
-        path=path,
-        boundary_index=boundary_row + 1,
-        threshold=threshold,
-        beyond=beyond,
-        side=side,
-        decision_start=decision_start,
-        decision_flip=decision_flip,
-        closest_point=xc.reshape(problem.fn.input_shape),
-        closest_distance=float(torch.linalg.vector_norm(xc - problem.x0)),
-        closest_kkt=kkt,
-        closest_converged=converged,
-        options=options,
-        stats=stats,
-    )
+    return out if problem.batched else out[0]
 
 
-def _kkt(problem: Problem, x: Tensor) -> float:
+def _which(problem: Problem) -> Callable[[int], str]:
+    """`` (start b of the batch)`` for messages about one member of a batch, else nothing."""
+    if problem.batched:
+        return lambda b: f" (start {b} of the batch)"
+    return lambda b: ""
+
+
+def _bind_batch(output: OutputMap | None, raw_problem: Problem) -> OutputMap | None:
+    """Bind the output map to the start(s); every start of a batch must bind it alike."""
+    bound = bind_output(output, raw_problem.ys[0])
+    for b in range(1, raw_problem.size):
+        other = bind_output(output, raw_problem.ys[b])
+        if other != bound:
+            raise InputError(
+                f"the starts of the batch bind the output map differently (start 0: "
+                f"{describe_output(bound)}, start {b}: {describe_output(other)}), e.g. starts "
+                "of different classes for ClassMargin(); give the class (ClassMargin(cls=k)) "
+                "or batch starts of one class"
+            )
+    return bound
+
+
+def _options_of(problem: Problem, options: dict[str, Any], b: int, beyond: float) -> dict[str, Any]:
+    """The options of member ``b`` (its start, its ``beyond`` and its index in a batch)."""
+    if not problem.batched:
+        return options
+    return dict(options) | {"x0": problem.xs[b].tolist(), "beyond": beyond, "batch_index": b}
+
+
+def _walk_result(
+    problem: Problem,
+    b: int,
+    mem: Members,
+    rec: Any,
+    t_boundary: Tensor,
+    t_flip: Tensor,
+    options: dict[str, Any],
+    stats: Stats,
+) -> tuple[ExploreResult, int]:
+    """Member ``b``'s path to the flipped level and its boundary row; raises if it fell short."""
+    pts, outs = rec.rows(b, "x"), rec.rows(b, "y")
+    ends = rec.rows(b, "leg_end")
+    n_ends = 0 if ends is None else int(ends.sum())
+    reason = mem.reasons[b] or "max_steps"
+
+    def partial_path(tgt: Tensor, why: str, msg: str) -> ExploreResult:
+        p_all, o_all, arc = assemble_path(problem, b, pts, outs)
+        return ExploreResult(
+            points=p_all,
+            outputs=o_all,
+            arclength=arc,
+            y0=problem.ys[b],
+            target=tgt,
+            epsilon=None,
+            reached=why == "reached",
+            stop_reason=why,
+            stop_point=p_all[-1].reshape(-1).tolist(),
+            message=msg,
+            method="corrected",
+            options=options,
+            stats=stats,
+        )
+
+    try:
+        if n_ends == 0:
+            raise_not_reached(partial_path(t_boundary, reason, mem.messages[b]), t_boundary, None)
+        if n_ends == 1:
+            raise_not_reached(partial_path(t_flip, reason, mem.messages[b]), t_flip, None)
+    except TargetNotReachedError as exc:
+        if not problem.batched:
+            raise
+        raise TargetNotReachedError(
+            f"start {b} of the batch: {exc}",
+            closest_output=exc.closest_output,
+            closest_point=exc.closest_point,
+            reason=exc.reason,
+            result=exc.result,
+        ) from None
+    assert pts is not None and ends is not None
+    row = int(ends.to(torch.int64).nonzero()[0])
+    return partial_path(t_flip, "reached", "crossed the decision boundary"), row
+
+
+def _kkt(problem: Problem, x: Tensor, x0: Tensor) -> float:
     """``|sin|`` of the angle between ``x - x0`` and the score's gradient at ``x``."""
     _, jac = problem.fn.value_and_jacobian(x)
     g = jac[0]
-    d = x - problem.x0
+    d = x - x0
     nd, ng = float(torch.linalg.vector_norm(d)), float(torch.linalg.vector_norm(g))
     if nd == 0.0 or ng == 0.0:
         return 0.0

@@ -27,7 +27,7 @@ from .problem import (
     one_dimensional_classes,
     prepare,
 )
-from .results import SampleResult, TraceResult
+from .results import SampleResult
 from .trace import trace_phases, trace_results
 
 
@@ -83,12 +83,13 @@ def sample_class(
     max_angle: float = 0.3,
     sing_tol: float = 1e-8,
     dtype: Any = None,
+    batched: bool | None = None,
     progress: bool | Callable[[int, int], None] | None = None,
     stop: Callable[[], bool] | None = None,
     checkpoint: Callable[[Snapshot], None] | None = None,
     checkpoint_every: int = 1000,
     resume: Snapshot | None = None,
-) -> SampleResult:
+) -> SampleResult | list[SampleResult]:
     """``n`` inputs that the model cannot tell from ``x0``, spread evenly along its class.
 
     Parameters
@@ -96,7 +97,8 @@ def sample_class(
     model : callable or torch.nn.Module
         The network, ``R^n -> R^(n-1)`` (after the output map).
     x0 : tensor or array-like
-        Start point; its class is sampled.
+        Start point; its class is sampled. A batch of starts (leading dimension; see
+        ``batched``) is traced together, as members of one engine run, and returns a list.
     n : int
         Number of samples (at least 2).
     step : float
@@ -113,6 +115,9 @@ def sample_class(
         As for :func:`fiberscope.trace`.
     dtype : torch.dtype or str, optional
         Precision of the Jacobians (outputs stay float64).
+    batched : bool, optional
+        ``x0`` holds a batch of starts along its first dimension (default: decided from the
+        model when its input size is known).
     progress : bool or callable, optional
         True for a progress bar or lines on stderr, or ``progress(done, total)``.
     stop : callable, optional
@@ -126,8 +131,10 @@ def sample_class(
 
     Returns
     -------
-    SampleResult
-        The samples, their outputs and arclength positions, the trace.
+    SampleResult or list of SampleResult
+        The samples, their outputs and arclength positions, the trace; a list for a batch of
+        starts (a class whose trace stops early, at the box or a singular point, is sampled
+        along what was traced while the others go on).
 
     Raises
     ------
@@ -159,15 +166,20 @@ def sample_class(
         bounds=bounds,
         output=output,
         require_m=one_dimensional_classes,
-        batched=False,
+        batched=batched,
         dtype=dtype,
     )
     step = check_step(step, problem)
-    check_budget(n * (problem.n + problem.m) * 8 * 6, f"{n} samples", "ask for fewer samples (-n)")
+    check_budget(
+        problem.size * n * (problem.n + problem.m) * 8 * 6,
+        f"{n} samples" + (f" for each of {problem.size} starts" if problem.batched else ""),
+        "ask for fewer samples (-n)" + (" or give fewer starts" if problem.batched else ""),
+    )
     from ..geometry.linalg import oriented_tangents
 
     _, s_min, s_max = oriented_tangents(problem.js)
-    check_regular(problem, float(s_min[0]), float(s_max[0]), sing_tol)
+    for b in range(problem.size):
+        check_regular(problem, float(s_min[b]), float(s_max[b]), sing_tol)
     options = {
         "n": n,
         "step": step,
@@ -177,7 +189,7 @@ def sample_class(
         "output": describe_output(problem.fn.output_map),
         "max_angle": max_angle,
         "sing_tol": sing_tol,
-        "x0": problem.x0.tolist(),
+        "x0": problem.starts_list(),
         "input_shape": list(problem.fn.input_shape),
     }
     stats = Stats()
@@ -187,7 +199,7 @@ def sample_class(
         options,
         problem.ys,
         stats=stats,
-        total=2 * max_steps,
+        total=2 * max_steps * problem.size,
         progress=callback,
         stop=stop,
         checkpoint=checkpoint,
@@ -215,46 +227,67 @@ def sample_class(
         "method": "corrected",
         "direction": "both",
     }
-    tr = trace_results(problem, phases, "corrected", trace_opts, stats)
-    assert isinstance(tr, TraceResult)
-    flat = tr.points.reshape(len(tr), -1).to(torch.float64)
-    if len(tr) < 2:
-        raise InputError("the traced class has a single point; nothing to sample (check the box)")
-    if tr.closed:
-        # Start the loop at the start point: roll the backward branch behind it.
-        flat = torch.roll(flat, -tr.start_index, dims=0)
-    samples, pos, length = resample_polyline(flat, n, tr.closed)
-    if length == 0.0:
-        raise InputError("the traced class has zero length; nothing to sample")
-    keep = [0] if tr.closed else [0, n - 1]
-    inner = [i for i in range(n) if i not in keep]
-    y0 = problem.y0
-    values = problem.fn.values(samples)
-    stats.value_evals += n
-    if inner:
-        sel = torch.tensor(inner, device=samples.device)
-        goal = y0.expand(len(inner), -1)
+    got = trace_results(problem, phases, "corrected", trace_opts, stats)
+    traces = got if isinstance(got, list) else [got]
+    which = (lambda b: f" (start {b} of the batch)") if problem.batched else (lambda b: "")
+    spread: list[tuple[Tensor, Tensor, float]] = []
+    for b, tr in enumerate(traces):
+        flat = tr.points.reshape(len(tr), -1).to(torch.float64)
+        if len(tr) < 2:
+            raise InputError(
+                f"the traced class{which(b)} has a single point; nothing to sample (check the box)"
+            )
+        if tr.closed:
+            # Start the loop at the start point: roll the backward branch behind it.
+            flat = torch.roll(flat, -tr.start_index, dims=0)
+        samples, pos, length = resample_polyline(flat, n, tr.closed)
+        if length == 0.0:
+            raise InputError(f"the traced class{which(b)} has zero length; nothing to sample")
+        spread.append((samples, pos, length))
+    # every start's samples are projected back onto its class in one batch
+    everything = torch.cat([sp[0] for sp in spread])
+    values = problem.fn.values(everything)
+    stats.value_evals += everything.shape[0]
+    rows: list[int] = []
+    owner: list[int] = []
+    for b, tr in enumerate(traces):
+        keep = [0] if tr.closed else [0, n - 1]
+        inner = [i for i in range(n) if i not in keep]
+        rows += [b * n + i for i in inner]
+        owner += [b] * len(inner)
+    if rows:
+        sel = torch.tensor(rows, device=everything.device)
+        goal = problem.ys[torch.tensor(owner, device=problem.ys.device)]
         tol_v = level_tolerance(tol, goal)
-        cor = correct(problem.fn, samples[sel], goal, tol_v, max_iter=30, stats=stats)
+        cor = correct(problem.fn, everything[sel], goal, tol_v, max_iter=30, stats=stats)
         bad = (~cor.ok).nonzero().reshape(-1)
         if bad.numel():
-            i = inner[int(bad[0])]
+            r = rows[int(bad[0])]
             raise InputError(
-                f"could not project sample {i} back onto the class (near a singular point?); "
-                "use a smaller step"
+                f"could not project sample {r % n}{which(r // n)} back onto the class (near a "
+                "singular point?); use a smaller step"
             )
-        samples[sel] = cor.x
+        everything[sel] = cor.x
         values[sel] = cor.y
     session.finish()
-    return SampleResult(
-        points=problem.unflatten(samples),
-        outputs=values.reshape(n, -1),
-        arclength=pos,
-        y0=y0,
-        closed=tr.closed,
-        length=length,
-        spacing=length / n if tr.closed else length / (n - 1),
-        trace=tr,
-        options=options,
-        stats=stats,
-    )
+    out = []
+    for b, (tr, (_, pos, length)) in enumerate(zip(traces, spread, strict=True)):
+        opts = dict(options)
+        if problem.batched:
+            opts["x0"] = problem.xs[b].tolist()
+            opts["batch_index"] = b
+        out.append(
+            SampleResult(
+                points=problem.unflatten(everything[b * n : (b + 1) * n]),
+                outputs=values[b * n : (b + 1) * n].reshape(n, -1),
+                arclength=pos,
+                y0=problem.ys[b],
+                closed=tr.closed,
+                length=length,
+                spacing=length / n if tr.closed else length / (n - 1),
+                trace=tr,
+                options=opts,
+                stats=stats,
+            )
+        )
+    return out if problem.batched else out[0]

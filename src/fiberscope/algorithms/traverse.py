@@ -45,12 +45,13 @@ def traverse(
     tol: float = 1e-12,
     rtol: float = 1e-8,
     dtype: Any = None,
+    batched: bool | None = None,
     progress: bool | Callable[[int, int], None] | None = None,
     stop: Callable[[], bool] | None = None,
     checkpoint: Callable[[Snapshot], None] | None = None,
     checkpoint_every: int = 1000,
     resume: Snapshot | None = None,
-) -> TraverseResult:
+) -> TraverseResult | list[TraverseResult]:
     """Walk from ``x0`` toward ``target`` while the network's outputs stay exactly ``N(x0)``.
 
     Parameters
@@ -58,9 +59,11 @@ def traverse(
     model : callable or torch.nn.Module
         The network ``R^n -> R^m`` with ``m < n`` (after the output map).
     x0 : tensor or array-like
-        Start, in the model's input shape (an image, ...).
+        Start, in the model's input shape (an image, ...), or a batch of starts (leading
+        dimension; see ``batched``), walked together as members of one engine run.
     target : tensor or array-like
-        The input to approach (same shape; e.g. an image of another class).
+        The input to approach (same shape; e.g. an image of another class). With a batch of
+        starts: one target for all of them, or one per start (the same leading dimension).
     step : float
         Largest step (input units).
     max_steps : int
@@ -77,6 +80,9 @@ def traverse(
         ``rtol * |target - x|`` (a first-order minimum of the distance).
     dtype : torch.dtype or str, optional
         Precision of the Jacobians (outputs stay float64).
+    batched : bool, optional
+        ``x0`` holds a batch of starts along its first dimension (default: decided from the
+        model when its input size is known).
     progress : bool or callable, optional
         True for a progress bar or lines on stderr, or ``progress(done, total)``.
     stop : callable, optional
@@ -90,8 +96,9 @@ def traverse(
 
     Returns
     -------
-    TraverseResult
-        The path, the distance to the target along it, where and why it stopped.
+    TraverseResult or list of TraverseResult
+        The path, the distance to the target along it, where and why it stopped; a list for
+        a batch of starts (each member stops on its own, the others go on).
 
     Raises
     ------
@@ -119,17 +126,11 @@ def traverse(
         bounds=bounds,
         output=output,
         require_m=_require_m_lt_n,
-        batched=False,
+        batched=batched,
         dtype=dtype,
     )
     step = check_step(step, problem)
-    tgt = as_start_point(target, name="target")
-    if tuple(tgt.shape) != problem.fn.input_shape:
-        raise InputError(
-            f"the target has shape {tuple(tgt.shape)} but the start has "
-            f"{problem.fn.input_shape}; give a target of the same shape"
-        )
-    tflat = tgt.reshape(1, -1).to(problem.xs.device)
+    tflat = _targets(target, problem)
     options: dict[str, Any] = {
         "step": step,
         "max_steps": max_steps,
@@ -139,7 +140,7 @@ def traverse(
         "rtol": rtol,
         "dtype": str(problem.fn.jac_dtype).removeprefix("torch."),
         "x0": problem.x0.tolist(),
-        "target": tflat[0].tolist(),
+        "target": tflat.tolist() if problem.batched else tflat[0].tolist(),
         "input_shape": list(problem.fn.input_shape),
     }
     stats = Stats()
@@ -149,7 +150,7 @@ def traverse(
         options,
         problem.ys,
         stats=stats,
-        total=max_steps,
+        total=max_steps * problem.size,
         progress=callback,
         stop=stop,
         checkpoint=checkpoint,
@@ -173,29 +174,71 @@ def traverse(
             )
         except KeyboardInterrupt:
             states = session.states()
-            partial = None
+            partial: Any = None
             if states:
-                partial = _result(problem, states[-1][1], tflat, options, stats)
-                partial.complete = False
+                partial = _results(problem, states[-1][1], tflat, options, stats)
+                for r in partial:
+                    r.complete = False
+                if not problem.batched:
+                    partial = partial[0]
             raise Interrupted(partial, session.snapshot()) from None
     finally:
         close()
     session.finish()
-    return _result(problem, state, tflat, options, stats)
+    out = _results(problem, state, tflat, options, stats)
+    return out if problem.batched else out[0]
 
 
-def _result(
+def _targets(target: Any, problem: Problem) -> Tensor:
+    """The target(s) as flat ``(B, n)`` rows, one per start (a single target is shared)."""
+    tgt = as_start_point(target, name="target")
+    shape = problem.fn.input_shape
+    if problem.batched and tuple(tgt.shape) == (problem.size, *shape):
+        return tgt.reshape(problem.size, -1).to(problem.xs.device)
+    if tuple(tgt.shape) != shape:
+        per_start = f" or {(problem.size, *shape)} (one per start)" if problem.batched else ""
+        raise InputError(
+            f"the target has shape {tuple(tgt.shape)} but the start has "
+            f"{shape}; give a target of the same shape{per_start}"
+        )
+    return tgt.reshape(1, -1).to(problem.xs.device).expand(problem.size, -1).clone()
+
+
+def _results(
     problem: Problem,
     state: RunState,
     tflat: Tensor,
     options: dict[str, Any],
     stats: Stats,
+) -> list[TraverseResult]:
+    """One result per start."""
+    out = []
+    for i in range(problem.size):
+        res = _result(problem, state, i, tflat[i : i + 1], options, stats)
+        if problem.batched:
+            res.options = dict(options) | {
+                "x0": problem.xs[i].tolist(),
+                "target": tflat[i].tolist(),
+                "batch_index": i,
+            }
+        out.append(res)
+    return out
+
+
+def _result(
+    problem: Problem,
+    state: RunState,
+    i: int,
+    tflat: Tensor,
+    options: dict[str, Any],
+    stats: Stats,
 ) -> TraverseResult:
     mem, rec = state.mem, state.rec
-    rows = rec.rows(0, "x")
-    outs = rec.rows(0, "y")
-    pts = problem.xs if rows is None else torch.cat((problem.xs, rows))
-    ys = problem.ys if outs is None else torch.cat((problem.ys, outs))
+    rows = rec.rows(i, "x")
+    outs = rec.rows(i, "y")
+    x0, y0 = problem.xs[i : i + 1], problem.ys[i : i + 1]
+    pts = x0 if rows is None else torch.cat((x0, rows))
+    ys = y0 if outs is None else torch.cat((y0, outs))
     dist = torch.linalg.vector_norm(pts - tflat, dim=-1)
     end = pts[-1:]
     _, jac = problem.fn.values_and_jacobians(end)
@@ -210,18 +253,18 @@ def _result(
     d = project_tangent(jac, want, free=free)
     nw = float(torch.linalg.vector_norm(want))
     kkt = 0.0 if nw == 0.0 else float(torch.linalg.vector_norm(d)) / nw
-    reason = mem.reasons[0] or "interrupted"
+    reason = mem.reasons[i] or "interrupted"
     return TraverseResult(
         points=problem.unflatten(pts),
         outputs=ys,
         distance=dist,
         target=tflat[0].reshape(problem.fn.input_shape),
-        y0=problem.y0,
+        y0=problem.ys[i],
         target_output=problem.fn.value(tflat[0]),
         stop_reason=reason,
-        message=mem.messages[0] or f"interrupted after {int(mem.k[0])} steps",
+        message=mem.messages[i] or f"interrupted after {int(mem.k[i])} steps",
         kkt=kkt,
-        residual=float((ys - problem.y0).abs().max()),
+        residual=float((ys - problem.ys[i]).abs().max()),
         options=options,
         stats=stats,
     )

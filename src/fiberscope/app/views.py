@@ -259,6 +259,7 @@ def _boundary(
             step=step,
             bounds=box,
             output=entry.output,
+            batched=False,
             **_hooks(ctx),
         )
     except FiberscopeError as exc:
@@ -539,6 +540,7 @@ def walk_work(
                     max_steps=max_steps,
                     bounds=entry.bounds,
                     output=entry.output,
+                    batched=False,
                     **_hooks(ctx),
                 )
         except Interrupted as exc:

@@ -203,6 +203,7 @@ def explore_cmd(
                     bounds=box,
                     tol=tol,
                     dtype=dtype,
+                    batched=False,
                     progress=cb,
                 ),
             )
@@ -474,6 +475,7 @@ def sample_cmd(
                 tol=tol,
                 output=omap,
                 dtype=dtype,
+                batched=False,
                 progress=cb,
             ),
         )

@@ -545,6 +545,7 @@ def traverse_cmd(
                 tol=tol,
                 rtol=rtol,
                 dtype=dtype,
+                batched=False,
                 progress=cb,
                 save_partial=save_traverse,
             ),
