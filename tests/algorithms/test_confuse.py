@@ -115,3 +115,20 @@ def test_mnist_cnn_boundary_point_checked_independently(one_thread: None) -> Non
     assert int(ref(res.flipped.double()).argmax()) == res.decision_flip != res.decision_start
     assert 0.0 <= float(res.point.min()) and float(res.point.max()) <= 1.0
     assert res.distance < res.seed_distances[0]
+
+
+def test_interrupted_search_resumes_exactly() -> None:
+    x0 = start()
+    full = fs.confuse(linear_images, x0, bounds=(0, 1), step=2e-4, seeds=2)
+    polls = [0]
+
+    def stop() -> bool:
+        polls[0] += 1
+        return polls[0] > 3
+
+    with pytest.raises(fs.Interrupted) as info:
+        fs.confuse(linear_images, x0, bounds=(0, 1), step=2e-4, seeds=2, stop=stop)
+    snap = info.value.snapshot
+    again = fs.confuse(linear_images, x0, bounds=(0, 1), step=2e-4, seeds=2, resume=snap)
+    torch.testing.assert_close(again.point, full.point, rtol=0, atol=0)
+    assert again.distance == full.distance and len(again) == len(full)
