@@ -132,3 +132,19 @@ def test_interrupted_search_resumes_exactly() -> None:
     again = fs.confuse(linear_images, x0, bounds=(0, 1), step=2e-4, seeds=2, resume=snap)
     torch.testing.assert_close(again.point, full.point, rtol=0, atol=0)
     assert again.distance == full.distance and len(again) == len(full)
+
+
+def test_output_selection_chooses_the_competing_classes() -> None:
+    def three(x: torch.Tensor) -> torch.Tensor:
+        m = x.reshape(*x.shape[:-3], N).mean(-1)
+        return torch.stack((0.1 - m, m, 0.06 + 0.5 * m), -1)
+
+    x0 = start()
+    mean = float(x0.mean())
+    every = fs.confuse(three, x0, bounds=(0, 1))
+    assert every.decision_flip == 2  # 0.1 - m = 0.06 + m/2 at m = 0.04/1.5
+    assert every.distance == pytest.approx((0.04 / 1.5 - mean) * math.sqrt(N), rel=1e-9)
+    two = fs.confuse(three, x0, bounds=(0, 1), output="[0:2]")
+    assert two.decision_flip == 1 and two.options["output"] is not None
+    assert two.distance == pytest.approx((0.05 - mean) * math.sqrt(N), rel=1e-9)
+    assert two.outputs_point.shape == (2,)

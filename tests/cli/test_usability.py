@@ -84,7 +84,15 @@ def test_every_model_command_takes_the_same_model_options() -> None:
         for name, sub in cmd.commands.items()
         if any(p.name == "model" for p in sub.params)
     }
-    assert set(with_model) == {"trace", "explore", "preimage", "sample", "walk"}
+    assert set(with_model) == {
+        "trace",
+        "explore",
+        "preimage",
+        "sample",
+        "walk",
+        "traverse",
+        "confuse",
+    }
     for name, sub in with_model.items():
         opts = {o for p in sub.params for o in p.opts}
         assert {"--arch", "--format", "--output", "-o", "--plot", "--force"} <= opts, name

@@ -34,7 +34,7 @@ from ..engine.box import hold_faces
 from ..engine.policies import Closest
 from ..engine.policies.walk import project_tangent
 from ..errors import InputError, Interrupted, TargetNotReachedError
-from ..outputs import ClassMargin
+from ..outputs import ClassMargin, OutputMap, bind_output, describe_output, resolve_output
 from ._progress import progress_callback
 from .problem import as_start_point, check_positive, check_step, level_tolerance, prepare
 from .results import ConfusionResult
@@ -43,6 +43,17 @@ from .results import ConfusionResult
 _BISECT = 60
 #: Points of the confusion path ``x0 -> boundary point`` (then the flipped point).
 _LINE = 16
+
+
+class _Composed:
+    """``margin(select(y))``: the start class's margin among the selected outputs."""
+
+    def __init__(self, select: Callable[[Tensor], Tensor], margin: ClassMargin) -> None:
+        self.select, self.margin = select, margin
+        self.spec = f"{describe_output(margin)} of {describe_output(select)}"
+
+    def __call__(self, y: Tensor) -> Tensor:
+        return self.margin(self.select(y))
 
 
 def _margin_fn(fn: Any, cls: int) -> Callable[[Tensor], float]:
@@ -108,6 +119,7 @@ def confuse(
     toward: Any = None,
     seeds: int = 3,
     bounds: Any = None,
+    output: OutputMap | str | None = None,
     step: float = 0.2,
     max_steps: int = 2000,
     tol: float = 1e-12,
@@ -135,6 +147,9 @@ def confuse(
         How many boundary crossings (the nearest ones) the descent starts from.
     bounds : tuple, optional
         Box ``(lo, hi)``, e.g. ``(0, 1)`` for pixels; the answer stays inside it.
+    output : callable or str, optional
+        Which outputs are the class scores (e.g. ``"[0:5]"``: the decision among the first
+        five); default all of them.
     step : float
         Largest step of the descent on the boundary.
     max_steps : int
@@ -185,14 +200,19 @@ def confuse(
     max_steps = check_positive(max_steps, "max_steps", integer=True)
     tol = check_positive(tol, "tol")
     rtol = check_positive(rtol, "rtol")
-    raw = prepare(model, x0, bounds=bounds, batched=False, jacobian=False)
+    select = resolve_output(output)
+    if select is not None:
+        select = bind_output(select, prepare(model, x0, batched=False, jacobian=False).y0)
+    raw = prepare(model, x0, bounds=bounds, output=select, batched=False, jacobian=False)
     if raw.m < 2:
         raise InputError(
             f"confuse needs a classifier with at least 2 outputs (the decision is their argmax), "
             f"the model has {raw.m}; for a scalar score use boundary_walk(..., threshold=...)"
         )
     c0 = int(raw.y0.argmax())
-    margin_map = ClassMargin(c0)
+    margin_map: Callable[[Tensor], Tensor] = ClassMargin(c0)
+    if select is not None:
+        margin_map = _Composed(select, ClassMargin(c0))
     problem = prepare(model, x0, bounds=bounds, output=margin_map, batched=False, dtype=dtype)
     step = check_step(step, problem)
     if float(problem.y0[0]) <= 0.0:
@@ -225,6 +245,7 @@ def confuse(
     options: dict[str, Any] = {
         "kind": "confuse",
         "class": c0,
+        "output": describe_output(select),
         "seeds": seeds,
         "toward": None if toward is None else int(cands.shape[0]),
         "step": step,

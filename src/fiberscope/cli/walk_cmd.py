@@ -467,6 +467,7 @@ def traverse_cmd(
             help="Result .npz (plus FILE.json, and FILE.csv for at most 16 input coordinates).",
         ),
     ] = "traverse.npz",
+    plot: PlotOpt = None,
     grid: GridOpt = None,
     gif: GifOpt = None,
     force: ForceOpt = False,
@@ -499,6 +500,13 @@ def traverse_cmd(
         )
     walk_paths(out, n, "a traversal")
     figures = image_outputs(shape, grid, gif)
+    from ..plot.images import image_shape
+
+    if plot is not None and image_shape(shape) is None:
+        raise InputError(
+            f"--plot draws the images of a traversal, but the start has shape {shape}; start "
+            "from an image (C, H, W) with 1 or 3 channels, or drop --plot"
+        )
     box = parse_bounds(bounds, n)
     from .durable import DurableRun, model_identity
 
@@ -508,7 +516,7 @@ def traverse_cmd(
             inputs.append((what, f))
     durable = DurableRun(
         out,
-        plot=None,
+        plot=plot,
         force=force,
         resume=resume,
         checkpoint_every=checkpoint_every,
@@ -557,9 +565,20 @@ def traverse_cmd(
         )
         durable.finish()
         saved = [f.path for f in plan.files if f.role in ("result", "sidecar", "table")]
-        drawn, failed = write_image_figures(res, durable.figures)
+        plotted = []
+        failed = None
+        if durable.plot is not None:
+            from ..plot.images import image_grid
+
+            why = write_plot(lambda: image_grid(res), durable.plot)
+            if why is None:
+                plotted = [durable.plot]
+            else:
+                failed = (durable.plot, why)
+        drawn, failed_figure = write_image_figures(res, durable.figures)
+        failed = failed or failed_figure
     out_console.print(summary_table(f"fiberscope traverse {model}", traverse_rows(res)))
-    wrote(saved + drawn)
+    wrote(saved + plotted + drawn)
     if failed is not None:
         report_plot_failure(failed[0], failed[1], saved)
 
@@ -622,6 +641,7 @@ def confuse_cmd(
     step: Annotated[float, typer.Option(metavar="S", help="Largest step on the boundary.")] = 0.2,
     max_steps: Annotated[int, typer.Option(metavar="N", help="Accepted steps per seed.")] = 2000,
     bounds: BoundsOpt = None,
+    output: OutputOpt = None,
     tol: Annotated[
         float, typer.Option(metavar="TOL", help="|margin| tolerance on the boundary.")
     ] = 1e-12,
@@ -696,16 +716,18 @@ def confuse_cmd(
         "model": model,
         "arch": arch,
         "format": model_format,
+        "output": output,
         "at": at if at_file is None else at_file,
         "toward": list(toward or []),
     }
+    omap = output_selection(output)
     with durable:
         import numpy as np
 
         from ..algorithms.confuse import confuse
 
         net = load_cli_model(model, arch, model_format)
-        durable.check_model(model_identity(model, arch, model_format, None))
+        durable.check_model(model_identity(model, arch, model_format, output))
         extra = {**extra, **durable.identity}
         stack = None if not others else np.stack([np.asarray(o, dtype=float) for o in others])
         try:
@@ -718,6 +740,7 @@ def confuse_cmd(
                     toward=stack,
                     seeds=seeds,
                     bounds=box,
+                    output=omap,
                     step=step,
                     max_steps=max_steps,
                     tol=tol,
