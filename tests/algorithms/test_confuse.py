@@ -119,7 +119,7 @@ def test_mnist_cnn_boundary_point_checked_independently(one_thread: None) -> Non
 
 def test_interrupted_search_resumes_exactly() -> None:
     x0 = start()
-    full = fs.confuse(linear_images, x0, bounds=(0, 1), step=2e-4, seeds=2)
+    full = fs.confuse(linear_images, x0, bounds=(0, 1), step=2e-4, seeds=2, rays=0)
     polls = [0]
 
     def stop() -> bool:
@@ -127,9 +127,9 @@ def test_interrupted_search_resumes_exactly() -> None:
         return polls[0] > 3
 
     with pytest.raises(fs.Interrupted) as info:
-        fs.confuse(linear_images, x0, bounds=(0, 1), step=2e-4, seeds=2, stop=stop)
+        fs.confuse(linear_images, x0, bounds=(0, 1), step=2e-4, seeds=2, rays=0, stop=stop)
     snap = info.value.snapshot
-    again = fs.confuse(linear_images, x0, bounds=(0, 1), step=2e-4, seeds=2, resume=snap)
+    again = fs.confuse(linear_images, x0, bounds=(0, 1), step=2e-4, seeds=2, rays=0, resume=snap)
     torch.testing.assert_close(again.point, full.point, rtol=0, atol=0)
     assert again.distance == full.distance and len(again) == len(full)
 
@@ -148,3 +148,18 @@ def test_output_selection_chooses_the_competing_classes() -> None:
     assert two.decision_flip == 1 and two.options["output"] is not None
     assert two.distance == pytest.approx((0.05 - mean) * math.sqrt(N), rel=1e-9)
     assert two.outputs_point.shape == (2,)
+
+
+def test_steepest_descent_rays_find_a_flip_the_constant_inputs_miss() -> None:
+    def diagonal(x: torch.Tensor) -> torch.Tensor:  # class 1 only where x0 - x1 > 1
+        return torch.stack((torch.ones_like(x[..., 0]), x[..., 0] - x[..., 1]), -1)
+
+    box = ([-1.0, -1.0], [1.0, 1.0])
+    with pytest.raises(TargetNotReachedError, match="box's lower, upper and centre inputs:"):
+        fs.confuse(diagonal, [0.0, 0.5], bounds=box, rays=0)
+    res = fs.confuse(diagonal, [0.0, 0.5], bounds=box)
+    assert res.distance == pytest.approx(1.5 / math.sqrt(2), rel=1e-9)
+    torch.testing.assert_close(
+        res.point, torch.tensor([0.75, -0.25], dtype=torch.float64), rtol=0, atol=1e-9
+    )
+    assert (res.decision_start, res.decision_flip) == (0, 1)

@@ -638,6 +638,13 @@ def confuse_cmd(
     seeds: Annotated[
         int, typer.Option(metavar="K", help="Boundary crossings the descent starts from.")
     ] = 3,
+    rays: Annotated[
+        int,
+        typer.Option(
+            metavar="K",
+            help="Also look along the steepest-descent rays against K runner-up classes (0: off).",
+        ),
+    ] = 3,
     step: Annotated[float, typer.Option(metavar="S", help="Largest step on the boundary.")] = 0.2,
     max_steps: Annotated[int, typer.Option(metavar="N", help="Accepted steps per seed.")] = 2000,
     bounds: BoundsOpt = None,
@@ -739,6 +746,7 @@ def confuse_cmd(
                     x0,
                     toward=stack,
                     seeds=seeds,
+                    rays=rays,
                     bounds=box,
                     output=omap,
                     step=step,
