@@ -63,7 +63,8 @@ GifOpt = Annotated[
     typer.Option(
         "--gif",
         metavar="FILE",
-        help="Image inputs: an animated GIF of the images, one frame per point (.gif).",
+        help="Image inputs: an animation of the images, one frame per point (.gif; .mp4 needs "
+        "imageio-ffmpeg).",
     ),
 ]
 
@@ -100,8 +101,10 @@ def image_outputs(
             f"{shape}; start from an image (C, H, W) with 1 or 3 channels, e.g. --at digit.png, "
             "or use --plot"
         )
-    if gif is not None and not gif.lower().endswith(".gif"):
-        raise InputError(f"--gif {gif}: the animation is a GIF; give a name ending in .gif")
+    if gif is not None and not gif.lower().endswith((".gif", ".mp4")):
+        raise InputError(
+            f"--gif {gif}: the animation is a GIF or an MP4; give a name ending in .gif or .mp4"
+        )
     return figures
 
 
