@@ -481,9 +481,9 @@ def traverse_cmd(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
 ) -> None:
-    """Walk on the class of --at toward --to: the input closest to the target that the network
-    cannot tell from the start (every output held to --tol).
+    """Walk on the class of --at toward --to: the nearest input the network cannot tell apart.
 
+    The result is the point of the class of --at (every output held to --tol) closest to --to.
     The exact version of level-set traversal: all outputs (or the --output selection) are held,
     not one confidence. With --bounds the box faces are constraints (pixels stay in [0, 1]).
     """
@@ -669,9 +669,10 @@ def confuse_cmd(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
 ) -> None:
-    """The smallest change of --at that changes the classifier's decision (argmax of its
-    outputs): the nearest point of the decision boundary, the class across, and a point just
-    past it.
+    """The smallest change of --at that changes the classifier's decision (argmax).
+
+    Finds the nearest point of the decision boundary (on it to --tol), the class across, and a
+    point just past it.
     """
     from ..io.results import save_confusion, walk_paths
 
