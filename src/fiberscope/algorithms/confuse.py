@@ -169,7 +169,7 @@ def confuse(
     *,
     toward: Any = None,
     seeds: int = 3,
-    rays: int = 3,
+    rays: int = 9,
     bounds: Any = None,
     output: OutputMap | str | None = None,
     step: float = 0.2,
@@ -199,7 +199,8 @@ def confuse(
         How many boundary crossings (the nearest ones) the descent starts from.
     rays : int
         Also look along the steepest-descent rays of the margins against this many runner-up
-        classes (clipped to the box; 0: only ``toward`` or the box's constant inputs).
+        classes (at most ``m - 1``; clipped to the box; 0: only ``toward`` or the box's
+        constant inputs). Each costs one gradient and some forward evaluations.
     bounds : tuple, optional
         Box ``(lo, hi)``, e.g. ``(0, 1)`` for pixels; the answer stays inside it.
     output : callable or str, optional
@@ -290,7 +291,10 @@ def confuse(
             else "the box's lower, upper and centre inputs"
         )
         if rays:
-            what += f" and along the steepest-descent rays against {rays} runner-up classes"
+            what += (
+                f" and along the steepest-descent rays against {min(rays, raw.m - 1)} "
+                "runner-up classes"
+            )
         raise TargetNotReachedError(
             f"the decision is {c0} at the start and at {what}: found no input decided "
             "otherwise; give toward= inputs the classifier decides as another class"

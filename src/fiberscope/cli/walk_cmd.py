@@ -647,7 +647,7 @@ def confuse_cmd(
             metavar="K",
             help="Also look along the steepest-descent rays against K runner-up classes (0: off).",
         ),
-    ] = 3,
+    ] = 9,
     step: Annotated[float, typer.Option(metavar="S", help="Largest step on the boundary.")] = 0.2,
     max_steps: Annotated[int, typer.Option(metavar="N", help="Accepted steps per seed.")] = 2000,
     bounds: BoundsOpt = None,
