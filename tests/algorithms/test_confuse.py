@@ -115,3 +115,51 @@ def test_mnist_cnn_boundary_point_checked_independently(one_thread: None) -> Non
     assert int(ref(res.flipped.double()).argmax()) == res.decision_flip != res.decision_start
     assert 0.0 <= float(res.point.min()) and float(res.point.max()) <= 1.0
     assert res.distance < res.seed_distances[0]
+
+
+def test_interrupted_search_resumes_exactly() -> None:
+    x0 = start()
+    full = fs.confuse(linear_images, x0, bounds=(0, 1), step=2e-4, seeds=2, rays=0)
+    polls = [0]
+
+    def stop() -> bool:
+        polls[0] += 1
+        return polls[0] > 3
+
+    with pytest.raises(fs.Interrupted) as info:
+        fs.confuse(linear_images, x0, bounds=(0, 1), step=2e-4, seeds=2, rays=0, stop=stop)
+    snap = info.value.snapshot
+    again = fs.confuse(linear_images, x0, bounds=(0, 1), step=2e-4, seeds=2, rays=0, resume=snap)
+    torch.testing.assert_close(again.point, full.point, rtol=0, atol=0)
+    assert again.distance == full.distance and len(again) == len(full)
+
+
+def test_output_selection_chooses_the_competing_classes() -> None:
+    def three(x: torch.Tensor) -> torch.Tensor:
+        m = x.reshape(*x.shape[:-3], N).mean(-1)
+        return torch.stack((0.1 - m, m, 0.06 + 0.5 * m), -1)
+
+    x0 = start()
+    mean = float(x0.mean())
+    every = fs.confuse(three, x0, bounds=(0, 1))
+    assert every.decision_flip == 2  # 0.1 - m = 0.06 + m/2 at m = 0.04/1.5
+    assert every.distance == pytest.approx((0.04 / 1.5 - mean) * math.sqrt(N), rel=1e-9)
+    two = fs.confuse(three, x0, bounds=(0, 1), output="[0:2]")
+    assert two.decision_flip == 1 and two.options["output"] is not None
+    assert two.distance == pytest.approx((0.05 - mean) * math.sqrt(N), rel=1e-9)
+    assert two.outputs_point.shape == (2,)
+
+
+def test_steepest_descent_rays_find_a_flip_the_constant_inputs_miss() -> None:
+    def diagonal(x: torch.Tensor) -> torch.Tensor:  # class 1 only where x0 - x1 > 1
+        return torch.stack((torch.ones_like(x[..., 0]), x[..., 0] - x[..., 1]), -1)
+
+    box = ([-1.0, -1.0], [1.0, 1.0])
+    with pytest.raises(TargetNotReachedError, match="box's lower, upper and centre inputs:"):
+        fs.confuse(diagonal, [0.0, 0.5], bounds=box, rays=0)
+    res = fs.confuse(diagonal, [0.0, 0.5], bounds=box)
+    assert res.distance == pytest.approx(1.5 / math.sqrt(2), rel=1e-9)
+    torch.testing.assert_close(
+        res.point, torch.tensor([0.75, -0.25], dtype=torch.float64), rtol=0, atol=1e-9
+    )
+    assert (res.decision_start, res.decision_flip) == (0, 1)

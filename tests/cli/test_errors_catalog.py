@@ -1914,7 +1914,7 @@ CASES: list[Case] = [
         "walk",
         "--gif naming a file that is not .gif",
         WK("mnist_cnn", "--gif", "{out}/w.png", at="{files}/d28.png"),
-        r"--gif .*w\.png: the animation is a GIF; give a name ending in \.gif",
+        r"--gif .*w\.png: the animation is a GIF or an MP4; give a name ending in \.gif or \.mp4",
         out=WOUT,
     ),
     C(

@@ -102,3 +102,13 @@ def test_refusals(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot draw images of a dict"):
         chains_of({})
     assert not list(tmp_path.iterdir())
+
+
+def test_mp4_of_a_walk(walk, tmp_path: Path) -> None:
+    ffmpeg = pytest.importorskip("imageio_ffmpeg", reason="imageio-ffmpeg is not installed")
+    p = save_gif(walk, tmp_path / "w.mp4")
+    reader = ffmpeg.read_frames(str(p))
+    meta = next(reader)
+    count = sum(1 for _ in reader)
+    assert count == walk.samples.shape[1]
+    assert meta["size"][0] % 2 == 0 and meta["size"][1] % 2 == 0

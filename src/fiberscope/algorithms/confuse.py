@@ -6,9 +6,11 @@ decision boundary of the start's class ``c0`` is the level ``s(x) = 0`` of its m
 smallest change that flips the decision is the point of that level nearest ``x0``:
 
 1. **Seeds on the boundary.** Along the straight segment from ``x0`` to a candidate input whose
-   decision differs (``toward=``: e.g. images of other classes; by default the constant inputs
-   at the box's lower and upper faces and its centre), the margin changes sign; bisection
-   finds the crossing to machine precision. The segments lie in the box, so the seeds do.
+   decision differs, the margin changes sign; bisection finds the crossing to machine
+   precision. The candidates: the first points decided otherwise along the steepest-descent
+   rays of the margins against the ``rays`` runner-up classes (clipped to the box), and
+   ``toward=`` inputs (e.g. images of other classes; by default the constant inputs at the
+   box's lower and upper faces and its centre). The segments lie in the box, so the seeds do.
 2. **Descent on the boundary.** From the ``seeds`` nearest crossings the engine's ``"closest"``
    policy walks on the level ``s = 0`` toward ``x0`` (every point corrected back to the level,
    the box faces as constraints), to a local minimum of ``|x - x0|`` on the boundary inside the
@@ -34,7 +36,14 @@ from ..engine.box import hold_faces
 from ..engine.policies import Closest
 from ..engine.policies.walk import project_tangent
 from ..errors import InputError, Interrupted, TargetNotReachedError
-from ..outputs import ClassMargin
+from ..outputs import (
+    ClassMargin,
+    LogitDifference,
+    OutputMap,
+    bind_output,
+    describe_output,
+    resolve_output,
+)
 from ._progress import progress_callback
 from .problem import as_start_point, check_positive, check_step, level_tolerance, prepare
 from .results import ConfusionResult
@@ -43,6 +52,17 @@ from .results import ConfusionResult
 _BISECT = 60
 #: Points of the confusion path ``x0 -> boundary point`` (then the flipped point).
 _LINE = 16
+
+
+class _Composed:
+    """``margin(select(y))``: the start class's margin among the selected outputs."""
+
+    def __init__(self, select: Callable[[Tensor], Tensor], margin: ClassMargin) -> None:
+        self.select, self.margin = select, margin
+        self.spec = f"{describe_output(margin)} of {describe_output(select)}"
+
+    def __call__(self, y: Tensor) -> Tensor:
+        return self.margin(self.select(y))
 
 
 def _margin_fn(fn: Any, cls: int) -> Callable[[Tensor], float]:
@@ -101,13 +121,57 @@ def _candidates(toward: Any, problem: Any) -> Tensor:
     return torch.stack((lo, hi, 0.5 * (lo + hi)))
 
 
+def _ray_candidates(
+    model: Any, raw: Any, select: Any, problem: Any, c0: int, rays: int, dtype: Any
+) -> Tensor:
+    """First inputs decided otherwise along the steepest-descent rays of the pair margins.
+
+    For the ``rays`` runner-up classes ``j`` (largest scores at the start), the ray
+    ``x0 - s g / |g|`` with ``g`` the gradient of ``N_c0 - N_j`` at ``x0`` (projected on the box:
+    coordinates are clipped), from the linear estimate ``s = (N_c0 - N_j) / |g|`` on in steps of
+    25 %; the first point of each ray with another decision is a candidate.
+    """
+    y0 = raw.y0
+    order = [int(j) for j in torch.argsort(y0, descending=True).tolist() if int(j) != c0]
+    x0 = problem.x0
+    box = problem.box
+    if box is not None:
+        reach = float(torch.linalg.vector_norm(box[1] - box[0]))
+    else:
+        reach = 1e3 * (1.0 + float(torch.linalg.vector_norm(x0)))
+    found = []
+    for j in order[:rays]:
+        pair = LogitDifference(c0, j)
+        out = pair if select is None else _Composed(select, pair)
+        pj = prepare(model, x0.reshape(problem.fn.input_shape), output=out, batched=False,
+                     dtype=dtype)  # fmt: skip
+        g = pj.js[0].reshape(-1)
+        ng = float(torch.linalg.vector_norm(g))
+        if ng == 0.0 or not torch.isfinite(g).all():
+            continue
+        s = max(float(pj.y0[0]) / ng, 1e-9 * max(reach, 1.0))
+        while s <= reach:
+            x = x0 - (s / ng) * g
+            if box is not None:
+                x = torch.minimum(torch.maximum(x, box[0]), box[1])
+            if int(raw.fn.value(x).argmax()) != c0:
+                found.append(x)
+                break
+            s *= 1.25
+    if not found:
+        return x0.new_zeros((0, x0.numel()))
+    return torch.stack(found)
+
+
 def confuse(
     model: Callable[..., Any],
     x0: Any,
     *,
     toward: Any = None,
     seeds: int = 3,
+    rays: int = 9,
     bounds: Any = None,
+    output: OutputMap | str | None = None,
     step: float = 0.2,
     max_steps: int = 2000,
     tol: float = 1e-12,
@@ -133,8 +197,15 @@ def confuse(
         the centre of the box.
     seeds : int
         How many boundary crossings (the nearest ones) the descent starts from.
+    rays : int
+        Also look along the steepest-descent rays of the margins against this many runner-up
+        classes (at most ``m - 1``; clipped to the box; 0: only ``toward`` or the box's
+        constant inputs). Each costs one gradient and some forward evaluations.
     bounds : tuple, optional
         Box ``(lo, hi)``, e.g. ``(0, 1)`` for pixels; the answer stays inside it.
+    output : callable or str, optional
+        Which outputs are the class scores (e.g. ``"[0:5]"``: the decision among the first
+        five); default all of them.
     step : float
         Largest step of the descent on the boundary.
     max_steps : int
@@ -182,17 +253,24 @@ def confuse(
     (0.282843, 0, 1)
     """
     seeds = check_positive(seeds, "seeds", integer=True)
+    if isinstance(rays, bool) or not isinstance(rays, int) or rays < 0:
+        raise InputError(f"rays must be 0 or a positive integer, got {rays!r}")
     max_steps = check_positive(max_steps, "max_steps", integer=True)
     tol = check_positive(tol, "tol")
     rtol = check_positive(rtol, "rtol")
-    raw = prepare(model, x0, bounds=bounds, batched=False, jacobian=False)
+    select = resolve_output(output)
+    if select is not None:
+        select = bind_output(select, prepare(model, x0, batched=False, jacobian=False).y0)
+    raw = prepare(model, x0, bounds=bounds, output=select, batched=False, jacobian=False)
     if raw.m < 2:
         raise InputError(
             f"confuse needs a classifier with at least 2 outputs (the decision is their argmax), "
             f"the model has {raw.m}; for a scalar score use boundary_walk(..., threshold=...)"
         )
     c0 = int(raw.y0.argmax())
-    margin_map = ClassMargin(c0)
+    margin_map: Callable[[Tensor], Tensor] = ClassMargin(c0)
+    if select is not None:
+        margin_map = _Composed(select, ClassMargin(c0))
     problem = prepare(model, x0, bounds=bounds, output=margin_map, batched=False, dtype=dtype)
     step = check_step(step, problem)
     if float(problem.y0[0]) <= 0.0:
@@ -201,14 +279,22 @@ def confuse(
             "inside a class"
         )
     cands = _candidates(toward, problem)
+    n_given = int(cands.shape[0])
+    if rays:
+        cands = torch.cat((_ray_candidates(model, raw, select, problem, c0, rays, dtype), cands))
     decisions = [int(raw.fn.value(c).argmax()) for c in cands]
     other = [k for k, d in enumerate(decisions) if d != c0]
     if not other:
         what = (
-            f"all {len(cands)} toward inputs"
+            f"all {n_given} toward inputs"
             if toward is not None
             else "the box's lower, upper and centre inputs"
         )
+        if rays:
+            what += (
+                f" and along the steepest-descent rays against {min(rays, raw.m - 1)} "
+                "runner-up classes"
+            )
         raise TargetNotReachedError(
             f"the decision is {c0} at the start and at {what}: found no input decided "
             "otherwise; give toward= inputs the classifier decides as another class"
@@ -225,8 +311,10 @@ def confuse(
     options: dict[str, Any] = {
         "kind": "confuse",
         "class": c0,
+        "output": describe_output(select),
         "seeds": seeds,
-        "toward": None if toward is None else int(cands.shape[0]),
+        "rays": rays,
+        "toward": None if toward is None else n_given,
         "step": step,
         "max_steps": max_steps,
         "bounds": problem.box_list(),

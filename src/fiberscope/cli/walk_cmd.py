@@ -63,7 +63,8 @@ GifOpt = Annotated[
     typer.Option(
         "--gif",
         metavar="FILE",
-        help="Image inputs: an animated GIF of the images, one frame per point (.gif).",
+        help="Image inputs: an animation of the images, one frame per point (.gif; .mp4 needs "
+        "imageio-ffmpeg).",
     ),
 ]
 
@@ -100,8 +101,10 @@ def image_outputs(
             f"{shape}; start from an image (C, H, W) with 1 or 3 channels, e.g. --at digit.png, "
             "or use --plot"
         )
-    if gif is not None and not gif.lower().endswith(".gif"):
-        raise InputError(f"--gif {gif}: the animation is a GIF; give a name ending in .gif")
+    if gif is not None and not gif.lower().endswith((".gif", ".mp4")):
+        raise InputError(
+            f"--gif {gif}: the animation is a GIF or an MP4; give a name ending in .gif or .mp4"
+        )
     return figures
 
 
@@ -467,6 +470,7 @@ def traverse_cmd(
             help="Result .npz (plus FILE.json, and FILE.csv for at most 16 input coordinates).",
         ),
     ] = "traverse.npz",
+    plot: PlotOpt = None,
     grid: GridOpt = None,
     gif: GifOpt = None,
     force: ForceOpt = False,
@@ -477,9 +481,9 @@ def traverse_cmd(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
 ) -> None:
-    """Walk on the class of --at toward --to: the input closest to the target that the network
-    cannot tell from the start (every output held to --tol).
+    """Walk on the class of --at toward --to: the nearest input the network cannot tell apart.
 
+    The result is the point of the class of --at (every output held to --tol) closest to --to.
     The exact version of level-set traversal: all outputs (or the --output selection) are held,
     not one confidence. With --bounds the box faces are constraints (pixels stay in [0, 1]).
     """
@@ -499,6 +503,13 @@ def traverse_cmd(
         )
     walk_paths(out, n, "a traversal")
     figures = image_outputs(shape, grid, gif)
+    from ..plot.images import image_shape
+
+    if plot is not None and image_shape(shape) is None:
+        raise InputError(
+            f"--plot draws the images of a traversal, but the start has shape {shape}; start "
+            "from an image (C, H, W) with 1 or 3 channels, or drop --plot"
+        )
     box = parse_bounds(bounds, n)
     from .durable import DurableRun, model_identity
 
@@ -508,7 +519,7 @@ def traverse_cmd(
             inputs.append((what, f))
     durable = DurableRun(
         out,
-        plot=None,
+        plot=plot,
         force=force,
         resume=resume,
         checkpoint_every=checkpoint_every,
@@ -558,9 +569,20 @@ def traverse_cmd(
         )
         durable.finish()
         saved = [f.path for f in plan.files if f.role in ("result", "sidecar", "table")]
-        drawn, failed = write_image_figures(res, durable.figures)
+        plotted = []
+        failed = None
+        if durable.plot is not None:
+            from ..plot.images import image_grid
+
+            why = write_plot(lambda: image_grid(res), durable.plot)
+            if why is None:
+                plotted = [durable.plot]
+            else:
+                failed = (durable.plot, why)
+        drawn, failed_figure = write_image_figures(res, durable.figures)
+        failed = failed or failed_figure
     out_console.print(summary_table(f"fiberscope traverse {model}", traverse_rows(res)))
-    wrote(saved + drawn)
+    wrote(saved + plotted + drawn)
     if failed is not None:
         report_plot_failure(failed[0], failed[1], saved)
 
@@ -620,9 +642,17 @@ def confuse_cmd(
     seeds: Annotated[
         int, typer.Option(metavar="K", help="Boundary crossings the descent starts from.")
     ] = 3,
+    rays: Annotated[
+        int,
+        typer.Option(
+            metavar="K",
+            help="Also look along the steepest-descent rays against K runner-up classes (0: off).",
+        ),
+    ] = 9,
     step: Annotated[float, typer.Option(metavar="S", help="Largest step on the boundary.")] = 0.2,
     max_steps: Annotated[int, typer.Option(metavar="N", help="Accepted steps per seed.")] = 2000,
     bounds: BoundsOpt = None,
+    output: OutputOpt = None,
     tol: Annotated[
         float, typer.Option(metavar="TOL", help="|margin| tolerance on the boundary.")
     ] = 1e-12,
@@ -640,9 +670,10 @@ def confuse_cmd(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
 ) -> None:
-    """The smallest change of --at that changes the classifier's decision (argmax of its
-    outputs): the nearest point of the decision boundary, the class across, and a point just
-    past it.
+    """The smallest change of --at that changes the classifier's decision (argmax).
+
+    Finds the nearest point of the decision boundary (on it to --tol), the class across, and a
+    point just past it.
     """
     from ..io.results import save_confusion, walk_paths
 
@@ -697,16 +728,18 @@ def confuse_cmd(
         "model": model,
         "arch": arch,
         "format": model_format,
+        "output": output,
         "at": at if at_file is None else at_file,
         "toward": list(toward or []),
     }
+    omap = output_selection(output)
     with durable:
         import numpy as np
 
         from ..algorithms.confuse import confuse
 
         net = load_cli_model(model, arch, model_format)
-        durable.check_model(model_identity(model, arch, model_format, None))
+        durable.check_model(model_identity(model, arch, model_format, output))
         extra = {**extra, **durable.identity}
         stack = None if not others else np.stack([np.asarray(o, dtype=float) for o in others])
         try:
@@ -718,7 +751,9 @@ def confuse_cmd(
                     x0,
                     toward=stack,
                     seeds=seeds,
+                    rays=rays,
                     bounds=box,
+                    output=omap,
                     step=step,
                     max_steps=max_steps,
                     tol=tol,

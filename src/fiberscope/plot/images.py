@@ -31,7 +31,9 @@ from ..io.atomic import atomic_write, check_writable
 __all__ = [
     "chains_of",
     "confusion_figure",
+    "animation_frames",
     "gif_bytes",
+    "mp4_bytes",
     "image_grid",
     "image_path_figure",
     "image_shape",
@@ -383,26 +385,25 @@ def _np_any(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-def gif_bytes(result: Any, *, scale: int = 4, ms_per_frame: int = 120) -> bytes:
-    """The bytes of an animated GIF of a walk, a traversal or a boundary walk.
+def animation_frames(result: Any, *, scale: int = 4) -> list[Any]:
+    """The frames of an animation of a walk, a traversal, a boundary walk or a confusion path.
 
     Frame ``k`` shows point ``k`` of every chain side by side (a chain that stopped early
     keeps its last image), under a caption with the frame number and the largest output
-    deviation from the start in that frame.
+    deviation from the start in that frame (a boundary walk: the score; a confusion path: the
+    decision and its margin).
 
     Parameters
     ----------
-    result : WalkResult, TraverseResult or BoundaryWalkResult
+    result : WalkResult, TraverseResult, BoundaryWalkResult or ConfusionResult
         The run.
     scale : int
         Enlargement of every pixel.
-    ms_per_frame : int
-        Frame duration in milliseconds.
 
     Returns
     -------
-    bytes
-        The GIF file.
+    list of PIL.Image.Image
+        RGB frames, all of one size.
     """
     from PIL import Image, ImageDraw
 
@@ -437,7 +438,33 @@ def gif_bytes(result: Any, *, scale: int = 4, ms_per_frame: int = 120) -> bytes:
             top = np.sort(o)[-2:]
             text = f"{j + 1}/{k}  class {int(np.argmax(o))} (margin {top[1] - top[0]:.2g})"
         ImageDraw.Draw(framed).text((2, 0), text, fill=(0, 0, 0))
-        frames.append(framed.convert("P", palette=Image.Palette.ADAPTIVE))
+        frames.append(framed)
+    return frames
+
+
+def gif_bytes(result: Any, *, scale: int = 4, ms_per_frame: int = 120) -> bytes:
+    """The bytes of an animated GIF of :func:`animation_frames`.
+
+    Parameters
+    ----------
+    result : WalkResult, TraverseResult, BoundaryWalkResult or ConfusionResult
+        The run.
+    scale : int
+        Enlargement of every pixel.
+    ms_per_frame : int
+        Frame duration in milliseconds.
+
+    Returns
+    -------
+    bytes
+        The GIF file.
+    """
+    from PIL import Image
+
+    frames = [
+        f.convert("P", palette=Image.Palette.ADAPTIVE)
+        for f in animation_frames(result, scale=scale)
+    ]
     buf = io.BytesIO()
     frames[0].save(
         buf, format="GIF", save_all=True, append_images=frames[1:], duration=ms_per_frame, loop=0
@@ -445,17 +472,71 @@ def gif_bytes(result: Any, *, scale: int = 4, ms_per_frame: int = 120) -> bytes:
     return buf.getvalue()
 
 
-def save_gif(
-    result: Any, path: str | Path, *, force: bool = True, scale: int = 4, ms_per_frame: int = 120
-) -> Path:
-    """Write :func:`gif_bytes` atomically (never a half-written file).
+def mp4_bytes(result: Any, *, scale: int = 4, ms_per_frame: int = 120) -> bytes:
+    """The bytes of an MP4 (H.264) of :func:`animation_frames`, written by imageio-ffmpeg.
 
     Parameters
     ----------
-    result : WalkResult, TraverseResult or BoundaryWalkResult
+    result : WalkResult, TraverseResult, BoundaryWalkResult or ConfusionResult
+        The run.
+    scale : int
+        Enlargement of every pixel.
+    ms_per_frame : int
+        Frame duration in milliseconds.
+
+    Returns
+    -------
+    bytes
+        The MP4 file.
+
+    Raises
+    ------
+    InputError
+        When imageio-ffmpeg is not installed.
+    """
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise InputError(
+            "writing MP4 needs imageio-ffmpeg (pip install 'fiberscope[video]'); or write a .gif"
+        ) from None
+    import os
+    import tempfile
+
+    frames = [np.asarray(f) for f in animation_frames(result, scale=scale)]
+    hh, ww = frames[0].shape[:2]
+    eh, ew = hh + hh % 2, ww + ww % 2  # H.264 needs even sides
+    fps = 1000.0 / max(1, int(ms_per_frame))
+    fd, tmp = tempfile.mkstemp(suffix=".mp4")
+    os.close(fd)
+    try:
+        writer = imageio_ffmpeg.write_frames(
+            tmp, (ew, eh), fps=fps, codec="libx264", pix_fmt_out="yuv420p", quality=8,
+            macro_block_size=1, ffmpeg_log_level="error",
+        )  # fmt: skip
+        writer.send(None)
+        for f in frames:
+            canvas = np.full((eh, ew, 3), 255, dtype=np.uint8)
+            canvas[:hh, :ww] = f
+            writer.send(np.ascontiguousarray(canvas))
+        writer.close()
+        with open(tmp, "rb") as fh:
+            return fh.read()
+    finally:
+        os.unlink(tmp)
+
+
+def save_gif(
+    result: Any, path: str | Path, *, force: bool = True, scale: int = 4, ms_per_frame: int = 120
+) -> Path:
+    """Write an animation atomically (never a half-written file): ``.gif`` or ``.mp4``.
+
+    Parameters
+    ----------
+    result : WalkResult, TraverseResult, BoundaryWalkResult or ConfusionResult
         The run.
     path : str or pathlib.Path
-        Destination (``.gif``).
+        Destination: ``.gif`` (Pillow) or ``.mp4`` (H.264, needs imageio-ffmpeg).
     force : bool
         Overwrite an existing file.
     scale, ms_per_frame : int
@@ -469,12 +550,17 @@ def save_gif(
     Raises
     ------
     InputError
-        A name that does not end in ``.gif``, a result without image inputs.
+        A name that does not end in ``.gif`` or ``.mp4``, a result without image inputs, MP4
+        without imageio-ffmpeg.
     """
     p = Path(path)
-    if p.suffix.lower() != ".gif":
-        raise InputError(f"{p.name}: an animation is written as GIF; give a name ending in .gif")
-    data = gif_bytes(result, scale=scale, ms_per_frame=ms_per_frame)
+    suffix = p.suffix.lower()
+    if suffix not in (".gif", ".mp4"):
+        raise InputError(
+            f"{p.name}: an animation is written as GIF or MP4; give a name ending in .gif or .mp4"
+        )
+    make = gif_bytes if suffix == ".gif" else mp4_bytes
+    data = make(result, scale=scale, ms_per_frame=ms_per_frame)
     p = check_writable(p, force=force)
     with atomic_write(p, "wb") as fh:
         fh.write(data)
