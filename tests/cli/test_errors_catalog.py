@@ -113,6 +113,15 @@ def quitter(x):
         sys.exit(0)
     return torch.exp((x ** 2).sum(-1, keepdim=True) - 2.0)
 
+class Boom(BaseException):
+    pass
+
+def base_boom(x):
+    # raises a BaseException (not an Exception) once the class reaches x[0] > 0.26
+    if float(x.detach().reshape(-1)[0]) > 0.26:
+        raise Boom("boom")
+    return torch.exp((x ** 2).sum(-1, keepdim=True) - 2.0)
+
 def fragile(x):
     # fine along the class through (0.25, 0.25); raises on the corners of the plot's grid
     if bool((x.abs() > 0.9).any()):
@@ -751,6 +760,14 @@ CASES: list[Case] = [
         "a model that calls sys.exit during the run",
         ["trace", "{files}/models.py:quitter", "--at", "0.25,0.25", "--step", "0.05"],
         r"the model called sys\.exit\(0\) while being evaluated",
+    ),
+    C(
+        "model-base-exception",
+        "model",
+        "a model that raises a BaseException subclass (not an Exception) during the run",
+        ["trace", "{files}/models.py:base_boom", "--at", "0.25,0.25", "--step", "0.05"],
+        r"the model raised Boom: boom while being evaluated, an exception that is not an "
+        r"Exception",
     ),
     C(
         "preimage-levels-huge",
@@ -1767,6 +1784,14 @@ CASES: list[Case] = [
         "a model whose input shape cannot be told (and no --input-shape)",
         ["app", M + "boom"],
         r"cannot tell which input shape .*boom takes .*--input-shape 1,28,28",
+        out=None,
+    ),
+    C(
+        "app-shape-base-exception",
+        "app",
+        "a model that raises a BaseException (not an Exception) on the shape probe",
+        ["app", M + "base_boom"],
+        r"base_boom raised Boom: boom when called on a probe input of shape 2",
         out=None,
     ),
     C(
