@@ -2163,6 +2163,15 @@ CASES: list[Case] = [
         out=None,
     ),
     C(
+        "run-device-unknown",
+        "dataset job",
+        "a device torch does not know in the job file",
+        ["run", JOBFILE],
+        r"device must be cpu, cuda, cuda:N or auto, got 'tpu'",
+        setup=_job(extra='workers = 0\ndevice = "tpu"'),
+        out=None,
+    ),
+    C(
         "run-workers-negative",
         "dataset job",
         "a negative --workers",

@@ -269,6 +269,19 @@ def test_bad_job_options_write_nothing(tmp_path) -> None:
         run_many("surface_1", tmp_path / "nope", "trace", store=tmp_path / "s", workers=0)
     with pytest.raises(fs.ModelLoadError, match="no such model file: nope.onnx"):
         run_many("nope.onnx", STARTS, "trace", store=tmp_path / "s", workers=0, **TRACE)
+    # (before: internal errors from torch, after the store was made)
+    with pytest.raises(InputError, match=r"^device must be cpu, cuda, cuda:N or auto, got 'tpu'"):
+        run_many("surface_1", STARTS, "trace", store=tmp_path / "s", device="tpu", **TRACE)
+    with pytest.raises(InputError, match=r"^cpus_per_worker must be a positive number, got nan"):
+        run_many("surface_1", STARTS, "trace", store=tmp_path / "s", cpus_per_worker=float("nan"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_cuda_device_this_machine_lacks_is_refused_here(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(InputError, match=r"^device cuda:1: this machine has no CUDA GPU"):
+        run_many("surface_1", STARTS, "trace", store=tmp_path / "s", workers=0, device="cuda:1",
+                 **TRACE)  # fmt: skip
     assert os.listdir(tmp_path) == []
 
 

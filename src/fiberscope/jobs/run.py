@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 import time
 import warnings
@@ -143,11 +144,37 @@ def _positive(value: Any, name: str, *, integer: bool = False, zero: bool = Fals
     if value is None:
         return None
     ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if ok and not integer and not math.isfinite(value):
+        ok = False  # nan passes every comparison below
     if isinstance(value, bool) or not ok or value < 0 or (value == 0 and not zero):
         kind = "integer" if integer else "number"
         sign = "non-negative" if zero else "positive"
         raise InputError(f"{name} must be a {sign} {kind}, got {value!r}")
     return value
+
+
+_DEVICE = re.compile(r"cpu|cuda(:[0-9]+)?|auto")
+
+
+def _check_device(device: Any, *, here: bool) -> Any:
+    """Refuse a device name torch would choke on, and (for a job in this process) a CUDA
+    device this machine does not have, before any work."""
+    if device is None:
+        return None
+    if not isinstance(device, str) or not _DEVICE.fullmatch(device):
+        raise InputError(f"device must be cpu, cuda, cuda:N or auto, got {device!r}")
+    if here and device.startswith("cuda"):
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.partition(":")[2] or 0)
+        if index >= count:
+            have = f"has {count} CUDA GPU{'s' * (count != 1)}" if count else "has no CUDA GPU"
+            raise InputError(
+                f"device {device}: this machine {have} that torch can use; use device = "
+                '"cpu" or "auto" (a GPU when there is one)'
+            )
+    return device
 
 
 def run_many(
@@ -262,6 +289,7 @@ def run_many(
     threads = _positive(threads, "threads", integer=True)
     cpus_per_worker = _positive(cpus_per_worker, "cpus_per_worker")
     gpus_per_worker = _positive(gpus_per_worker, "gpus_per_worker", zero=True)
+    device = _check_device(device, here=False)
     store_path = check_store_path(store)
     if seed is None:
         old = read_manifest(store_path) if store_path.exists() else None
@@ -279,6 +307,7 @@ def run_many(
     elif progress is False:
         progress = None
     if backend == "process":
+        _check_device(device, here=True)  # (on Ray the workers' GPUs count, not this machine's)
         return _run_local(job, store_path, t0, device, threads, stop, progress, on_item, log)
     return _run_ray(job, store_path, t0, workers, ray_address, device, cpus_per_worker,
                     gpus_per_worker, retries, stop, progress, on_item, log)  # fmt: skip
