@@ -928,6 +928,14 @@ CASES: list[Case] = [
         r"not an ONNX model: it looks like a text",
     ),
     C(
+        "format-pickle-forced",
+        "model file",
+        "--format pickle on a file that is not one (before: 'surface_1.csv is a pickle')",
+        [*S1, "--format", "pickle"],
+        r"--format pickle refused for surface_1\.csv: unpickling runs arbitrary code, so "
+        r"fiberscope never loads pickles; leave --format out",
+    ),
+    C(
         "csv-bad-number",
         "model file",
         "paper CSV with a word where a weight should be",
