@@ -508,6 +508,18 @@ def _store_with_edited_manifest(out: Path, files: Path) -> None:
     (out / "store" / "manifest.json").write_text(json.dumps(manifest))
 
 
+def _store_of_changed_inputs(out: Path, files: Path) -> None:
+    """The store of this job on the array pts.npy, whose rows were changed since."""
+    import numpy as np
+
+    from fiberscope.jobs import run_many
+
+    _job()(out, files)
+    run_many("surface_1", out / "pts.npy", "trace", store=out / "store", workers=0, step=0.05,
+             bounds=[-1.0, 1.0])  # fmt: skip
+    np.save(out / "pts.npy", np.array([[0.25, 0.25], [0.5, -0.31]]))
+
+
 def _store_of_other_version(out: Path, files: Path) -> None:
     import json
 
@@ -2139,6 +2151,17 @@ CASES: list[Case] = [
         r"the manifest\.json of the store .* was edited or damaged \(items\[0\]\.attempts is "
         r'"two"\); restore it, or give another store folder',
         setup=_store_with_edited_manifest,
+        out=None,
+    ),
+    C(
+        "run-inputs-changed",
+        "dataset job",
+        "a store written from an inputs array (.npy) whose contents changed since",
+        ["run", JOBFILE],
+        r"the store .* was written from other input data \(the contents of pts\.npy differ from "
+        r"the "
+        r"ones it was written from\); restore the inputs to continue, or give another store",
+        setup=_store_of_changed_inputs,
         out=None,
     ),
     C(

@@ -175,6 +175,27 @@ def test_an_edited_manifest_is_refused_untouched(tmp_path, traced, edit, problem
     assert {p.name: p.read_bytes() for p in store.rglob("*") if p.is_file()} == before
 
 
+def test_a_finished_item_whose_input_file_changed_is_run_again(tmp_path) -> None:
+    """Same file name, other contents: the finished result was of other data (before: skipped
+    as done, the store kept a result of the old input without a word)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, x in enumerate(STARTS):
+        np.save(folder / f"p{i}.npy", x)
+    store = tmp_path / "s"
+    run_many("surface_1", folder, "trace", store=store, workers=0, seed=0, **TRACE)
+    np.save(folder / "p1.npy", np.array([0.6, -0.2]))
+    lines: list[str] = []
+    res = run_many("surface_1", folder, "trace", store=store, workers=0, seed=0, log=lines.append,
+                   **TRACE)  # fmt: skip
+    assert (res.skipped, res.ran, res.done) == (2, 1, 3)
+    assert "1 finished item run again (input file changed)" in lines[0]
+    fresh = fs.trace(fs.load_model("surface_1"), [0.6, -0.2], **TRACE)
+    np.testing.assert_array_equal(open_store(store).item(1).x, fresh.points.numpy())
+    res = run_many("surface_1", folder, "trace", store=store, workers=0, seed=0, **TRACE)
+    assert (res.skipped, res.ran) == (3, 0)
+
+
 def test_item_written_after_the_last_manifest_update_is_kept(tmp_path) -> None:
     """A run killed between an item's file and the manifest: the file is taken, not redone;
     a half-written temporary file is swept."""

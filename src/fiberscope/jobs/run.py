@@ -384,8 +384,10 @@ class _Tracker:
         return None
 
 
-def _task(job: Job, index: int) -> Task:
-    x = job.inputs.read(job.input_index(index))
+def _task(job: Job, index: int, store: Store) -> Task:
+    source = job.input_index(index)
+    x = job.inputs.read(source)
+    store.input_digests[index] = job.inputs.digest(source)  # recorded with the result
     return Task(index, x, job.call_options(index))
 
 
@@ -450,7 +452,7 @@ def _run_local(
                 if stop is not None and stop():
                     raise Interrupted(None, None)
                 try:
-                    task = _task(job, index)
+                    task = _task(job, index, store)
                 except ItemReadError as exc:
                     tracker.fail(index, _read_failure(job, index, exc), worker_name())
                 else:
@@ -473,6 +475,9 @@ def _say_start(
         parts.append(f"{skipped} done before (skipped)")
     if store.adopted:
         parts.append(f"{store.adopted} found finished in the store")
+    if store.changed:
+        n = len(store.changed)
+        parts.append(f"{n} finished item{'s' if n != 1 else ''} run again (input file changed)")
     if job.inputs.ignored:
         n = job.inputs.ignored
         files = f"{n} file{'s' if n != 1 else ''}"
@@ -535,7 +540,7 @@ def _run_ray(
                     while todo:
                         index = todo.popleft()
                         try:
-                            return _task(job, index)
+                            return _task(job, index, store)
                         except ItemReadError as exc:
                             tracker.fail(index, _read_failure(job, index, exc), worker_name())
                     return None

@@ -306,6 +306,9 @@ class Store:
         self._last_flush = 0.0
         self.backend = backend
         self.adopted = 0
+        #: SHA-256 of each item's input file as it was read for this run (folders only)
+        self.input_digests: dict[int, str | None] = {}
+        self.changed: set[int] = set()  # finished items whose input file changed: run again
 
     # ------------------------------------------------------------ open / close
     def open(self) -> Store:
@@ -376,6 +379,13 @@ class Store:
                 "another store folder so that results of two versions never mix"
             )
         diff = first_difference(old.get("job"), self.job.fingerprint())
+        if diff is not None and diff[0] == "inputs.data_sha256":
+            raise CheckpointError(
+                f"the store {self.path} was written from other input data (the contents of "
+                f"{Path(str(self.job.inputs.source)).name or 'the inputs'} differ from the "
+                "ones it was written from); restore the inputs to continue, or give another "
+                "store folder"
+            )
         if diff is not None:
             where, was, now = diff
             raise CheckpointError(
@@ -434,6 +444,12 @@ class Store:
             return None
         if meta.get("job_sha256") != self.job_sha256 or meta.get("index") != index:
             return None
+        recorded = meta.get("input_sha256")
+        if recorded is not None:
+            now = self.job.inputs.digest(self.job.input_index(index))
+            if now != recorded:  # the input file changed: the result is of other data
+                self.changed.add(index)
+                return None
         return meta, rows
 
     def _adopt(self, path: Path, entry: Entry) -> bool:
@@ -516,6 +532,7 @@ class Store:
             "verb": self.job.verb,
             "fiberscope_version": __version__,
             "result": outcome.meta,
+            "input_sha256": self.input_digests.get(outcome.index),
         }
         table = pa.table(arrays).replace_schema_metadata(
             {META_KEY: json.dumps(meta, sort_keys=True).encode()}
