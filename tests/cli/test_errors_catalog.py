@@ -415,6 +415,23 @@ def _disk_full(out: Path, files: Path):
         os.fsync = real
 
 
+@contextlib.contextmanager
+def _store_disk_full(out: Path, files: Path):
+    """The disk fills up when a job writes its second item file (item-00000001.parquet)."""
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        if "item-00000001" in os.path.basename(os.readlink(f"/proc/self/fd/{fd}")):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(fd)
+
+    os.fsync = fsync
+    try:
+        yield
+    finally:
+        os.fsync = real
+
+
 # ---------------------------------------------------------------- dataset jobs (fiberscope run)
 JOB = """verb = "trace"
 model = "{model}"
@@ -2201,6 +2218,18 @@ CASES: list[Case] = [
         r"device must be cpu, cuda, cuda:N or auto, got 'tpu'",
         setup=_job(extra='workers = 0\ndevice = "tpu"'),
         out=None,
+    ),
+    C(
+        "run-store-disk-full",
+        "dataset job",
+        "the disk fills up while the job writes its items (the finished ones are kept)",
+        ["run", JOBFILE],
+        r"cannot write .*item-00000001\.parquet: No space left on device; the 1 finished item "
+        r"is kept in the store .*: free space \(or make it writable\) and run the same job again",
+        setup=_job(),
+        context=_store_disk_full,
+        out=None,
+        keeps=("store",),
     ),
     C(
         "run-workers-negative",

@@ -196,6 +196,30 @@ def test_a_finished_item_whose_input_file_changed_is_run_again(tmp_path) -> None
     assert (res.skipped, res.ran) == (3, 0)
 
 
+def test_a_full_disk_keeps_the_finished_items_and_the_job_continues(tmp_path, monkeypatch):
+    import errno
+
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        if "item-00000001" in os.path.basename(os.readlink(f"/proc/self/fd/{fd}")):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(fd)
+
+    store = tmp_path / "s"
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OutputFileError, match=r"No space left on device; the 1 finished item is "
+                       r"kept in the store .*: free space .* run the same job again"):  # fmt: skip
+        run_many("surface_1", STARTS, "trace", store=store, workers=0, **TRACE)
+    manifest = json.loads((store / MANIFEST).read_text())
+    assert manifest["counts"] == {"done": 1, "failed": 0, "pending": 2}
+    assert manifest["runs"][-1]["outcome"] == "failed"
+    assert sorted(os.listdir(store / "items")) == [item_name(0)]  # no temporary file left
+    monkeypatch.setattr(os, "fsync", real)
+    res = run_many("surface_1", STARTS, "trace", store=store, workers=0, **TRACE)
+    assert (res.skipped, res.ran, res.done) == (1, 2, 3)
+
+
 def test_item_written_after_the_last_manifest_update_is_kept(tmp_path) -> None:
     """A run killed between an item's file and the manifest: the file is taken, not redone;
     a half-written temporary file is swept."""

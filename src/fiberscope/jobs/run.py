@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, Interrupted
+from ..errors import FiberscopeError, InputError, Interrupted, OutputFileError
 from .inputs import ItemReadError
 from .spec import Job, ModelSpec, build_job, check_seed, random_seed
 from .store import Entry, Store, check_store_path, precheck, read_manifest
@@ -391,6 +392,18 @@ def _task(job: Job, index: int, store: Store) -> Task:
     return Task(index, x, job.call_options(index))
 
 
+def _write_failed(store: Store, exc: OutputFileError) -> OutputFileError:
+    """The store could not be written: keep what is finished, and say how to go on."""
+    with contextlib.suppress(FiberscopeError, OSError):
+        store.flush(force=True, finished="failed")
+    done = store.counts()["done"]
+    return OutputFileError(
+        f"{exc}; {'the 1 finished item is' if done == 1 else f'the {done} finished items are'} "
+        f"kept in the store "
+        f"{store.path}: free space (or make it writable) and run the same job again to continue"
+    )
+
+
 def _read_failure(job: Job, index: int, exc: ItemReadError) -> str:
     return str(exc)
 
@@ -463,6 +476,8 @@ def _run_local(
             store.flush(force=True, finished="interrupted")
             part = _result(job, store, tracker, t0, backend, 1, skipped, startup)
             raise Interrupted(part, None) from None
+        except OutputFileError as exc:  # a full disk, a store made read-only
+            raise _write_failed(store, exc) from None
         store.flush(force=True, finished="finished")
         return _result(job, store, tracker, t0, backend, 1, skipped, startup)
 
@@ -575,6 +590,8 @@ def _run_ray(
                     raise Interrupted(
                         _result(job, store, tracker, t0, backend, n, skipped, startup), None
                     ) from None
+                except OutputFileError as exc:  # a full disk, a store made read-only
+                    raise _write_failed(store, exc) from None
                 store.flush(force=True, finished="finished")
                 return _result(job, store, tracker, t0, backend, n, skipped, startup)
         finally:
