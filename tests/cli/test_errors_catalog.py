@@ -537,6 +537,15 @@ def _store_of_changed_inputs(out: Path, files: Path) -> None:
     np.save(out / "pts.npy", np.array([[0.25, 0.25], [0.5, -0.31]]))
 
 
+def _store_with_a_pipe(name: str) -> Callable[[Path, Path], None]:
+    def setup(out: Path, files: Path) -> None:
+        _job()(out, files)
+        (out / "store").mkdir()
+        os.mkfifo(out / "store" / name)
+
+    return setup
+
+
 def _store_of_other_version(out: Path, files: Path) -> None:
     import json
 
@@ -2225,11 +2234,29 @@ CASES: list[Case] = [
         "the disk fills up while the job writes its items (the finished ones are kept)",
         ["run", JOBFILE],
         r"cannot write .*item-00000001\.parquet: No space left on device; the 1 finished item "
-        r"is kept in the store .*: free space \(or make it writable\) and run the same job again",
+        r"is kept in the store .*; once it can be written .* run the same job again",
         setup=_job(),
         context=_store_disk_full,
         out=None,
         keeps=("store",),
+    ),
+    C(
+        "run-store-manifest-pipe",
+        "dataset job",
+        "a store whose manifest.json is a named pipe (refused at once instead of blocking)",
+        ["run", JOBFILE],
+        r"the store .* has a manifest\.json that is not a regular file",
+        setup=_store_with_a_pipe("manifest.json"),
+        out=None,
+    ),
+    C(
+        "run-store-lock-pipe",
+        "dataset job",
+        "a store whose .lock is a named pipe",
+        ["run", JOBFILE],
+        r"the store .* holds \.lock, which is not a regular file .* remove it or give another",
+        setup=_store_with_a_pipe(".lock"),
+        out=None,
     ),
     C(
         "run-workers-negative",

@@ -209,7 +209,8 @@ def test_a_full_disk_keeps_the_finished_items_and_the_job_continues(tmp_path, mo
     store = tmp_path / "s"
     monkeypatch.setattr(os, "fsync", fsync)
     with pytest.raises(OutputFileError, match=r"No space left on device; the 1 finished item is "
-                       r"kept in the store .*: free space .* run the same job again"):  # fmt: skip
+                       r"kept in the store .*; once it can be written .* run the same job "
+                       r"again"):  # fmt: skip
         run_many("surface_1", STARTS, "trace", store=store, workers=0, **TRACE)
     manifest = json.loads((store / MANIFEST).read_text())
     assert manifest["counts"] == {"done": 1, "failed": 0, "pending": 2}
@@ -218,6 +219,36 @@ def test_a_full_disk_keeps_the_finished_items_and_the_job_continues(tmp_path, mo
     monkeypatch.setattr(os, "fsync", real)
     res = run_many("surface_1", STARTS, "trace", store=store, workers=0, **TRACE)
     assert (res.skipped, res.ran, res.done) == (1, 2, 3)
+
+
+def test_special_files_in_the_store_are_never_opened(tmp_path) -> None:
+    """A named pipe as manifest.json blocked the job for ever; one as .lock was an internal
+    error. Both are one line now, and nothing is written."""
+    import threading
+
+    manifest, lock = tmp_path / "a" / MANIFEST, tmp_path / "b" / ".lock"
+    for fifo in (manifest, lock):
+        fifo.parent.mkdir()
+        os.mkfifo(fifo)
+
+    def unblock() -> None:  # a reader stuck on the pipe returns: the test fails, not hangs
+        for fifo in (manifest, lock):
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+
+    timer = threading.Timer(10.0, unblock)
+    timer.start()
+    try:
+        with pytest.raises(CheckpointError, match=r"has a manifest\.json that is not a regular"):
+            run_many("surface_1", STARTS, "trace", store=manifest.parent, workers=0, **TRACE)
+        with pytest.raises(OutputFileError, match=r"holds \.lock, which is not a regular file"):
+            run_many("surface_1", STARTS, "trace", store=lock.parent, workers=0, **TRACE)
+    finally:
+        timer.cancel()
+    assert sorted(os.listdir(manifest.parent)) == [MANIFEST]
+    assert sorted(os.listdir(lock.parent)) == [".lock"]
 
 
 def test_item_written_after_the_last_manifest_update_is_kept(tmp_path) -> None:

@@ -399,8 +399,8 @@ def _write_failed(store: Store, exc: OutputFileError) -> OutputFileError:
     done = store.counts()["done"]
     return OutputFileError(
         f"{exc}; {'the 1 finished item is' if done == 1 else f'the {done} finished items are'} "
-        f"kept in the store "
-        f"{store.path}: free space (or make it writable) and run the same job again to continue"
+        f"kept in the store {store.path}; once it can be written (free space, permissions), "
+        "run the same job again to continue"
     )
 
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import CheckpointError, InputError, OutputFileError
+from ..io.inputs import not_a_regular_file
 
 try:  # POSIX only; elsewhere a store is not locked
     import fcntl
@@ -105,6 +106,11 @@ def _lock(path: Path) -> int:
     """Take an exclusive lock on ``path`` (created); raise when another run holds it."""
     if fcntl is None:  # pragma: no cover - Windows
         return -1
+    if not_a_regular_file(path) is not None:
+        raise OutputFileError(
+            f"the store {path.parent} holds {path.name}, which is not a regular file (a "
+            "folder, pipe, socket or device); remove it or give another store folder"
+        )
     while True:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
@@ -149,6 +155,11 @@ def read_manifest(path: str | Path) -> dict[str, Any] | None:
     p = Path(path) / MANIFEST
     if not p.exists():
         return None
+    if not_a_regular_file(p) is not None:  # a named pipe would block the read for ever
+        raise CheckpointError(
+            f"the store {Path(path)} has a {MANIFEST} that is not a regular file (a folder, "
+            "pipe, socket or device); give another store folder"
+        )
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
