@@ -46,6 +46,20 @@ def test_sys_exit_inside_the_model_is_an_error() -> None:
         fs.trace(quitter, [0.25, 0.25], step=0.05)
 
 
+class _Boom(BaseException):
+    """What a user's code may raise: not an Exception, so not caught as one."""
+
+
+def test_a_base_exception_inside_the_model_is_an_error() -> None:
+    def boom(x: torch.Tensor) -> torch.Tensor:
+        if float(x.detach().reshape(-1)[0]) > 0.26:
+            raise _Boom("boom")
+        return torch.exp((x**2).sum(-1, keepdim=True) - 2.0)
+
+    with pytest.raises(ModelError, match=r"^the model raised _Boom: boom while being evaluated"):
+        fs.trace(boom, [0.25, 0.25], step=0.05)
+
+
 @pytest.mark.parametrize(
     "call",
     [

@@ -354,3 +354,27 @@ def test_server_log_has_no_traceback(server: AppServer) -> None:
     assert "Traceback" not in text and "Exception in ASGI" not in text, text[-3000:]
     assert "fiberscope app on http://127.0.0.1:" in text
     assert " started: " in text and " done in " in text
+
+
+def test_only_loopback_host_names_are_answered(server: AppServer) -> None:
+    """A page whose domain name was rebound to 127.0.0.1 sends its own name as Host: refused
+    before any route runs (DNS rebinding); the loopback names work."""
+    import http.client
+    import json
+
+    def get(host: str) -> tuple[int, dict]:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        try:
+            conn.request("GET", "/api/models", headers={"Host": host})
+            resp = conn.getresponse()
+            return resp.status, json.loads(resp.read())
+        finally:
+            conn.close()
+
+    for host in (f"127.0.0.1:{server.port}", f"localhost:{server.port}", "localhost"):
+        status, data = get(host)
+        assert status == 200 and "models" in data, (host, data)
+    for host in (f"evil.example:{server.port}", "127.0.0.1.evil.example", ""):
+        status, data = get(host)
+        assert_one_line_error(status, data, 400, "this fiberscope app answers only to")
+    assert "Traceback" not in server.log_text()

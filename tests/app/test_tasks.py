@@ -106,6 +106,21 @@ def test_failures_are_one_line_and_the_runner_goes_on(tmp_path: Path) -> None:
     assert wait(runner, runner.start("x", "m", "ok", lambda ctx: {}).id)["state"] == "done"
 
 
+def test_a_run_that_ends_with_sys_exit_fails_and_frees_the_runner(tmp_path: Path) -> None:
+    """User code's SystemExit (not an Exception) left the run "running" for ever: every later
+    run was refused as a second run."""
+    import sys
+
+    runner = Runner(tmp_path)
+
+    def quits(ctx: RunContext) -> dict:
+        sys.exit(3)
+
+    st = wait(runner, runner.start("x", "m", "quits", quits).id)
+    assert (st["state"], st["message"]) == ("failed", "the run ended with SystemExit: 3")
+    assert wait(runner, runner.start("x", "m", "ok", lambda ctx: {}).id)["state"] == "done"
+
+
 def test_unknown_runs_and_old_runs_are_forgotten(tmp_path: Path) -> None:
     runner = Runner(tmp_path)
     with pytest.raises(AppError, match="the server was restarted") as err:

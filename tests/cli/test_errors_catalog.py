@@ -118,6 +118,15 @@ def quitter(x):
         sys.exit(0)
     return torch.exp((x ** 2).sum(-1, keepdim=True) - 2.0)
 
+class Boom(BaseException):
+    pass
+
+def base_boom(x):
+    # raises a BaseException (not an Exception) once the class reaches x[0] > 0.26
+    if float(x.detach().reshape(-1)[0]) > 0.26:
+        raise Boom("boom")
+    return torch.exp((x ** 2).sum(-1, keepdim=True) - 2.0)
+
 def fragile(x):
     # fine along the class through (0.25, 0.25); raises on the corners of the plot's grid
     if bool((x.abs() > 0.9).any()):
@@ -417,6 +426,23 @@ def _disk_full(out: Path, files: Path):
         os.fsync = real
 
 
+@contextlib.contextmanager
+def _store_disk_full(out: Path, files: Path):
+    """The disk fills up when a job writes its second item file (item-00000001.parquet)."""
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        if "item-00000001" in os.path.basename(os.readlink(f"/proc/self/fd/{fd}")):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(fd)
+
+    os.fsync = fsync
+    try:
+        yield
+    finally:
+        os.fsync = real
+
+
 # ---------------------------------------------------------------- dataset jobs (fiberscope run)
 JOB = """verb = "trace"
 model = "{model}"
@@ -508,6 +534,27 @@ def _store_with_edited_manifest(out: Path, files: Path) -> None:
     manifest = json.loads((out / "store" / "manifest.json").read_text())
     manifest["items"][0]["attempts"] = "two"
     (out / "store" / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _store_of_changed_inputs(out: Path, files: Path) -> None:
+    """The store of this job on the array pts.npy, whose rows were changed since."""
+    import numpy as np
+
+    from fiberscope.jobs import run_many
+
+    _job()(out, files)
+    run_many("surface_1", out / "pts.npy", "trace", store=out / "store", workers=0, step=0.05,
+             bounds=[-1.0, 1.0])  # fmt: skip
+    np.save(out / "pts.npy", np.array([[0.25, 0.25], [0.5, -0.31]]))
+
+
+def _store_with_a_pipe(name: str) -> Callable[[Path, Path], None]:
+    def setup(out: Path, files: Path) -> None:
+        _job()(out, files)
+        (out / "store").mkdir()
+        os.mkfifo(out / "store" / name)
+
+    return setup
 
 
 def _store_of_other_version(out: Path, files: Path) -> None:
@@ -764,6 +811,14 @@ CASES: list[Case] = [
         r"the model called sys\.exit\(0\) while being evaluated",
     ),
     C(
+        "model-base-exception",
+        "model",
+        "a model that raises a BaseException subclass (not an Exception) during the run",
+        ["trace", "{files}/models.py:base_boom", "--at", "0.25,0.25", "--step", "0.05"],
+        r"the model raised Boom: boom while being evaluated, an exception that is not an "
+        r"Exception",
+    ),
+    C(
         "preimage-levels-huge",
         "resources",
         "preimage --levels 1000000000 (more memory than the machine has)",
@@ -920,6 +975,14 @@ CASES: list[Case] = [
         "--format that does not match the content",
         [*T("{files}/bad.csv"), "--format", "onnx"],
         r"not an ONNX model: it looks like a text",
+    ),
+    C(
+        "format-pickle-forced",
+        "model file",
+        "--format pickle on a file that is not one (before: 'surface_1.csv is a pickle')",
+        [*S1, "--format", "pickle"],
+        r"--format pickle refused for surface_1\.csv: unpickling runs arbitrary code, so "
+        r"fiberscope never loads pickles; leave --format out",
     ),
     C(
         "csv-bad-number",
@@ -1781,6 +1844,14 @@ CASES: list[Case] = [
         out=None,
     ),
     C(
+        "app-shape-base-exception",
+        "app",
+        "a model that raises a BaseException (not an Exception) on the shape probe",
+        ["app", M + "base_boom"],
+        r"base_boom raised Boom: boom when called on a probe input of shape 2",
+        out=None,
+    ),
+    C(
         "app-classes-are-points",
         "app",
         "a 2-input model with more outputs than inputs",
@@ -2209,6 +2280,17 @@ CASES: list[Case] = [
         out=None,
     ),
     C(
+        "run-inputs-changed",
+        "dataset job",
+        "a store written from an inputs array (.npy) whose contents changed since",
+        ["run", JOBFILE],
+        r"the store .* was written from other input data \(the contents of pts\.npy differ from "
+        r"the "
+        r"ones it was written from\); restore the inputs to continue, or give another store",
+        setup=_store_of_changed_inputs,
+        out=None,
+    ),
+    C(
         "run-store-not-a-store",
         "dataset job",
         "a store folder that holds other files",
@@ -2235,6 +2317,45 @@ CASES: list[Case] = [
         r"cannot reach the Ray cluster at 127\.0\.0\.1:1 \(connection refused\); check the "
         r"address",
         setup=_job(extra=""),
+        out=None,
+    ),
+    C(
+        "run-device-unknown",
+        "dataset job",
+        "a device torch does not know in the job file",
+        ["run", JOBFILE],
+        r"device must be cpu, cuda, cuda:N or auto, got 'tpu'",
+        setup=_job(extra='workers = 0\ndevice = "tpu"'),
+        out=None,
+    ),
+    C(
+        "run-store-disk-full",
+        "dataset job",
+        "the disk fills up while the job writes its items (the finished ones are kept)",
+        ["run", JOBFILE],
+        r"cannot write .*item-00000001\.parquet: No space left on device; the 1 finished item "
+        r"is kept in the store .*; once it can be written .* run the same job again",
+        setup=_job(),
+        context=_store_disk_full,
+        out=None,
+        keeps=("store",),
+    ),
+    C(
+        "run-store-manifest-pipe",
+        "dataset job",
+        "a store whose manifest.json is a named pipe (refused at once instead of blocking)",
+        ["run", JOBFILE],
+        r"the store .* has a manifest\.json that is not a regular file",
+        setup=_store_with_a_pipe("manifest.json"),
+        out=None,
+    ),
+    C(
+        "run-store-lock-pipe",
+        "dataset job",
+        "a store whose .lock is a named pipe",
+        ["run", JOBFILE],
+        r"the store .* holds \.lock, which is not a regular file .* remove it or give another",
+        setup=_store_with_a_pipe(".lock"),
         out=None,
     ),
     C(

@@ -117,14 +117,21 @@ def test_bare_command_prints_the_help_and_no_empty_error(capsys) -> None:
     assert "Usage: fiberscope" in out and err == "" and "error:" not in out
 
 
-@pytest.mark.parametrize("verb", ["", "trace", "explore", "preimage", "sample", "walk", "demo"])
-def test_help_shows_metavars_not_python_types(verb: str, capsys) -> None:
+@pytest.mark.parametrize(
+    "verb", ["", "trace", "explore", "preimage", "sample", "walk", "demo", "app", "run"]
+)
+def test_help_shows_metavars_not_python_types(verb: str, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # help lines unwrapped
     code, out, _ = _run([verb, "--help"] if verb else ["--help"], capsys)
     assert code == 0
     for junk in ("<bool>", "<list[str]>", "<path>", "--no-force"):
         assert junk not in out, junk
     if verb == "explore":
         assert "LO,HI" in out and "--flip " in out
+    if verb == "app":
+        assert "[MODEL]..." in out and "LO,HI" in out
+    if verb == "run":  # brackets in help texts are printed, not taken as markup
+        assert "the verb's [options] (docs/cluster.md)" in out
 
 
 def test_markup_in_messages_is_printed_as_written(models: Path, tmp_path: Path, capsys) -> None:

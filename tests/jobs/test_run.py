@@ -175,6 +175,82 @@ def test_an_edited_manifest_is_refused_untouched(tmp_path, traced, edit, problem
     assert {p.name: p.read_bytes() for p in store.rglob("*") if p.is_file()} == before
 
 
+def test_a_finished_item_whose_input_file_changed_is_run_again(tmp_path) -> None:
+    """Same file name, other contents: the finished result was of other data (before: skipped
+    as done, the store kept a result of the old input without a word)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, x in enumerate(STARTS):
+        np.save(folder / f"p{i}.npy", x)
+    store = tmp_path / "s"
+    run_many("surface_1", folder, "trace", store=store, workers=0, seed=0, **TRACE)
+    np.save(folder / "p1.npy", np.array([0.6, -0.2]))
+    lines: list[str] = []
+    res = run_many("surface_1", folder, "trace", store=store, workers=0, seed=0, log=lines.append,
+                   **TRACE)  # fmt: skip
+    assert (res.skipped, res.ran, res.done) == (2, 1, 3)
+    assert "1 finished item run again (input file changed)" in lines[0]
+    fresh = fs.trace(fs.load_model("surface_1"), [0.6, -0.2], **TRACE)
+    np.testing.assert_array_equal(open_store(store).item(1).x, fresh.points.numpy())
+    res = run_many("surface_1", folder, "trace", store=store, workers=0, seed=0, **TRACE)
+    assert (res.skipped, res.ran) == (3, 0)
+
+
+def test_a_full_disk_keeps_the_finished_items_and_the_job_continues(tmp_path, monkeypatch):
+    import errno
+
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        if "item-00000001" in os.path.basename(os.readlink(f"/proc/self/fd/{fd}")):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(fd)
+
+    store = tmp_path / "s"
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OutputFileError, match=r"No space left on device; the 1 finished item is "
+                       r"kept in the store .*; once it can be written .* run the same job "
+                       r"again"):  # fmt: skip
+        run_many("surface_1", STARTS, "trace", store=store, workers=0, **TRACE)
+    manifest = json.loads((store / MANIFEST).read_text())
+    assert manifest["counts"] == {"done": 1, "failed": 0, "pending": 2}
+    assert manifest["runs"][-1]["outcome"] == "failed"
+    assert sorted(os.listdir(store / "items")) == [item_name(0)]  # no temporary file left
+    monkeypatch.setattr(os, "fsync", real)
+    res = run_many("surface_1", STARTS, "trace", store=store, workers=0, **TRACE)
+    assert (res.skipped, res.ran, res.done) == (1, 2, 3)
+
+
+def test_special_files_in_the_store_are_never_opened(tmp_path) -> None:
+    """A named pipe as manifest.json blocked the job for ever; one as .lock was an internal
+    error. Both are one line now, and nothing is written."""
+    import threading
+
+    manifest, lock = tmp_path / "a" / MANIFEST, tmp_path / "b" / ".lock"
+    for fifo in (manifest, lock):
+        fifo.parent.mkdir()
+        os.mkfifo(fifo)
+
+    def unblock() -> None:  # a reader stuck on the pipe returns: the test fails, not hangs
+        for fifo in (manifest, lock):
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+
+    timer = threading.Timer(10.0, unblock)
+    timer.start()
+    try:
+        with pytest.raises(CheckpointError, match=r"has a manifest\.json that is not a regular"):
+            run_many("surface_1", STARTS, "trace", store=manifest.parent, workers=0, **TRACE)
+        with pytest.raises(OutputFileError, match=r"holds \.lock, which is not a regular file"):
+            run_many("surface_1", STARTS, "trace", store=lock.parent, workers=0, **TRACE)
+    finally:
+        timer.cancel()
+    assert sorted(os.listdir(manifest.parent)) == [MANIFEST]
+    assert sorted(os.listdir(lock.parent)) == [".lock"]
+
+
 def test_item_written_after_the_last_manifest_update_is_kept(tmp_path) -> None:
     """A run killed between an item's file and the manifest: the file is taken, not redone;
     a half-written temporary file is swept."""
@@ -269,6 +345,19 @@ def test_bad_job_options_write_nothing(tmp_path) -> None:
         run_many("surface_1", tmp_path / "nope", "trace", store=tmp_path / "s", workers=0)
     with pytest.raises(fs.ModelLoadError, match="no such model file: nope.onnx"):
         run_many("nope.onnx", STARTS, "trace", store=tmp_path / "s", workers=0, **TRACE)
+    # (before: internal errors from torch, after the store was made)
+    with pytest.raises(InputError, match=r"^device must be cpu, cuda, cuda:N or auto, got 'tpu'"):
+        run_many("surface_1", STARTS, "trace", store=tmp_path / "s", device="tpu", **TRACE)
+    with pytest.raises(InputError, match=r"^cpus_per_worker must be a positive number, got nan"):
+        run_many("surface_1", STARTS, "trace", store=tmp_path / "s", cpus_per_worker=float("nan"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_cuda_device_this_machine_lacks_is_refused_here(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(InputError, match=r"^device cuda:1: this machine has no CUDA GPU"):
+        run_many("surface_1", STARTS, "trace", store=tmp_path / "s", workers=0, device="cuda:1",
+                 **TRACE)  # fmt: skip
     assert os.listdir(tmp_path) == []
 
 

@@ -52,11 +52,23 @@ def build_catalog(specs: list[str], **options: Any) -> Any:
     return _build(specs, **options)
 
 
-def create_app(catalog: Any, runner: Any = None) -> Any:
+def create_app(catalog: Any, runner: Any = None, *, allowed_hosts: Any = None) -> Any:
     """The FastAPI application (see :func:`fiberscope.app.server.create_app`)."""
     from .server import create_app as _create
 
-    return _create(catalog, runner)
+    return _create(catalog, runner, allowed_hosts=allowed_hosts)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an interface to listen on) is this machine only."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def setup_logging() -> logging.Logger:
@@ -102,13 +114,18 @@ def serve(catalog: Any, *, host: str = "127.0.0.1", port: int = 8765) -> None:
     catalog : dict
         Models by name.
     host : str
-        Interface to listen on (127.0.0.1: this machine only).
+        Interface to listen on (127.0.0.1: this machine only; the server then answers only
+        to requests for 127.0.0.1, localhost or ::1).
     port : int
         TCP port.
     """
     import uvicorn
 
-    app = create_app(catalog)
+    from .server import LOOPBACK_NAMES
+
+    # on a loopback interface, answer only to loopback names (no DNS rebinding)
+    allowed = (LOOPBACK_NAMES | {host.strip("[]").lower()}) if is_loopback(host) else None
+    app = create_app(catalog, allowed_hosts=allowed)
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
     )
@@ -121,6 +138,7 @@ __all__ = [
     "check_installed",
     "check_port",
     "create_app",
+    "is_loopback",
     "serve",
     "setup_logging",
 ]

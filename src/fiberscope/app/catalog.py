@@ -194,7 +194,8 @@ def infer_input_shape(model: Any, name: str) -> tuple[int, ...]:
     Raises
     ------
     ModelError
-        When no shape works: the message asks for ``--input-shape``.
+        When no shape works: the message asks for ``--input-shape``; or when a probe ends in
+        a ``SystemExit`` or another exception that is not an ``Exception``.
     """
     size = expected_input_size(model)
     if size is not None:
@@ -207,8 +208,17 @@ def infer_input_shape(model: Any, name: str) -> tuple[int, ...]:
         try:
             with torch.no_grad():
                 out = model(torch.full((1, *shape), 0.5, dtype=dtype))
+        except (KeyboardInterrupt, GeneratorExit):
+            raise
         except Exception:  # noqa: BLE001 - a probe that fails just means "not this shape"
             continue
+        except BaseException as exc:  # SystemExit or a user's BaseException: not a "no"
+            text = " ".join(str(exc).split())[:200] or type(exc).__name__
+            size = "x".join(map(str, shape))
+            raise ModelError(
+                f"{name} raised {type(exc).__name__}: {text} when called on a probe input of "
+                f"shape {size}; a model must return a tensor or raise an Exception"
+            ) from None
         if isinstance(out, torch.Tensor) and out.is_floating_point() and out.numel() > 0:
             return shape
     tried = ", ".join("x".join(map(str, s)) for s in PROBE_SHAPES)

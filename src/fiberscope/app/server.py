@@ -172,7 +172,24 @@ def _plotly_js() -> Path:
     return path
 
 
-def create_app(catalog: dict[str, ModelEntry], runner: Runner | None = None) -> FastAPI:
+#: Host names a server listening on a loopback interface answers to.
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def request_host(header: str) -> str:
+    """The host name of a ``Host:`` header, without the port (``[::1]:8765`` -> ``::1``)."""
+    h = header.strip().lower()
+    if h.startswith("["):
+        return h[1 : h.find("]")] if "]" in h else h
+    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+
+
+def create_app(
+    catalog: dict[str, ModelEntry],
+    runner: Runner | None = None,
+    *,
+    allowed_hosts: frozenset[str] | set[str] | None = None,
+) -> FastAPI:
     """The FastAPI application serving ``catalog``.
 
     Parameters
@@ -181,6 +198,11 @@ def create_app(catalog: dict[str, ModelEntry], runner: Runner | None = None) -> 
         Models by name (see :func:`fiberscope.app.catalog.build_catalog`).
     runner : Runner, optional
         Where runs go (a fresh one by default; closed when the server stops).
+    allowed_hosts : set of str, optional
+        Host names (without port) a request's ``Host:`` header may name; others get a 400
+        before any route runs. A server on 127.0.0.1 answers only to its loopback names, so
+        a web page that rebinds its own domain name to 127.0.0.1 (DNS rebinding) cannot
+        drive it. None answers to any name (a server given ``--host``).
 
     Returns
     -------
@@ -208,6 +230,22 @@ def create_app(catalog: dict[str, ModelEntry], runner: Runner | None = None) -> 
             text = " ".join(str(exc).split())[:300]
             log.error("internal error on %s: %s: %s", request.url.path, type(exc).__name__, text)
             return _error(500, f"internal error: {type(exc).__name__}: {text}")
+
+    if allowed_hosts is not None:
+        allowed = frozenset(h.lower() for h in allowed_hosts)
+
+        @app.middleware("http")
+        async def only_named_hosts(request: Request, call_next: Any) -> Response:
+            host = request_host(request.headers.get("host", ""))
+            if host not in allowed:
+                log.warning("refused a request for host %r", host[:80])
+                names = ", ".join(sorted(allowed))
+                return _error(
+                    400,
+                    f"this fiberscope app answers only to {names}; open it at "
+                    "http://127.0.0.1:PORT/",
+                )
+            return await call_next(request)
 
     @app.exception_handler(FiberscopeError)
     async def _fiberscope_error(_request: Request, exc: FiberscopeError) -> JSONResponse:

@@ -210,6 +210,9 @@ class Runner:
             text = " ".join(str(exc).split())[:300]
             log.error("run %s: internal error: %s: %s", run.id, type(exc).__name__, text)
             self._finish(run, "failed", f"internal error: {type(exc).__name__}: {text}")
+        except BaseException as exc:  # SystemExit & co. from user code: never a run that
+            text = " ".join(str(exc).split())[:300]  # stays "running" and blocks the app
+            self._finish(run, "failed", f"the run ended with {type(exc).__name__}: {text}")
         else:
             run.result = result
             self._finish(run, "done", "")

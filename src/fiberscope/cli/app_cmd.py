@@ -35,6 +35,7 @@ def app_cmd(
     models: Annotated[
         list[str] | None,
         typer.Argument(
+            metavar="MODEL",
             help="Models to offer: bundled names (surface_1, surface_2, thermodynamics, "
             "thermo_softplus, binary, mnist_cnn), model files or module:attr. Default: the "
             "bundled 2-D networks and mnist_cnn. The page can only use these.",
@@ -57,8 +58,9 @@ def app_cmd(
     bounds: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="LO,HI",
             help="Box LO,HI of the named models: once for all axes or once per axis "
-            "(2-D). Images default to 0,1."
+            "(2-D). Images default to 0,1.",
         ),  # fmt: skip
     ] = None,
     output: Annotated[

@@ -89,6 +89,9 @@ def command() -> Any:
             for param in params:
                 if getattr(param, "is_flag", False):
                     param.metavar = ""
+                elif param.param_type_name == "argument" and param.nargs == -1:
+                    # typer shows <list[str]> for `MODEL...`: the name already says "several"
+                    param.display_type = lambda _ctx: "<str>"
         for sub in getattr(cmd, "commands", {}).values():
             if sub.callback is not None:
                 sub.callback = _interrupt_reported(sub.callback)

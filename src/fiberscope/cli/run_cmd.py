@@ -85,7 +85,7 @@ def run_cmd(
         str,
         typer.Argument(
             metavar="JOB.toml",
-            help="Job file: verb, model, inputs, store, seed and the verb's [options] "
+            help="Job file: verb, model, inputs, store, seed and the verb's \\[options] "
             "(docs/cluster.md).",
             show_default=False,
         ),

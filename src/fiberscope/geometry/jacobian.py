@@ -317,6 +317,14 @@ class ModelFunction:
                 f"the model called sys.exit({exc.code!r}) while being evaluated; a model must "
                 "return a tensor"
             ) from None
+        except (KeyboardInterrupt, Exception):
+            raise
+        except BaseException as exc:  # GeneratorExit, a user's BaseException subclass
+            raise ModelError(
+                f"the model raised {_describe(exc)} while being evaluated, an exception that is "
+                "not an Exception (it would end the program); a model must return a tensor or "
+                "raise an Exception"
+            ) from None
 
     def _call_flat(self, xf: Tensor, params: dict[str, Tensor] | None = None) -> Tensor:
         """Evaluate on a flat vector; returns the (mapped) output, unflattened."""

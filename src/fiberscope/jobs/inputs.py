@@ -123,6 +123,27 @@ class InputSet:
             raise ItemReadError(_shape_problem(tuple(x.shape), self.shape))
         return x
 
+    def digest(self, index: int) -> str | None:
+        """SHA-256 of item ``index``'s file (folders only; None for arrays, whose data the
+        job's identity covers whole, and for files that cannot be read).
+
+        A store records it with each finished item, so that an item whose file changed since
+        is run again instead of being kept as the result of other data.
+        """
+        if self.kind != "folder" or self._folder is None:
+            return None
+        path = self._folder / self.items[index].key
+        if not_a_regular_file(path) is not None:
+            return None
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError:
+            return None
+        return digest.hexdigest()
+
     def identity(self) -> dict[str, Any]:
         """What identifies these inputs in a store's manifest (a resume must match it)."""
         keys = hashlib.sha256("\n".join(i.key for i in self.items).encode()).hexdigest()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import re
 import sys
 import time
 import warnings
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, Interrupted
+from ..errors import FiberscopeError, InputError, Interrupted, OutputFileError
 from .inputs import ItemReadError
 from .spec import Job, ModelSpec, build_job, check_seed, random_seed
 from .store import Entry, Store, check_store_path, precheck, read_manifest
@@ -143,11 +145,37 @@ def _positive(value: Any, name: str, *, integer: bool = False, zero: bool = Fals
     if value is None:
         return None
     ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if ok and not integer and not math.isfinite(value):
+        ok = False  # nan passes every comparison below
     if isinstance(value, bool) or not ok or value < 0 or (value == 0 and not zero):
         kind = "integer" if integer else "number"
         sign = "non-negative" if zero else "positive"
         raise InputError(f"{name} must be a {sign} {kind}, got {value!r}")
     return value
+
+
+_DEVICE = re.compile(r"cpu|cuda(:[0-9]+)?|auto")
+
+
+def _check_device(device: Any, *, here: bool) -> Any:
+    """Refuse a device name torch would choke on, and (for a job in this process) a CUDA
+    device this machine does not have, before any work."""
+    if device is None:
+        return None
+    if not isinstance(device, str) or not _DEVICE.fullmatch(device):
+        raise InputError(f"device must be cpu, cuda, cuda:N or auto, got {device!r}")
+    if here and device.startswith("cuda"):
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.partition(":")[2] or 0)
+        if index >= count:
+            have = f"has {count} CUDA GPU{'s' * (count != 1)}" if count else "has no CUDA GPU"
+            raise InputError(
+                f"device {device}: this machine {have} that torch can use; use device = "
+                '"cpu" or "auto" (a GPU when there is one)'
+            )
+    return device
 
 
 def run_many(
@@ -262,6 +290,7 @@ def run_many(
     threads = _positive(threads, "threads", integer=True)
     cpus_per_worker = _positive(cpus_per_worker, "cpus_per_worker")
     gpus_per_worker = _positive(gpus_per_worker, "gpus_per_worker", zero=True)
+    device = _check_device(device, here=False)
     store_path = check_store_path(store)
     if seed is None:
         old = read_manifest(store_path) if store_path.exists() else None
@@ -279,6 +308,7 @@ def run_many(
     elif progress is False:
         progress = None
     if backend == "process":
+        _check_device(device, here=True)  # (on Ray the workers' GPUs count, not this machine's)
         return _run_local(job, store_path, t0, device, threads, stop, progress, on_item, log)
     return _run_ray(job, store_path, t0, workers, ray_address, device, cpus_per_worker,
                     gpus_per_worker, retries, stop, progress, on_item, log)  # fmt: skip
@@ -355,9 +385,23 @@ class _Tracker:
         return None
 
 
-def _task(job: Job, index: int) -> Task:
-    x = job.inputs.read(job.input_index(index))
+def _task(job: Job, index: int, store: Store) -> Task:
+    source = job.input_index(index)
+    x = job.inputs.read(source)
+    store.input_digests[index] = job.inputs.digest(source)  # recorded with the result
     return Task(index, x, job.call_options(index))
+
+
+def _write_failed(store: Store, exc: OutputFileError) -> OutputFileError:
+    """The store could not be written: keep what is finished, and say how to go on."""
+    with contextlib.suppress(FiberscopeError, OSError):
+        store.flush(force=True, finished="failed")
+    done = store.counts()["done"]
+    return OutputFileError(
+        f"{exc}; {'the 1 finished item is' if done == 1 else f'the {done} finished items are'} "
+        f"kept in the store {store.path}; once it can be written (free space, permissions), "
+        "run the same job again to continue"
+    )
 
 
 def _read_failure(job: Job, index: int, exc: ItemReadError) -> str:
@@ -421,7 +465,7 @@ def _run_local(
                 if stop is not None and stop():
                     raise Interrupted(None, None)
                 try:
-                    task = _task(job, index)
+                    task = _task(job, index, store)
                 except ItemReadError as exc:
                     tracker.fail(index, _read_failure(job, index, exc), worker_name())
                 else:
@@ -432,6 +476,8 @@ def _run_local(
             store.flush(force=True, finished="interrupted")
             part = _result(job, store, tracker, t0, backend, 1, skipped, startup)
             raise Interrupted(part, None) from None
+        except OutputFileError as exc:  # a full disk, a store made read-only
+            raise _write_failed(store, exc) from None
         store.flush(force=True, finished="finished")
         return _result(job, store, tracker, t0, backend, 1, skipped, startup)
 
@@ -444,6 +490,9 @@ def _say_start(
         parts.append(f"{skipped} done before (skipped)")
     if store.adopted:
         parts.append(f"{store.adopted} found finished in the store")
+    if store.changed:
+        n = len(store.changed)
+        parts.append(f"{n} finished item{'s' if n != 1 else ''} run again (input file changed)")
     if job.inputs.ignored:
         n = job.inputs.ignored
         files = f"{n} file{'s' if n != 1 else ''}"
@@ -506,7 +555,7 @@ def _run_ray(
                     while todo:
                         index = todo.popleft()
                         try:
-                            return _task(job, index)
+                            return _task(job, index, store)
                         except ItemReadError as exc:
                             tracker.fail(index, _read_failure(job, index, exc), worker_name())
                     return None
@@ -541,6 +590,8 @@ def _run_ray(
                     raise Interrupted(
                         _result(job, store, tracker, t0, backend, n, skipped, startup), None
                     ) from None
+                except OutputFileError as exc:  # a full disk, a store made read-only
+                    raise _write_failed(store, exc) from None
                 store.flush(force=True, finished="finished")
                 return _result(job, store, tracker, t0, backend, n, skipped, startup)
         finally:

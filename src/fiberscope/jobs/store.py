@@ -34,6 +34,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import CheckpointError, InputError, OutputFileError
+from ..io.inputs import not_a_regular_file
 
 try:  # POSIX only; elsewhere a store is not locked
     import fcntl
@@ -105,6 +106,11 @@ def _lock(path: Path) -> int:
     """Take an exclusive lock on ``path`` (created); raise when another run holds it."""
     if fcntl is None:  # pragma: no cover - Windows
         return -1
+    if not_a_regular_file(path) is not None:
+        raise OutputFileError(
+            f"the store {path.parent} holds {path.name}, which is not a regular file (a "
+            "folder, pipe, socket or device); remove it or give another store folder"
+        )
     while True:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
@@ -149,6 +155,11 @@ def read_manifest(path: str | Path) -> dict[str, Any] | None:
     p = Path(path) / MANIFEST
     if not p.exists():
         return None
+    if not_a_regular_file(p) is not None:  # a named pipe would block the read for ever
+        raise CheckpointError(
+            f"the store {Path(path)} has a {MANIFEST} that is not a regular file (a folder, "
+            "pipe, socket or device); give another store folder"
+        )
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -306,6 +317,9 @@ class Store:
         self._last_flush = 0.0
         self.backend = backend
         self.adopted = 0
+        #: SHA-256 of each item's input file as it was read for this run (folders only)
+        self.input_digests: dict[int, str | None] = {}
+        self.changed: set[int] = set()  # finished items whose input file changed: run again
 
     # ------------------------------------------------------------ open / close
     def open(self) -> Store:
@@ -376,6 +390,13 @@ class Store:
                 "another store folder so that results of two versions never mix"
             )
         diff = first_difference(old.get("job"), self.job.fingerprint())
+        if diff is not None and diff[0] == "inputs.data_sha256":
+            raise CheckpointError(
+                f"the store {self.path} was written from other input data (the contents of "
+                f"{Path(str(self.job.inputs.source)).name or 'the inputs'} differ from the "
+                "ones it was written from); restore the inputs to continue, or give another "
+                "store folder"
+            )
         if diff is not None:
             where, was, now = diff
             raise CheckpointError(
@@ -434,6 +455,12 @@ class Store:
             return None
         if meta.get("job_sha256") != self.job_sha256 or meta.get("index") != index:
             return None
+        recorded = meta.get("input_sha256")
+        if recorded is not None:
+            now = self.job.inputs.digest(self.job.input_index(index))
+            if now != recorded:  # the input file changed: the result is of other data
+                self.changed.add(index)
+                return None
         return meta, rows
 
     def _adopt(self, path: Path, entry: Entry) -> bool:
@@ -516,6 +543,7 @@ class Store:
             "verb": self.job.verb,
             "fiberscope_version": __version__,
             "result": outcome.meta,
+            "input_sha256": self.input_digests.get(outcome.index),
         }
         table = pa.table(arrays).replace_schema_metadata(
             {META_KEY: json.dumps(meta, sort_keys=True).encode()}

@@ -3,6 +3,7 @@ safetensors; pickles refused), Python specs, and output selection."""
 
 from ..outputs import OutputSelection, output_map
 from .loaders import (
+    PICKLE_SUFFIXES,
     load_onnx,
     load_pt2,
     load_safetensors,
@@ -65,7 +66,7 @@ register_format(
 register_format(
     ModelFormat(
         name="pickle",
-        suffixes=(".pkl", ".pickle", ".joblib", ".dill", ".sav"),
+        suffixes=PICKLE_SUFFIXES,
         load=refuse_pickle,
         description="Python pickles: always refused (they run code when loaded)",
     )

@@ -693,10 +693,20 @@ def refuse_pickle(path: Path | str, **_: Any) -> nn.Module:
         Always.
     """
     path = Path(path)
+    if path.suffix.lower() not in PICKLE_SUFFIXES:  # chosen with format="pickle" (--format)
+        raise UnsafeModelError(
+            f"--format pickle refused for {path.name}: unpickling runs arbitrary code, so "
+            f"fiberscope never loads pickles; leave --format out for a file of another kind, or "
+            f"{_SAFE_EXPORTS}"
+        )
     raise UnsafeModelError(
         f"{path.name} is a pickle; unpickling runs arbitrary code, so fiberscope never loads "
         f"pickles: {_SAFE_EXPORTS}"
     )
+
+
+#: Suffixes of the files the ``pickle`` format refuses by name.
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".dill", ".sav")
 
 
 # --------------------------------------------------------------------------- torch.export
