@@ -413,21 +413,29 @@ class BoundaryWalkResult:
         Every parameter (JSON-ready).
     stats : Stats
         Solver statistics.
+    complete : bool
+        False for the partial result of an interrupted walk (``fs.Interrupted.result``):
+        ``path`` is the path walked so far; when it has not reached the boundary yet,
+        ``boundary_index`` and ``closest_point`` are None and the distances NaN; before the
+        closest-point search has converged, ``closest_point`` is where it had got to (on the
+        boundary) and ``closest_converged`` is False; when the path has not reached the
+        flipped level, ``decision_flip`` is None.
     """
 
     path: ExploreResult
-    boundary_index: int
+    boundary_index: int | None
     threshold: float
     beyond: float
     side: int
     decision_start: int | None
     decision_flip: int | None
-    closest_point: Tensor
+    closest_point: Tensor | None
     closest_distance: float
     closest_kkt: float
     closest_converged: bool
     options: dict[str, Any]
     stats: Stats = field(default_factory=Stats)
+    complete: bool = True
 
     @property
     def y0(self) -> float:
@@ -435,24 +443,32 @@ class BoundaryWalkResult:
         return float(self.path.y0[0])
 
     @property
-    def boundary_point(self) -> Tensor:
-        """Where the gradient path meets the boundary (input shape)."""
+    def boundary_point(self) -> Tensor | None:
+        """Where the gradient path meets the boundary (input shape; None before it does)."""
+        if self.boundary_index is None:
+            return None
         return self.path.points[self.boundary_index]
 
     @property
     def boundary_output(self) -> float:
-        """Score at the boundary point (the threshold, to ``tol``)."""
+        """Score at the boundary point (the threshold, to ``tol``; NaN before it is reached)."""
+        if self.boundary_index is None:
+            return math.nan
         return float(self.path.outputs[self.boundary_index, 0])
 
     @property
     def boundary_length(self) -> float:
-        """Arclength of the gradient path from the start to the boundary."""
+        """Arclength of the gradient path from the start to the boundary (NaN before it)."""
+        if self.boundary_index is None:
+            return math.nan
         return float(self.path.arclength[self.boundary_index])
 
     @property
     def boundary_distance(self) -> float:
-        """Straight-line distance from the start to the path's boundary point."""
-        d = (self.boundary_point - self.path.start).reshape(-1)
+        """Straight-line distance from the start to the path's boundary point (NaN before it)."""
+        if self.boundary_index is None:
+            return math.nan
+        d = (self.path.points[self.boundary_index] - self.path.start).reshape(-1)
         return float(torch.linalg.vector_norm(d))
 
     @property
@@ -474,14 +490,18 @@ class BoundaryWalkResult:
             "side": self.side,
             "decision_start": self.decision_start,
             "decision_flip": self.decision_flip,
-            "boundary_point": self.boundary_point.reshape(-1).tolist(),
+            "boundary_point": None
+            if self.boundary_index is None
+            else self.path.points[self.boundary_index].reshape(-1).tolist(),
             "boundary_output": self.boundary_output,
             "boundary_length": self.boundary_length,
             "boundary_distance": self.boundary_distance,
             "flip_point": self.flip_point.reshape(-1).tolist(),
             "flip_output": self.flip_output,
             "flip_length": self.path.length,
-            "closest_point": self.closest_point.reshape(-1).tolist(),
+            "closest_point": None
+            if self.closest_point is None
+            else self.closest_point.reshape(-1).tolist(),
             "closest_distance": self.closest_distance,
             "closest_kkt": self.closest_kkt,
             "closest_converged": self.closest_converged,
@@ -517,6 +537,10 @@ class SampleResult:
         Every parameter (JSON-ready).
     stats : Stats
         Statistics of the trace and the projections.
+    complete : bool
+        False for the partial result of an interrupted run (``fs.Interrupted.result``): the
+        samples are spread along the part of the class traced so far (``trace``, itself
+        marked incomplete).
     """
 
     points: Tensor
@@ -529,6 +553,7 @@ class SampleResult:
     trace: TraceResult
     options: dict[str, Any]
     stats: Stats = field(default_factory=Stats)
+    complete: bool = True
 
     def __len__(self) -> int:
         return int(self.points.shape[0])

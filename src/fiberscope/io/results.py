@@ -183,6 +183,7 @@ def save_explore(
     rows = [[*p, *o, a] for p, o, a in zip(pts, outs, arc, strict=True)]
     meta = {
         "kind": "explore",
+        "complete": bool(getattr(result, "complete", True)),
         **result.summary(),
         "message": result.message,
         "energy": result.energy,
@@ -229,7 +230,12 @@ def save_boundary_walk(
         [*x, *o, a, 0 if i <= result.boundary_index else 1]
         for i, (x, o, a) in enumerate(zip(pts, outs, arc, strict=True))
     ]
-    meta = {**result.summary(), "parameters": result.options, **(extra or {})}
+    meta = {
+        "complete": bool(getattr(result, "complete", True)),
+        **result.summary(),
+        "parameters": result.options,
+        **(extra or {}),
+    }
     header = [*_columns(len(pts[0]), len(outs[0])), "arclength", "phase"]
     return _write_table(path, header, rows, meta, force=force)
 
@@ -274,6 +280,7 @@ def save_preimage(
         for p, o, a, b in zip(pts, outs, tr.arclength.tolist(), tr.branch.tolist(), strict=True):
             rows.append([*p, *o, k, level, a, int(b)])
     meta = {
+        "complete": bool(getattr(result, "complete", True)),
         **result.summary(),
         "path": result.path.reshape(result.path.shape[0], -1).tolist(),
         "path_outputs": result.path_outputs.tolist(),
@@ -319,7 +326,12 @@ def save_samples(
     outs = result.outputs.cpu().tolist()
     arc = result.arclength.cpu().tolist()
     rows = [[*p, *o, a] for p, o, a in zip(pts, outs, arc, strict=True)]
-    meta = {**result.summary(), "parameters": result.options, **(extra or {})}
+    meta = {
+        "complete": bool(getattr(result, "complete", True)),
+        **result.summary(),
+        "parameters": result.options,
+        **(extra or {}),
+    }
     return _write_table(
         path, [*_columns(len(pts[0]), len(outs[0])), "arclength"], rows, meta, force=force
     )
@@ -804,6 +816,7 @@ def save_confusion(
     meta: dict[str, Any] = {
         "fiberscope_version": __version__,
         "kind": "confuse",
+        "complete": bool(getattr(result, "complete", True)),
         **result.summary(),
         "input_shape": list(result.start.shape),
         "files": {role: p.name for role, p in files.items()},
