@@ -324,6 +324,11 @@ class PreimageResult:
         Paper mode: where each sweep ended (the last level reached, never traced).
     final_outputs : torch.Tensor or None
         Paper mode: outputs at ``final_points``.
+    complete : bool
+        False for the partial result of an interrupted run (``fs.Interrupted.result``):
+        ``path`` is the part walked so far; once the levels are being traced, ``traces`` holds
+        every level with the part of its class traced so far (each marked incomplete), and
+        before that none.
     """
 
     interval: Tensor
@@ -341,13 +346,16 @@ class PreimageResult:
     sweeps: list[int] = field(default_factory=list)
     final_points: Tensor | None = None
     final_outputs: Tensor | None = None
+    complete: bool = True
 
     def __len__(self) -> int:
         return len(self.traces)
 
     @property
     def covered(self) -> tuple[float, float]:
-        """Lowest and highest traced level (first output)."""
+        """Lowest and highest traced level (first output; NaN before any is traced)."""
+        if self.levels.shape[0] == 0:
+            return math.nan, math.nan
         lv = self.levels[:, 0]
         return float(lv.min()), float(lv.max())
 

@@ -19,11 +19,11 @@ from ..errors import FiberscopeError, InputError, Interrupted
 from ..outputs import OutputMap, describe_output
 from ._progress import progress_callback
 from .problem import (
+    Problem,
     check_budget,
     check_positive,
     check_regular,
     check_step,
-    Problem,
     level_tolerance,
     one_dimensional_classes,
     prepare,

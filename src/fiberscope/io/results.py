@@ -284,14 +284,16 @@ def save_preimage(
         **result.summary(),
         "path": result.path.reshape(result.path.shape[0], -1).tolist(),
         "path_outputs": result.path_outputs.tolist(),
-        "starts": result.starts.reshape(result.starts.shape[0], -1).tolist(),
+        "starts": result.starts.reshape(
+            result.starts.shape[0], result.path.reshape(result.path.shape[0], -1).shape[1]
+        ).tolist(),
         "parameters": result.options,
         **(extra or {}),
     }
     if result.final_points is not None:
         meta["final_points"] = result.final_points.reshape(2, -1).tolist()
     if not rows:
-        n = result.starts.reshape(max(1, result.starts.shape[0]), -1).shape[1]
+        n = result.path.reshape(result.path.shape[0], -1).shape[1]
         m = result.y0.numel()
     header = [*_columns(n, m), "level", "target", "arclength", "branch"]
     return _write_table(path, header, rows, meta, force=force)
