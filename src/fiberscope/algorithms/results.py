@@ -840,13 +840,18 @@ class ConfusionResult:
     end_distances : list of float
         Distances from ``x0`` where each descent ended.
     stop_reason : str
-        Why the winning descent stopped (``"minimum"``, ``"max_steps"``, ``"singular"``).
+        Why the winning descent stopped (``"minimum"``, ``"max_steps"``, ``"singular"``;
+        ``"interrupted"`` in a partial result).
     message : str
         The same, in words.
     options : dict
         Every parameter (JSON-ready).
     stats : Stats
         Solver statistics.
+    complete : bool
+        False for the partial result of an interrupted search (``fs.Interrupted.result``):
+        ``point`` is the nearest boundary point the descents had reached, not yet a local
+        minimiser.
     """
 
     start: Tensor
@@ -870,6 +875,7 @@ class ConfusionResult:
     message: str
     options: dict[str, Any]
     stats: Stats = field(default_factory=Stats)
+    complete: bool = True
 
     def __len__(self) -> int:
         return int(self.path.shape[0])
