@@ -204,7 +204,8 @@ def save_boundary_walk(
 ) -> tuple[Path, Path]:
     """Write a decision-boundary walk: CSV ``x.., y.., arclength, phase`` plus JSON.
 
-    ``phase`` is 0 up to the boundary point (included) and 1 after it.
+    ``phase`` is 0 up to the boundary point (included) and 1 after it (all 0 in the partial
+    result of a walk interrupted before the boundary).
 
     Parameters
     ----------
@@ -226,8 +227,9 @@ def save_boundary_walk(
     pts = p.points.reshape(len(p), -1).cpu().tolist()
     outs = p.outputs.cpu().tolist()
     arc = p.arclength.cpu().tolist()
+    last = len(pts) if result.boundary_index is None else result.boundary_index
     rows = [
-        [*x, *o, a, 0 if i <= result.boundary_index else 1]
+        [*x, *o, a, 0 if i <= last else 1]
         for i, (x, o, a) in enumerate(zip(pts, outs, arc, strict=True))
     ]
     meta = {
