@@ -163,6 +163,12 @@ def test_sample_class(closed: bool, tmp_path: Path) -> None:
     assert part.residual <= 1e-9  # the samples lie on the class
     assert torch.equal(part.points[0], part.trace.points[0])
     assert _sidecar_complete(part, tmp_path, "s.csv") is False
+    # the partial result's projections do not leak into the snapshot: resuming it gives the
+    # uninterrupted run's counters (a bug: they were counted twice)
+    with pytest.raises(Interrupted) as info:
+        fs.sample_class(net, x0, step=0.05, stop=StopAfter(6), **kw)
+    resumed = fs.sample_class(net, x0, step=0.05, resume=info.value.snapshot, **kw)
+    assert resumed.stats.counters() == full.stats.counters()
     # interrupted before the first step: the start is all that is known
     first = _interrupted(fs.sample_class, net, x0, step=0.05, after=1, **kw)
     assert first.complete is False and first.length == 0.0

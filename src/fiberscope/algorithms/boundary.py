@@ -285,10 +285,11 @@ def boundary_walk(
                 searcher,
             )
         except KeyboardInterrupt:
+            snapshot = session.snapshot()  # before the partial result evaluates the model
             partial = _partial_results(
                 problem, raw_problem, bound_output, session, options, threshold, beyonds, sides
             )
-            raise Interrupted(partial, session.snapshot()) from None
+            raise Interrupted(partial, snapshot) from None
     finally:
         close()
     m2 = found.mem

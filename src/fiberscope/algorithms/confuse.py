@@ -269,8 +269,9 @@ def confuse(
                 fresh,
             )
         except KeyboardInterrupt:
+            snapshot = session.snapshot()  # before the partial result evaluates the model
             partial = _partial(problem, raw, c0, starts, dist0[order], session, options)
-            raise Interrupted(partial, session.snapshot()) from None
+            raise Interrupted(partial, snapshot) from None
     finally:
         close()
     session.finish()

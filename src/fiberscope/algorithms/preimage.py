@@ -280,8 +280,9 @@ def preimage(
                     known,
                 )
         except KeyboardInterrupt:
+            snapshot = session.snapshot()  # before the partial result evaluates the model
             partial_res = _partial_preimage(problem, a, b, method, options, session, known)
-            raise Interrupted(partial_res, session.snapshot()) from None
+            raise Interrupted(partial_res, snapshot) from None
     finally:
         close()
     if region and problem.n == 2 and res.traces:

@@ -8,6 +8,7 @@ and each is projected back onto the class with the engine's corrector, all in on
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -221,8 +222,9 @@ def sample_class(
                 sing_tol=sing_tol,
             )
         except KeyboardInterrupt:
+            snapshot = session.snapshot()  # before the partial samples are projected
             partial = _partial_samples(problem, session, n, options)
-            raise Interrupted(partial, session.snapshot()) from None
+            raise Interrupted(partial, snapshot) from None
     finally:
         close()
     trace_opts = {k: v for k, v in options.items() if k != "n"} | {
@@ -244,7 +246,7 @@ def _partial_samples(
     the ``n`` samples are spread evenly along it and projected onto the class. None when
     nothing can be assembled (a second Ctrl-C while the samples are being projected).
     """
-    stats = session.stats
+    stats = dataclasses.replace(session.stats)  # the projections count in the partial only
     trace_opts = {k: v for k, v in options.items() if k != "n"} | {
         "method": "corrected",
         "direction": "both",
