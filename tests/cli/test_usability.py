@@ -85,7 +85,13 @@ def test_every_model_command_takes_the_same_model_options() -> None:
         if any(p.name == "model" for p in sub.params)
     }
     assert set(with_model) == {
-        "trace", "explore", "preimage", "sample", "walk", "traverse", "confuse"
+        "trace",
+        "explore",
+        "preimage",
+        "sample",
+        "walk",
+        "traverse",
+        "confuse",
     }
     for name, sub in with_model.items():
         opts = {o for p in sub.params for o in p.opts}
