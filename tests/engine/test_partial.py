@@ -121,6 +121,8 @@ def test_boundary_walk(tmp_path: Path) -> None:
     assert _prefix(early.path.points, full.path.points) and len(early.path) == 3
     assert early.summary()["boundary_point"] is None
     assert _sidecar_complete(early, tmp_path, "early.csv") is False
+    fig = fs.plot.plot(early, model=net)  # drawn without the points it does not know yet
+    assert fig.get_suptitle().startswith("interrupted")
     # past the boundary: its point is known, the path still a prefix
     for after in range(full.boundary_index + 2, polls.calls):
         mid = _interrupted(fs.boundary_walk, net, [0.5, 0.9], after=after, **kw)
