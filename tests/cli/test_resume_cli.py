@@ -133,3 +133,83 @@ def test_interrupt_then_resume_gives_the_same_files(
         assert meta_run.get(key) == meta_full.get(key)
     assert not (tmp_path / f"run{suffix}.ckpt").exists()
     assert not (tmp_path / f"run{suffix}.partial").exists()
+
+
+MODELS_PY = """
+import torch
+from torch import nn
+
+
+def clf():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 3)).double()
+
+
+def sphere(x):
+    return (x ** 2).sum(-1, keepdim=True)
+"""
+
+#: Commands beyond COMMANDS whose models live in a models.py of the test's folder.
+MORE = {
+    "confuse": [
+        "confuse",
+        "{d}/models.py:clf",
+        "--at",
+        "0.3,0.1",
+        "--bounds=-3,3",
+        "--step",
+        "0.02",
+    ],
+    "traverse": [
+        "traverse",
+        "{d}/models.py:sphere",
+        "--at",
+        "1,0,0",
+        "--to",
+        "0,3,4",
+        "--step",
+        "0.3",
+    ],
+}
+SUFFIX |= {"confuse": ".npz", "traverse": ".npz"}
+
+
+class _SigtermAfter(_SignalAfter):
+    """As :class:`_SignalAfter`, with SIGTERM (a job scheduler's stop)."""
+
+    def __call__(self) -> bool:
+        self.calls += 1
+        if self.calls == self.n and self.signum is None:
+            self.signum = signal.SIGTERM
+        return self.signum is not None
+
+
+@pytest.mark.parametrize("name", sorted([*COMMANDS, *MORE]))
+def test_sigterm_writes_the_partial_result_marked_incomplete(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    (tmp_path / "models.py").write_text(MODELS_PY)
+    args = [a.format(d=tmp_path) for a in (COMMANDS | MORE)[name]]
+    suffix = SUFFIX.get(name, ".csv")
+    full = tmp_path / f"full{suffix}"
+    assert main([*args, "-o", str(full)]) == 0
+    out = tmp_path / f"run{suffix}"
+
+    @contextlib.contextmanager
+    def flag() -> Iterator[durable.StopFlag]:
+        yield _SigtermAfter(4)
+
+    monkeypatch.setattr(durable, "stop_on_signals", flag)
+    capsys.readouterr()
+    assert main([*args, "-o", str(out), "--checkpoint-every", "0"]) == 143
+    err = capsys.readouterr().err
+    assert "interrupted by SIGTERM" in err and "(marked incomplete)" in err and "--resume" in err
+    assert out.exists() and (tmp_path / f"run{suffix}.ckpt").exists()
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["complete"] is False and meta["interrupted_by"] == "SIGTERM"
+    assert out.read_bytes() != full.read_bytes()
+    monkeypatch.undo()
+    assert main([*args, "-o", str(out), "--resume"]) == 0
+    assert out.read_bytes() == full.read_bytes()
+    assert json.loads(out.with_suffix(".json").read_text())["complete"] is True
+    assert not (tmp_path / f"run{suffix}.ckpt").exists()

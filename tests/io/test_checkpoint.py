@@ -396,3 +396,49 @@ def test_resume_with_other_options_or_model_is_refused(tmp_path: Path) -> None:
         other[0].bias.add_(1e-3)
     with pytest.raises(CheckpointError, match="output at the start differs"):
         fs.trace(other, [0.25, 0.25], step=0.0125, resume=snap)
+
+
+#: Other commands stopped by a real SIGTERM: the walk to the decision boundary (the slow
+#: model's level 0.2 is the circle of radius 0.62 around the origin) and the class samples.
+OTHER_COMMANDS = {
+    "flip": [
+        "explore",
+        "{model}",
+        "--at",
+        "0.25,0.25",
+        "--flip",
+        "--threshold",
+        "0.2",
+        "--beyond",
+        "0.02",
+        "--step",
+        "0.002",
+    ],
+    "sample": ["sample", "{model}", "--at", "0.25,0.25", "-n", "30", "--step", "0.008", *BOX],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(OTHER_COMMANDS))
+def test_sigterm_saves_a_partial_result_of_every_command(
+    name: str, tmp_path: Path, slow_model: str
+) -> None:
+    """A real ``fiberscope explore --flip`` / ``sample`` process stopped by SIGTERM writes its
+    partial result marked incomplete; ``--resume`` then writes the uninterrupted run's file."""
+    args = [a.format(model=slow_model) for a in OTHER_COMMANDS[name]]
+    ref, run = tmp_path / "ref.csv", tmp_path / "run.csv"
+    assert main([*args, "-o", str(ref), "--checkpoint-every", "0"]) == 0
+    env = dict(os.environ, FIBERSCOPE_TEST_SLOW="0.003")
+    cmd = [sys.executable, "-m", "fiberscope", *args, "-o", str(run), "--checkpoint-every", "5"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_steps(checkpoint_paths(run)[0], 10, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "interrupted by SIGTERM" in err and "(marked incomplete)" in err, err
+    assert "Traceback" not in err
+    meta = json.loads(run.with_suffix(".json").read_text())
+    assert meta["complete"] is False and meta["interrupted_by"] == "SIGTERM"
+    assert run.read_bytes() != ref.read_bytes() and len(_rows(run)) > 1
+    assert main([*args, "-o", str(run), "--checkpoint-every", "5", "--resume"]) == 0
+    _assert_same_result(run, ref)

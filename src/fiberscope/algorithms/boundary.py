@@ -24,7 +24,7 @@ from torch import Tensor
 
 from ..engine import Context, Members, Session, Snapshot, Stats, StepControl
 from ..engine.policies import Closest, Target
-from ..errors import InputError, Interrupted, TargetNotReachedError
+from ..errors import FiberscopeError, InputError, Interrupted, TargetNotReachedError
 from ..outputs import (
     OutputComponent,
     OutputMap,
@@ -285,7 +285,11 @@ def boundary_walk(
                 searcher,
             )
         except KeyboardInterrupt:
-            raise Interrupted(None, session.snapshot()) from None
+            snapshot = session.snapshot()  # before the partial result evaluates the model
+            partial = _partial_results(
+                problem, raw_problem, bound_output, session, options, threshold, beyonds, sides
+            )
+            raise Interrupted(partial, snapshot) from None
     finally:
         close()
     m2 = found.mem
@@ -320,6 +324,109 @@ def boundary_walk(
             )
         )
     session.finish()
+    return out if problem.batched else out[0]
+
+
+def _partial_results(
+    problem: Problem,
+    raw_problem: Problem,
+    bound_output: Any,
+    session: Session,
+    options: dict[str, Any],
+    threshold: float,
+    beyonds: list[float],
+    sides: list[int],
+) -> BoundaryWalkResult | list[BoundaryWalkResult] | None:
+    """The walks as of the last committed step of an interrupted run (``complete=False``).
+
+    Each path is the part walked so far (a prefix of the uninterrupted run's path); the
+    boundary point is known once the path has crossed the threshold level, the closest point
+    once the search from it has begun. None when nothing can be assembled (a second Ctrl-C
+    while the partial result is being evaluated).
+    """
+    try:
+        states = dict(session.states())
+        walk, found = states.get("walk"), states.get("closest")
+        if walk is None:
+            return None
+        stats = session.stats
+        out = []
+        for b in range(problem.size):
+            opts = _options_of(problem, options, b, beyonds[b])
+            rec = walk.rec
+            ends = rec.rows(b, "leg_end")
+            crossed = [] if ends is None else ends.to(torch.int64).nonzero().reshape(-1).tolist()
+            p_all, o_all, arc = assemble_path(problem, b, rec.rows(b, "x"), rec.rows(b, "y"))
+            flipped = len(crossed) >= 2
+            reason = "reached" if flipped else (walk.mem.reasons[b] or "interrupted")
+            if not flipped and reason == "reached":
+                reason = "interrupted"
+            path = ExploreResult(
+                points=p_all,
+                outputs=o_all,
+                arclength=arc,
+                y0=problem.ys[b],
+                target=torch.tensor(
+                    [threshold - sides[b] * beyonds[b]], dtype=torch.float64, device=o_all.device
+                ),
+                epsilon=None,
+                reached=flipped,
+                stop_reason=reason,
+                stop_point=p_all[-1].reshape(-1).tolist(),
+                message="crossed the decision boundary"
+                if flipped
+                else f"interrupted after {p_all.shape[0] - 1} steps",
+                method="corrected",
+                options=opts,
+                stats=stats,
+                complete=flipped,
+            )
+            x0b = problem.xs[b]
+            bidx = crossed[0] + 1 if crossed else None
+            xc: Tensor | None = None
+            dist = kkt = math.nan
+            if bidx is not None:
+                xb = p_all[bidx].reshape(-1)
+                xc = xb
+                rows_c = None if found is None else found.rec.rows(b, "x")
+                if rows_c is not None and rows_c.shape[0]:
+                    last = rows_c[-1].reshape(-1)
+                    inside = problem.box is None or not bool(
+                        ((last < problem.box[0]) | (last > problem.box[1])).any()
+                    )
+                    nearer = float(torch.linalg.vector_norm(last - x0b)) <= float(
+                        torch.linalg.vector_norm(xb - x0b)
+                    )
+                    if inside and nearer:
+                        xc = last
+                dist = float(torch.linalg.vector_norm(xc - x0b))
+                kkt = _kkt(problem, xc, x0b)
+            out.append(
+                BoundaryWalkResult(
+                    path=path,
+                    boundary_index=bidx,
+                    threshold=threshold,
+                    beyond=beyonds[b],
+                    side=sides[b],
+                    decision_start=_decision(
+                        bound_output, raw_problem, x0b, threshold, problem.ys[b]
+                    ),
+                    decision_flip=_decision(
+                        bound_output, raw_problem, p_all[-1].reshape(-1), threshold, o_all[-1]
+                    )
+                    if flipped
+                    else None,
+                    closest_point=None if xc is None else xc.reshape(problem.fn.input_shape),
+                    closest_distance=dist,
+                    closest_kkt=kkt,
+                    closest_converged=False,
+                    options=opts,
+                    stats=stats,
+                    complete=False,
+                )
+            )
+    except (KeyboardInterrupt, FiberscopeError):
+        return None
     return out if problem.batched else out[0]
 
 

@@ -35,7 +35,7 @@ from ..engine import Context, Members, Session, Snapshot, Stats, StepControl
 from ..engine.box import hold_faces
 from ..engine.policies import Closest
 from ..engine.policies.walk import project_tangent
-from ..errors import InputError, Interrupted, TargetNotReachedError
+from ..errors import FiberscopeError, InputError, Interrupted, TargetNotReachedError
 from ..outputs import (
     ClassMargin,
     LogitDifference,
@@ -357,12 +357,90 @@ def confuse(
                 fresh,
             )
         except KeyboardInterrupt:
-            raise Interrupted(None, session.snapshot()) from None
+            snapshot = session.snapshot()  # before the partial result evaluates the model
+            partial = _partial(problem, raw, c0, starts, dist0[order], session, options)
+            raise Interrupted(partial, snapshot) from None
     finally:
         close()
     session.finish()
-    mem, rec = state.mem, state.rec
-    ends = mem.x
+    mem = state.mem
+    return _result(
+        problem,
+        raw,
+        c0,
+        starts,
+        mem.x,
+        state.rec,
+        dist0[order],
+        mem.reasons,
+        mem.messages,
+        options,
+        stats,
+        complete=True,
+    )
+
+
+def _partial(
+    problem: Any,
+    raw: Any,
+    c0: int,
+    starts: Tensor,
+    seed_distances: Tensor,
+    session: Session,
+    options: dict[str, Any],
+) -> ConfusionResult | None:
+    """The search as of its last committed step (``complete=False``): the nearest point so far.
+
+    Every descent stays on the boundary, so where each had got to is a boundary point; the
+    nearest of them is reported (not yet a local minimiser: ``stop_reason`` is
+    ``"interrupted"``). None when nothing can be assembled (a second Ctrl-C meanwhile).
+    """
+    try:
+        states = session.states()
+        if not states:
+            return None
+        rec = states[-1][1].rec
+        ends = starts.clone()
+        for i in range(starts.shape[0]):
+            rows = rec.rows(i, "x")
+            if rows is not None and rows.shape[0]:
+                ends[i] = rows[-1].reshape(-1)
+        k = starts.shape[0]
+        return _result(
+            problem,
+            raw,
+            c0,
+            starts,
+            ends,
+            rec,
+            seed_distances,
+            ["interrupted"] * k,
+            ["interrupted before the descents converged"] * k,
+            options,
+            session.stats,
+            complete=False,
+        )
+    except (KeyboardInterrupt, FiberscopeError):
+        return None
+
+
+def _result(
+    problem: Any,
+    raw: Any,
+    c0: int,
+    starts: Tensor,
+    ends: Tensor,
+    rec: Any,
+    seed_distances: Tensor,
+    reasons: list[str | None],
+    messages: list[str],
+    options: dict[str, Any],
+    stats: Stats,
+    *,
+    complete: bool,
+) -> ConfusionResult:
+    """The nearest of the descents' ends, the point past it and the confusion line."""
+    x0f = problem.x0
     d_end = torch.linalg.vector_norm(ends - x0f, dim=1)
     best = int(torch.argmin(d_end))
     rows = rec.rows(best, "x")
@@ -393,12 +471,13 @@ def confuse(
         path=problem.unflatten(path),
         line=problem.unflatten(line),
         line_outputs=line_outputs,
-        seed_distances=dist0[order].tolist(),
+        seed_distances=seed_distances.tolist(),
         end_distances=d_end.tolist(),
-        stop_reason=mem.reasons[best] or "max_steps",
-        message=mem.messages[best] or "",
+        stop_reason=reasons[best] or "max_steps",
+        message=messages[best] or "",
         options=options,
         stats=stats,
+        complete=complete,
     )
 
 

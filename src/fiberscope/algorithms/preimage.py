@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ from torch import Tensor
 
 from ..engine import Context, Members, Session, Snapshot, Stats, StepControl
 from ..engine.policies import Simexp, Target
-from ..errors import InputError, Interrupted
+from ..errors import FiberscopeError, InputError, Interrupted
 from ..geometry.jacobian import ModelFunction
 from ..outputs import OutputMap, describe_output
 from ._progress import progress_callback
@@ -242,6 +243,7 @@ def preimage(
         resume=resume,
         n=problem.n,
     )
+    known = _Known()
     try:
         try:
             if method == "corrected":
@@ -259,6 +261,7 @@ def preimage(
                     stats,
                     options,
                     session,
+                    known,
                 )
             else:
                 assert exp_step is not None
@@ -274,9 +277,12 @@ def preimage(
                     stats,
                     options,
                     session,
+                    known,
                 )
         except KeyboardInterrupt:
-            raise Interrupted(None, session.snapshot()) from None
+            snapshot = session.snapshot()  # before the partial result evaluates the model
+            partial_res = _partial_preimage(problem, a, b, method, options, session, known)
+            raise Interrupted(partial_res, snapshot) from None
     finally:
         close()
     if region and problem.n == 2 and res.traces:
@@ -297,6 +303,84 @@ def preimage(
     return res
 
 
+@dataclass
+class _Known:
+    """What an interrupted preimage run has established so far (for its partial result)."""
+
+    #: the exploration path as of the live phase's last commit: ``path(states)``
+    path: Callable[[dict[str, Any]], tuple[Tensor, Tensor]] | None = None
+    #: the levels being traced: their starts, outputs and the traces' sub-problem
+    sub: Problem | None = None
+    goals: Tensor | None = None
+    trace_options: dict[str, Any] = field(default_factory=dict)
+    unreached: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _partial_preimage(
+    problem: Problem,
+    a: Tensor,
+    b: Tensor,
+    method: str,
+    options: dict[str, Any],
+    session: Session,
+    known: _Known,
+) -> PreimageResult | None:
+    """The preimage as of the last committed step of an interrupted run (``complete=False``).
+
+    While the run is still walking to the levels: the path so far and no traced level;
+    once it traces them: every level with the part of its class traced so far (each a
+    partial trace). None when nothing can be assembled (a second Ctrl-C meanwhile).
+    """
+    try:
+        states = dict(session.states())
+        if known.path is not None:
+            pp, po = known.path(states)
+        else:
+            pp, po = problem.x0.unsqueeze(0), problem.y0.unsqueeze(0)
+        traces: list[TraceResult] = []
+        if known.sub is not None and known.goals is not None:
+            sub = known.sub
+            phases = {
+                name.removeprefix("trace-"): st
+                for name, st in states.items()
+                if name.startswith("trace-")
+            }
+            got = trace_results(
+                sub,
+                phases,
+                "paper" if method == "paper" else "corrected",
+                known.trace_options,
+                Stats(),
+                complete=False,
+            )
+            assert isinstance(got, list)
+            for s_, tr in enumerate(got):
+                tr.options = dict(known.trace_options, x0=sub.xs[s_].tolist())
+            traces, goals, st = got, known.goals, sub.xs
+        else:
+            goals = problem.y0.new_zeros((0, problem.m))
+            st = problem.x0.new_zeros((0, problem.n))
+        return PreimageResult(
+            interval=torch.stack((a, b)),
+            y0=problem.y0,
+            levels=goals,
+            traces=traces,
+            starts=problem.unflatten(st),
+            path=problem.unflatten(pp),
+            path_outputs=po.reshape(pp.shape[0], -1),
+            region=None,
+            method=method,
+            options=options,
+            stats=session.stats,
+            unreached=list(known.unreached),
+            complete=False,
+            **known.extra,
+        )
+    except (KeyboardInterrupt, FiberscopeError):
+        return None
+
+
 def _level_bytes(problem: Problem, max_steps: int) -> int:
     """Memory a traced level may need at most (two branches of points and outputs)."""
     return 2 * max_steps * (problem.n + problem.m + 2) * 8
@@ -311,6 +395,7 @@ def _trace_levels(
     tol: float,
     stats: Stats,
     session: Session,
+    known: _Known,
     *,
     paper: bool,
     max_angle: float = 0.3,
@@ -324,6 +409,16 @@ def _trace_levels(
         fn=fn, xs=starts, ys=goals, js=js, box=problem.box, metric=problem.metric, batched=True
     )
     method = "paper" if paper else "corrected"
+    opts = {
+        "method": method,
+        "step": step,
+        "max_steps": max_steps,
+        "direction": "both",
+        "bounds": problem.box_list(),
+        "tol": tol,
+        "input_shape": list(fn.input_shape),
+    }
+    known.sub, known.goals, known.trace_options = sub, goals, opts
     phases = trace_phases(
         sub,
         session,
@@ -336,15 +431,6 @@ def _trace_levels(
         paper_box="stop",
         prefix="trace-",
     )
-    opts = {
-        "method": method,
-        "step": step,
-        "max_steps": max_steps,
-        "direction": "both",
-        "bounds": problem.box_list(),
-        "tol": tol,
-        "input_shape": list(fn.input_shape),
-    }
     out = trace_results(sub, phases, method, opts, Stats())
     assert isinstance(out, list)
     for s, tr in enumerate(out):
@@ -366,6 +452,7 @@ def _corrected(
     stats: Stats,
     options: dict[str, Any],
     session: Session,
+    known: _Known,
 ) -> PreimageResult:
     d = b - a
     dd = float(d @ d)
@@ -379,7 +466,17 @@ def _corrected(
         k: problem.x0 for k in range(k_levels) if abs(params[k] - s0) <= slack
     }
     walks = [(name, order) for name, order in (("down", below), ("up", above)) if order]
-    unreached: list[dict[str, Any]] = []
+    unreached = known.unreached
+
+    def path_of(states: dict[str, Any]) -> tuple[Tensor, Tensor]:
+        got: dict[str, tuple[Tensor | None, Tensor | None]] = {}
+        walked = states.get("levels")
+        if walked is not None:
+            for j, (name, _) in enumerate(walks):
+                got[name] = (walked.rec.rows(j, "x"), walked.rec.rows(j, "y"))
+        return _join_path(problem, got.get("down"), got.get("up"))
+
+    known.path = path_of
     paths: dict[str, tuple[Tensor | None, Tensor | None]] = {
         "down": (None, None),
         "up": (None, None),
@@ -463,21 +560,12 @@ def _corrected(
         tol,
         stats,
         session,
+        known,
         paper=False,
         max_angle=max_angle,
         sing_tol=sing_tol,
     )
-    dp, do = paths["down"]
-    up, uo = paths["up"]
-    path_pts = [problem.x0.unsqueeze(0)]
-    path_outs = [problem.y0.unsqueeze(0)]
-    if dp is not None:
-        path_pts.insert(0, dp.flip(0))
-        path_outs.insert(0, do.flip(0))
-    if up is not None:
-        path_pts.append(up)
-        path_outs.append(uo)
-    pp, po = torch.cat(path_pts), torch.cat(path_outs)
+    pp, po = _join_path(problem, paths["down"], paths["up"])
     return PreimageResult(
         interval=torch.stack((a, b)),
         y0=problem.y0,
@@ -490,8 +578,24 @@ def _corrected(
         method="corrected",
         options=options,
         stats=stats,
-        unreached=unreached,
+        unreached=list(unreached),
     )
+
+
+def _join_path(
+    problem: Problem,
+    low: tuple[Tensor | None, Tensor | None] | None,
+    high: tuple[Tensor | None, Tensor | None] | None,
+) -> tuple[Tensor, Tensor]:
+    """The path from the lowest output to the highest: ``low`` reversed, ``x0``, ``high``."""
+    pts, outs = [problem.x0.unsqueeze(0)], [problem.y0.unsqueeze(0)]
+    if low is not None and low[0] is not None and low[1] is not None:
+        pts.insert(0, low[0].flip(0))
+        outs.insert(0, low[1].flip(0))
+    if high is not None and high[0] is not None and high[1] is not None:
+        pts.append(high[0])
+        outs.append(high[1])
+    return torch.cat(pts), torch.cat(outs)
 
 
 def _path(
@@ -513,6 +617,7 @@ def _paper(
     stats: Stats,
     options: dict[str, Any],
     session: Session,
+    known: _Known,
 ) -> PreimageResult:
     fn = problem.fn
     y0 = float(problem.y0[0])
@@ -526,6 +631,20 @@ def _paper(
         0: (None, None, None),
         1: (None, None, None),
     }
+
+    def sweeps_so_far(states: dict[str, Any]) -> tuple[Tensor, Tensor]:
+        swept = states.get("sweeps")
+        got: list[tuple[Tensor | None, Tensor | None]] = []
+        if swept is not None:
+            got = [(swept.rec.rows(j, "x"), swept.rec.rows(j, "y")) for j in range(len(moving))]
+        got = [g for g in got if g[0] is not None]
+        if len(got) == 2 and float(got[0][1][-1, 0]) > float(got[1][1][-1, 0]):  # type: ignore[index]
+            got.reverse()
+        if len(got) == 1 and float(got[0][1][-1, 0]) > float(problem.y0[0]):  # type: ignore[index]
+            got.insert(0, (None, None))
+        return _join_path(problem, got[0] if got else None, got[1] if len(got) > 1 else None)
+
+    known.path = sweeps_so_far
     if moving:
         sel = torch.tensor(moving)
         w = len(moving)
@@ -575,6 +694,7 @@ def _paper(
         finals.append(final)
     st = torch.stack(level_starts)
     goals = fn.values(st)
+    known.extra = {"sweeps": sweeps}
     traces = _trace_levels(
         problem,
         st,
@@ -584,6 +704,7 @@ def _paper(
         0.0,
         stats,
         session,
+        known,
         paper=True,
     )
     final_pts = torch.stack(finals)

@@ -324,6 +324,11 @@ class PreimageResult:
         Paper mode: where each sweep ended (the last level reached, never traced).
     final_outputs : torch.Tensor or None
         Paper mode: outputs at ``final_points``.
+    complete : bool
+        False for the partial result of an interrupted run (``fs.Interrupted.result``):
+        ``path`` is the part walked so far; once the levels are being traced, ``traces`` holds
+        every level with the part of its class traced so far (each marked incomplete), and
+        before that none.
     """
 
     interval: Tensor
@@ -341,13 +346,16 @@ class PreimageResult:
     sweeps: list[int] = field(default_factory=list)
     final_points: Tensor | None = None
     final_outputs: Tensor | None = None
+    complete: bool = True
 
     def __len__(self) -> int:
         return len(self.traces)
 
     @property
     def covered(self) -> tuple[float, float]:
-        """Lowest and highest traced level (first output)."""
+        """Lowest and highest traced level (first output; NaN before any is traced)."""
+        if self.levels.shape[0] == 0:
+            return math.nan, math.nan
         lv = self.levels[:, 0]
         return float(lv.min()), float(lv.max())
 
@@ -413,21 +421,29 @@ class BoundaryWalkResult:
         Every parameter (JSON-ready).
     stats : Stats
         Solver statistics.
+    complete : bool
+        False for the partial result of an interrupted walk (``fs.Interrupted.result``):
+        ``path`` is the path walked so far; when it has not reached the boundary yet,
+        ``boundary_index`` and ``closest_point`` are None and the distances NaN; before the
+        closest-point search has converged, ``closest_point`` is where it had got to (on the
+        boundary) and ``closest_converged`` is False; when the path has not reached the
+        flipped level, ``decision_flip`` is None.
     """
 
     path: ExploreResult
-    boundary_index: int
+    boundary_index: int | None
     threshold: float
     beyond: float
     side: int
     decision_start: int | None
     decision_flip: int | None
-    closest_point: Tensor
+    closest_point: Tensor | None
     closest_distance: float
     closest_kkt: float
     closest_converged: bool
     options: dict[str, Any]
     stats: Stats = field(default_factory=Stats)
+    complete: bool = True
 
     @property
     def y0(self) -> float:
@@ -435,24 +451,32 @@ class BoundaryWalkResult:
         return float(self.path.y0[0])
 
     @property
-    def boundary_point(self) -> Tensor:
-        """Where the gradient path meets the boundary (input shape)."""
+    def boundary_point(self) -> Tensor | None:
+        """Where the gradient path meets the boundary (input shape; None before it does)."""
+        if self.boundary_index is None:
+            return None
         return self.path.points[self.boundary_index]
 
     @property
     def boundary_output(self) -> float:
-        """Score at the boundary point (the threshold, to ``tol``)."""
+        """Score at the boundary point (the threshold, to ``tol``; NaN before it is reached)."""
+        if self.boundary_index is None:
+            return math.nan
         return float(self.path.outputs[self.boundary_index, 0])
 
     @property
     def boundary_length(self) -> float:
-        """Arclength of the gradient path from the start to the boundary."""
+        """Arclength of the gradient path from the start to the boundary (NaN before it)."""
+        if self.boundary_index is None:
+            return math.nan
         return float(self.path.arclength[self.boundary_index])
 
     @property
     def boundary_distance(self) -> float:
-        """Straight-line distance from the start to the path's boundary point."""
-        d = (self.boundary_point - self.path.start).reshape(-1)
+        """Straight-line distance from the start to the path's boundary point (NaN before it)."""
+        if self.boundary_index is None:
+            return math.nan
+        d = (self.path.points[self.boundary_index] - self.path.start).reshape(-1)
         return float(torch.linalg.vector_norm(d))
 
     @property
@@ -474,14 +498,18 @@ class BoundaryWalkResult:
             "side": self.side,
             "decision_start": self.decision_start,
             "decision_flip": self.decision_flip,
-            "boundary_point": self.boundary_point.reshape(-1).tolist(),
+            "boundary_point": None
+            if self.boundary_index is None
+            else self.path.points[self.boundary_index].reshape(-1).tolist(),
             "boundary_output": self.boundary_output,
             "boundary_length": self.boundary_length,
             "boundary_distance": self.boundary_distance,
             "flip_point": self.flip_point.reshape(-1).tolist(),
             "flip_output": self.flip_output,
             "flip_length": self.path.length,
-            "closest_point": self.closest_point.reshape(-1).tolist(),
+            "closest_point": None
+            if self.closest_point is None
+            else self.closest_point.reshape(-1).tolist(),
             "closest_distance": self.closest_distance,
             "closest_kkt": self.closest_kkt,
             "closest_converged": self.closest_converged,
@@ -517,6 +545,10 @@ class SampleResult:
         Every parameter (JSON-ready).
     stats : Stats
         Statistics of the trace and the projections.
+    complete : bool
+        False for the partial result of an interrupted run (``fs.Interrupted.result``): the
+        samples are spread along the part of the class traced so far (``trace``, itself
+        marked incomplete).
     """
 
     points: Tensor
@@ -529,6 +561,7 @@ class SampleResult:
     trace: TraceResult
     options: dict[str, Any]
     stats: Stats = field(default_factory=Stats)
+    complete: bool = True
 
     def __len__(self) -> int:
         return int(self.points.shape[0])
@@ -807,13 +840,18 @@ class ConfusionResult:
     end_distances : list of float
         Distances from ``x0`` where each descent ended.
     stop_reason : str
-        Why the winning descent stopped (``"minimum"``, ``"max_steps"``, ``"singular"``).
+        Why the winning descent stopped (``"minimum"``, ``"max_steps"``, ``"singular"``;
+        ``"interrupted"`` in a partial result).
     message : str
         The same, in words.
     options : dict
         Every parameter (JSON-ready).
     stats : Stats
         Solver statistics.
+    complete : bool
+        False for the partial result of an interrupted search (``fs.Interrupted.result``):
+        ``point`` is the nearest boundary point the descents had reached, not yet a local
+        minimiser.
     """
 
     start: Tensor
@@ -837,6 +875,7 @@ class ConfusionResult:
     message: str
     options: dict[str, Any]
     stats: Stats = field(default_factory=Stats)
+    complete: bool = True
 
     def __len__(self) -> int:
         return int(self.path.shape[0])

@@ -8,6 +8,7 @@ and each is projected back onto the class with the engine's corrector, all in on
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -15,10 +16,11 @@ import torch
 from torch import Tensor
 
 from ..engine import Session, Snapshot, Stats, correct
-from ..errors import InputError, Interrupted
+from ..errors import FiberscopeError, InputError, Interrupted
 from ..outputs import OutputMap, describe_output
 from ._progress import progress_callback
 from .problem import (
+    Problem,
     check_budget,
     check_positive,
     check_regular,
@@ -27,7 +29,7 @@ from .problem import (
     one_dimensional_classes,
     prepare,
 )
-from .results import SampleResult
+from .results import SampleResult, TraceResult
 from .trace import trace_phases, trace_results
 
 
@@ -220,7 +222,9 @@ def sample_class(
                 sing_tol=sing_tol,
             )
         except KeyboardInterrupt:
-            raise Interrupted(None, session.snapshot()) from None
+            snapshot = session.snapshot()  # before the partial samples are projected
+            partial = _partial_samples(problem, session, n, options)
+            raise Interrupted(partial, snapshot) from None
     finally:
         close()
     trace_opts = {k: v for k, v in options.items() if k != "n"} | {
@@ -228,11 +232,58 @@ def sample_class(
         "direction": "both",
     }
     got = trace_results(problem, phases, "corrected", trace_opts, stats)
+    out = _samples(problem, got, n, options, stats)
+    session.finish()
+    return out if problem.batched else out[0]
+
+
+def _partial_samples(
+    problem: Problem, session: Session, n: int, options: dict[str, Any]
+) -> SampleResult | list[SampleResult] | None:
+    """Samples along the part of each class traced before an interruption (``complete=False``).
+
+    The trace is the traced part (each branch a prefix of the uninterrupted run's branch);
+    the ``n`` samples are spread evenly along it and projected onto the class. None when
+    nothing can be assembled (a second Ctrl-C while the samples are being projected).
+    """
+    stats = dataclasses.replace(session.stats)  # the projections count in the partial only
+    trace_opts = {k: v for k, v in options.items() if k != "n"} | {
+        "method": "corrected",
+        "direction": "both",
+    }
+    try:
+        got = trace_results(
+            problem, dict(session.states()), "corrected", trace_opts, stats, complete=False
+        )
+        out = _samples(problem, got, n, options, stats, complete=False)
+    except (KeyboardInterrupt, FiberscopeError):
+        return None
+    return out if problem.batched else out[0]
+
+
+def _samples(
+    problem: Problem,
+    got: TraceResult | list[TraceResult],
+    n: int,
+    options: dict[str, Any],
+    stats: Stats,
+    *,
+    complete: bool = True,
+) -> list[SampleResult]:
+    """``n`` samples spread along each start's trace and projected back onto its class.
+
+    A partial trace (``complete=False``) is sampled along what was traced; one that is still
+    a single point gives ``n`` copies of it.
+    """
+    tol = float(options["tol"])
     traces = got if isinstance(got, list) else [got]
     which = (lambda b: f" (start {b} of the batch)") if problem.batched else (lambda b: "")
     spread: list[tuple[Tensor, Tensor, float]] = []
     for b, tr in enumerate(traces):
         flat = tr.points.reshape(len(tr), -1).to(torch.float64)
+        if not complete and len(tr) < 2:
+            spread.append((flat[:1].repeat(n, 1), flat.new_zeros(n), 0.0))
+            continue
         if len(tr) < 2:
             raise InputError(
                 f"the traced class{which(b)} has a single point; nothing to sample (check the box)"
@@ -269,7 +320,6 @@ def sample_class(
             )
         everything[sel] = cor.x
         values[sel] = cor.y
-    session.finish()
     out = []
     for b, (tr, (_, pos, length)) in enumerate(zip(traces, spread, strict=True)):
         opts = dict(options)
@@ -288,6 +338,7 @@ def sample_class(
                 trace=tr,
                 options=opts,
                 stats=stats,
+                complete=complete and tr.complete,
             )
         )
-    return out if problem.batched else out[0]
+    return out

@@ -205,6 +205,7 @@ def explore_cmd(
                     dtype=dtype,
                     batched=False,
                     progress=cb,
+                    save_partial=save_boundary_walk,
                 ),
             )
             rows = {
@@ -380,6 +381,7 @@ def preimage_cmd(
                 exp_max_steps=exp_max_steps,
                 dtype=dtype,
                 progress=cb,
+                save_partial=save_preimage,
             ),
         )
         lo_c, hi_c = res.covered
@@ -477,6 +479,7 @@ def sample_cmd(
                 dtype=dtype,
                 batched=False,
                 progress=cb,
+                save_partial=save_samples,
             ),
         )
         s = res.summary()

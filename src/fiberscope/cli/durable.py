@@ -111,6 +111,19 @@ def model_identity(spec: str, arch: str | None, fmt: str | None, output: str | N
     return ident
 
 
+def _size(result: Any) -> str:
+    """How much a partial result holds, in words (``"57 points"``, ``"4 levels, 90 points"``)."""
+    traces = getattr(result, "traces", None)
+    if isinstance(traces, list):  # a preimage: its levels and their points
+        return f"{len(traces)} levels, {sum(len(t) for t in traces)} points"
+    path = getattr(result, "path", None)
+    if hasattr(path, "points"):  # a boundary walk: its path
+        return f"{len(path)} points"
+    if hasattr(result, "counts") or hasattr(result, "spacing"):
+        return f"{len(result)} samples"
+    return f"{len(result)} points"
+
+
 class DurableRun:
     """Output checks, locks, checkpoints and interruption handling for one ``trace`` command.
 
@@ -316,8 +329,7 @@ class DurableRun:
                         },
                     )
                     where = (
-                        f"{len(partial)} points to {shown(self.out)} (marked incomplete) and "
-                        + where
+                        f"{_size(partial)} to {shown(self.out)} (marked incomplete) and " + where
                     )
                 note(
                     f"interrupted by {flag.name} after {steps} steps: wrote {where}; run the "

@@ -759,6 +759,7 @@ def confuse_cmd(
                     tol=tol,
                     dtype=dtype,
                     progress=cb,
+                    save_partial=save_confusion,
                 ),
             )
         except FiberscopeError as exc:  # the library names its keywords; say the options

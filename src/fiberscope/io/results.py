@@ -183,6 +183,7 @@ def save_explore(
     rows = [[*p, *o, a] for p, o, a in zip(pts, outs, arc, strict=True)]
     meta = {
         "kind": "explore",
+        "complete": bool(getattr(result, "complete", True)),
         **result.summary(),
         "message": result.message,
         "energy": result.energy,
@@ -203,7 +204,8 @@ def save_boundary_walk(
 ) -> tuple[Path, Path]:
     """Write a decision-boundary walk: CSV ``x.., y.., arclength, phase`` plus JSON.
 
-    ``phase`` is 0 up to the boundary point (included) and 1 after it.
+    ``phase`` is 0 up to the boundary point (included) and 1 after it (all 0 in the partial
+    result of a walk interrupted before the boundary).
 
     Parameters
     ----------
@@ -225,11 +227,17 @@ def save_boundary_walk(
     pts = p.points.reshape(len(p), -1).cpu().tolist()
     outs = p.outputs.cpu().tolist()
     arc = p.arclength.cpu().tolist()
+    last = len(pts) if result.boundary_index is None else result.boundary_index
     rows = [
-        [*x, *o, a, 0 if i <= result.boundary_index else 1]
+        [*x, *o, a, 0 if i <= last else 1]
         for i, (x, o, a) in enumerate(zip(pts, outs, arc, strict=True))
     ]
-    meta = {**result.summary(), "parameters": result.options, **(extra or {})}
+    meta = {
+        "complete": bool(getattr(result, "complete", True)),
+        **result.summary(),
+        "parameters": result.options,
+        **(extra or {}),
+    }
     header = [*_columns(len(pts[0]), len(outs[0])), "arclength", "phase"]
     return _write_table(path, header, rows, meta, force=force)
 
@@ -274,17 +282,20 @@ def save_preimage(
         for p, o, a, b in zip(pts, outs, tr.arclength.tolist(), tr.branch.tolist(), strict=True):
             rows.append([*p, *o, k, level, a, int(b)])
     meta = {
+        "complete": bool(getattr(result, "complete", True)),
         **result.summary(),
         "path": result.path.reshape(result.path.shape[0], -1).tolist(),
         "path_outputs": result.path_outputs.tolist(),
-        "starts": result.starts.reshape(result.starts.shape[0], -1).tolist(),
+        "starts": result.starts.reshape(
+            result.starts.shape[0], result.path.reshape(result.path.shape[0], -1).shape[1]
+        ).tolist(),
         "parameters": result.options,
         **(extra or {}),
     }
     if result.final_points is not None:
         meta["final_points"] = result.final_points.reshape(2, -1).tolist()
     if not rows:
-        n = result.starts.reshape(max(1, result.starts.shape[0]), -1).shape[1]
+        n = result.path.reshape(result.path.shape[0], -1).shape[1]
         m = result.y0.numel()
     header = [*_columns(n, m), "level", "target", "arclength", "branch"]
     return _write_table(path, header, rows, meta, force=force)
@@ -319,7 +330,12 @@ def save_samples(
     outs = result.outputs.cpu().tolist()
     arc = result.arclength.cpu().tolist()
     rows = [[*p, *o, a] for p, o, a in zip(pts, outs, arc, strict=True)]
-    meta = {**result.summary(), "parameters": result.options, **(extra or {})}
+    meta = {
+        "complete": bool(getattr(result, "complete", True)),
+        **result.summary(),
+        "parameters": result.options,
+        **(extra or {}),
+    }
     return _write_table(
         path, [*_columns(len(pts[0]), len(outs[0])), "arclength"], rows, meta, force=force
     )
@@ -804,6 +820,7 @@ def save_confusion(
     meta: dict[str, Any] = {
         "fiberscope_version": __version__,
         "kind": "confuse",
+        "complete": bool(getattr(result, "complete", True)),
         **result.summary(),
         "input_shape": list(result.start.shape),
         "files": {role: p.name for role, p in files.items()},

@@ -138,7 +138,7 @@ def _layout(result: Any) -> tuple[int, int, int]:
     elif isinstance(result, TraverseResult):
         shape = tuple(result.target.shape)
     elif isinstance(result, BoundaryWalkResult):
-        shape = tuple(result.closest_point.shape)
+        shape = tuple(result.path.points.shape[1:])
     elif isinstance(result, ConfusionResult):
         shape = tuple(result.start.shape)
     else:

@@ -582,21 +582,29 @@ def plot_boundary_walk(
         f"decision {result.decision_start} -> {result.decision_flip}: boundary at distance "
         f"{result.boundary_distance:.4g} (path), closest {result.closest_distance:.4g}"
     )
-    b = result.boundary_point.reshape(-1).cpu().numpy()
-    c = result.closest_point.reshape(-1).cpu().numpy()
-    k = result.boundary_index
+    if not result.complete:
+        default = "interrupted: " + default
+    # a partial walk (interrupted before the boundary) has no boundary or closest point yet
+    bp, cp = result.boundary_point, result.closest_point
+    b = None if bp is None else bp.reshape(-1).cpu().numpy()
+    c = None if cp is None else cp.reshape(-1).cpu().numpy()
+    k = pts.shape[0] - 1 if result.boundary_index is None else result.boundary_index
     to_boundary, past = pts[: k + 1], pts[k:]
     boundary_pt = marker_style("s", "yellow", 6.0)
     closest_pt = marker_style("D", "cyan", 5.5)
     flipped = {**END, "ms": 11.0}
     flip_label = f"flipped (N = {result.flip_output:.3g})"
+    if result.decision_flip is None and not result.complete:
+        flip_label = f"where it was interrupted (N = {result.flip_output:.3g})"
     if n != 2:
         scene = _Scene()
         scene.line(to_boundary, "darkgreen", "path to the boundary", lw=1.3)
         scene.line(past, "purple", "past it", lw=1.3)
         scene.mark(pts[0], START, "start")
-        scene.mark(b, boundary_pt, "boundary point")
-        scene.mark(c, closest_pt, "closest boundary point")
+        if b is not None:
+            scene.mark(b, boundary_pt, "boundary point")
+        if c is not None:
+            scene.mark(c, closest_pt, "closest boundary point")
         scene.mark(pts[-1], flipped, flip_label)
         return _draw_scene(scene, n, title or default)
     if ax is not None:
@@ -636,10 +644,13 @@ def plot_boundary_walk(
             **line_style("darkgreen", 1.3),
         )
         a.plot(past[:, 0], past[:, 1], label="past it", **line_style("purple", 1.3))
-        a.plot([pts[0, 0], c[0]], [pts[0, 1], c[1]], **line_style("black", 1.0, ":"))
+        if c is not None:
+            a.plot([pts[0, 0], c[0]], [pts[0, 1], c[1]], **line_style("black", 1.0, ":"))
         a.plot([pts[0, 0]], [pts[0, 1]], label="start", **START)
-        a.plot([b[0]], [b[1]], label="boundary point", **boundary_pt)
-        a.plot([c[0]], [c[1]], label="closest boundary point", **closest_pt)
+        if b is not None:
+            a.plot([b[0]], [b[1]], label="boundary point", **boundary_pt)
+        if c is not None:
+            a.plot([c[0]], [c[1]], label="closest boundary point", **closest_pt)
         a.plot([pts[-1, 0]], [pts[-1, 1]], label=flip_label, **flipped)
         _finish_2d(a, lo, hi, name)
         a.xaxis.set_major_locator(MaxNLocator(5))
