@@ -7,6 +7,7 @@ from pathlib import Path
 
 import matplotlib
 import pytest
+import torch
 
 matplotlib.use("Agg")
 
@@ -32,6 +33,13 @@ def test_the_readme_has_python_examples() -> None:
 
 def test_readme_blocks_run_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+    # the user's own image file that the README reads: a bundled test digit as a PNG
+    from PIL import Image
+
+    from fiberscope.models.zoo import mnist_digits
+
+    pixels = (mnist_digits()[0][0, 0] * 255).round().to(torch.uint8).numpy()
+    Image.fromarray(pixels, mode="L").save(tmp_path / "digit.png")
     namespace: dict = {}  # the blocks build on one another (net, res), as in a notebook
     for line, code in python_blocks():
         exec(compile(code, f"README.md:{line}", "exec"), namespace)  # noqa: S102
