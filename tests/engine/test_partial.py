@@ -214,7 +214,10 @@ def test_confuse(tmp_path: Path) -> None:
     full = fs.confuse(net, [0.3, 0.1], **kw)
     part = _interrupted(fs.confuse, net, [0.3, 0.1], after=5, **kw)
     assert part.complete is False and part.stop_reason == "interrupted"
-    assert _prefix(part.path, full.path) and len(part) < len(full)
+    # several descents run together (rays and segment seeds): the partial path is the one
+    # nearest so far, not necessarily the start of the full run's best descent
+    assert 0 < len(part) and torch.equal(part.path[-1], part.point)
+    assert part.stats.steps < full.stats.steps
     assert part.boundary_residual <= 1e-12  # where the descent had got to is on the boundary
     assert part.distance > full.distance
     assert part.decision_start == full.decision_start
