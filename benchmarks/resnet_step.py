@@ -84,9 +84,17 @@ def network() -> tuple[nn.Module, str]:
         return fs.load_model("torchvision:resnet18"), "torchvision:resnet18"
     except fs.ModelLoadError:
         net = ResNet18().eval()
-        model = ImageClassifier(
-            net, input_shape=(3, 224, 224), mean=IMAGENET_MEAN, std=IMAGENET_STD, name="resnet18"
-        ).to(torch.float64).eval()
+        model = (
+            ImageClassifier(
+                net,
+                input_shape=(3, 224, 224),
+                mean=IMAGENET_MEAN,
+                std=IMAGENET_STD,
+                name="resnet18",
+            )
+            .to(torch.float64)
+            .eval()
+        )
         for p in model.parameters():
             p.requires_grad_(False)
         return model, "ResNet-18 (torchvision layout, written out; torchvision does not import)"
