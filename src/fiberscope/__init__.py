@@ -17,7 +17,9 @@ Namespaces: ``fiberscope.outputs`` (what counts as "the same"), ``fiberscope.geo
 
 from __future__ import annotations
 
+import functools
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -116,10 +118,56 @@ __all__ = [  # noqa: F822 - names are resolved lazily by __getattr__
 ]
 
 
+# inputs besides x0 that may also be files (the second positional argument of traverse)
+_FILE_ARGUMENTS = {"traverse": ("target",), "confuse": ("toward",)}
+
+
+def _read_if_file(value: Any) -> Any:
+    """A path (str or os.PathLike) read as a point; a list of paths stacked; else as given."""
+    if isinstance(value, str | os.PathLike):
+        from .io.inputs import read_point
+
+        return read_point(value)
+    if (
+        isinstance(value, list | tuple)
+        and value
+        and all(isinstance(v, str | os.PathLike) for v in value)
+    ):
+        import numpy as np
+
+        from .io.inputs import read_point
+
+        return np.stack([read_point(v) for v in value])
+    return value
+
+
+def _with_files(verb: Any, extra: tuple[str, ...]) -> Any:
+    """The verb, also taking image/array files (``.png``, ``.npy``, ``.pt``, ...) as inputs.
+
+    The computing layers take tensors only (they never import ``io``); here, at the top, a
+    path given as ``x0`` (or as ``target``/``toward``) is read with
+    :func:`fiberscope.io.read_point` first, as the command line's ``--at`` does.
+    """
+
+    @functools.wraps(verb)
+    def with_files(model: Any, x0: Any, *args: Any, **kwargs: Any) -> Any:
+        x0 = _read_if_file(x0)
+        if args and extra:
+            args = (_read_if_file(args[0]), *args[1:])
+        for key in extra:
+            if key in kwargs:
+                kwargs[key] = _read_if_file(kwargs[key])
+        return verb(model, x0, *args, **kwargs)
+
+    return with_files
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         module = importlib.import_module(f".{_LAZY[name]}", __name__)
         value = getattr(module, name)
+        if name in _VERBS:
+            value = _with_files(value, _FILE_ARGUMENTS.get(name, ()))
         globals()[name] = value
         return value
     if name in _NAMESPACES:
