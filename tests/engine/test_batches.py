@@ -193,3 +193,84 @@ def test_boundary_walk_batch_refuses_starts_that_bind_the_output_differently() -
 def _logistic(x: torch.Tensor) -> torch.Tensor:
     w = torch.tensor([3.0, -4.0], dtype=x.dtype)
     return torch.sigmoid(x @ w + 0.5).unsqueeze(-1)
+
+
+def _classifier() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3)
+    ).double()
+
+
+CONFUSE_BOX = ([-3.0, -3.0], [3.0, 3.0])
+CONFUSE_STARTS = [[0.3, 0.1], [-1.0, 1.5], [1.2, -0.8]]
+
+
+def test_confuse_batch_equals_members() -> None:
+    # starts of classes 0, 1, 0: one run of the six seeds of class 0, one of class 1's three
+    net = _classifier()
+    kw = {"bounds": CONFUSE_BOX, "step": 0.05}
+    batch = fs.confuse(net, CONFUSE_STARTS, batched=True, **kw)
+    assert isinstance(batch, list) and len(batch) == len(CONFUSE_STARTS)
+    assert [r.decision_start for r in batch] == [0, 1, 0]
+    for i, (x0, res) in enumerate(zip(CONFUSE_STARTS, batch, strict=True)):
+        one = fs.confuse(net, x0, **kw)
+        _close(res.point, one.point)
+        _close(res.path, one.path)
+        assert res.distance == pytest.approx(one.distance, abs=1e-12)
+        assert res.decision_flip == one.decision_flip == res.decision_flipped
+        assert res.boundary_residual <= 1e-12 and res.stop_reason == one.stop_reason
+        assert res.options == one.options | {"batch_index": i}
+
+
+def test_confuse_batch_interrupted_gives_a_partial_per_start() -> None:
+    net = _classifier()
+    kw = {"bounds": CONFUSE_BOX, "step": 0.05, "batched": True}
+    polls = {"n": 0, "stop_after": 0}
+
+    def stop() -> bool:
+        polls["n"] += 1
+        return 0 < polls["stop_after"] < polls["n"]
+
+    class0 = fs.confuse(net, CONFUSE_STARTS[::2], stop=stop, **kw)  # the first run alone
+    polls["stop_after"], polls["n"] = polls["n"] + 5, 0  # a few polls into class 1's run
+    full = fs.confuse(net, CONFUSE_STARTS, **kw)
+    assert [r.distance for r in class0] == [full[0].distance, full[2].distance]
+    with pytest.raises(fs.errors.Interrupted) as info:
+        fs.confuse(net, CONFUSE_STARTS, stop=stop, **kw)
+    part = info.value.result
+    assert isinstance(part, list) and len(part) == 3
+    # class 0's run had finished: its starts keep their results; start 1 was interrupted
+    assert part[0].complete and part[2].complete and not part[1].complete
+    assert part[0].distance == full[0].distance and part[2].distance == full[2].distance
+    assert part[1].stop_reason == "interrupted" and part[1].boundary_residual <= 1e-12
+    assert part[1].distance >= full[1].distance
+    resumed = fs.confuse(net, CONFUSE_STARTS, resume=info.value.snapshot, **kw)
+    for a, b in zip(resumed, full, strict=True):
+        _close(a.path, b.path)
+
+
+def test_confuse_batch_toward_per_start_and_shared() -> None:
+    net = _classifier()
+    starts = [[0.3, 0.1], [-1.0, 1.5]]
+    toward = [[[-2.5, 2.5]], [[2.5, -2.5]]]  # one candidate per start, (B, K=1, n)
+    batch = fs.confuse(net, starts, toward=toward, rays=0, batched=True, step=0.05)
+    for x0, t, res in zip(starts, toward, batch, strict=True):
+        one = fs.confuse(net, x0, toward=t, rays=0, step=0.05)
+        _close(res.point, one.point)
+        assert res.options["toward"] == 1
+    flat = fs.confuse(net, starts, toward=[[-2.5, 2.5], [2.5, -2.5]], rays=0, step=0.05)
+    assert [r.distance for r in flat] == [r.distance for r in batch]
+
+
+def test_confuse_batch_refuses_toward_of_another_count() -> None:
+    net = _classifier()
+    with pytest.raises(fs.errors.InputError, match=r"for a batch of 3 starts .* \(3, K, 2\)"):
+        fs.confuse(net, CONFUSE_STARTS, toward=[[-2.5, 2.5], [2.5, -2.5]], batched=True)
+
+
+def test_confuse_batch_names_the_start_that_finds_no_other_decision() -> None:
+    net = _classifier()
+    toward = [[-2.5, 2.5], [-1.0, 1.6]]  # the second start's own class
+    with pytest.raises(fs.errors.TargetNotReachedError, match="start 1 of the batch: the dec"):
+        fs.confuse(net, CONFUSE_STARTS[:2], toward=toward, rays=0, batched=True)

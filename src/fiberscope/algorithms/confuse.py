@@ -25,6 +25,7 @@ the boundary to the corrector's tolerance and comes with its optimality residual
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -45,7 +46,14 @@ from ..outputs import (
     resolve_output,
 )
 from ._progress import progress_callback
-from .problem import as_start_point, check_positive, check_step, level_tolerance, prepare
+from .problem import (
+    Problem,
+    as_start_point,
+    check_positive,
+    check_step,
+    level_tolerance,
+    prepare,
+)
 from .results import ConfusionResult
 
 #: Bisection halvings of a segment (2^-60 of its length: below float64 resolution).
@@ -177,12 +185,13 @@ def confuse(
     tol: float = 1e-12,
     rtol: float = 1e-8,
     dtype: Any = None,
+    batched: bool | None = None,
     progress: bool | Callable[[int, int], None] | None = None,
     stop: Callable[[], bool] | None = None,
     checkpoint: Callable[[Snapshot], None] | None = None,
     checkpoint_every: int = 1000,
     resume: Snapshot | None = None,
-) -> ConfusionResult:
+) -> ConfusionResult | list[ConfusionResult]:
     """The nearest input to ``x0`` on the decision boundary of its class (see the module doc).
 
     Parameters
@@ -190,11 +199,14 @@ def confuse(
     model : callable or torch.nn.Module
         A classifier with ``m >= 2`` outputs (logits or probabilities; decision = argmax).
     x0 : tensor or array-like
-        The input, in the model's input shape (an image, ...).
+        The input, in the model's input shape (an image, ...), or a batch of inputs (leading
+        dimension; see ``batched``): the descents of every start's seeds are members of one
+        engine run per start class, each stopping on its own.
     toward : tensor or array-like, optional
         Inputs ``(K, *shape)`` (or one input) to look toward for another decision, e.g. images
         of other classes. By default the constant inputs at the lower face, the upper face and
-        the centre of the box.
+        the centre of the box. With a batch of ``B`` starts: one input ``shape`` for all of
+        them, one per start ``(B, *shape)``, or ``K`` per start ``(B, K, *shape)``.
     seeds : int
         How many boundary crossings (the nearest ones) the descent starts from.
     rays : int
@@ -217,6 +229,9 @@ def confuse(
         ``rtol * |x0 - x|``.
     dtype : torch.dtype or str, optional
         Precision of the Jacobians (outputs stay float64).
+    batched : bool, optional
+        ``x0`` holds a batch of starts along its first dimension (default: decided from the
+        model when its input size is known).
     progress : bool or callable, optional
         True for a progress bar or lines on stderr, or ``progress(done, total)``.
     stop : callable, optional
@@ -230,19 +245,21 @@ def confuse(
 
     Returns
     -------
-    ConfusionResult
+    ConfusionResult or list of ConfusionResult
         The boundary point, its distance from ``x0``, its first-order residual, the classes on
-        both sides, a point just past the boundary, and the descent's path.
+        both sides, a point just past the boundary, and the descent's path; a list for a batch
+        of starts (each result's ``options`` with its ``x0`` and ``batch_index``).
 
     Raises
     ------
     InputError
-        A model with one output, bad ``toward`` inputs, no box and no ``toward``, bad options.
+        A model with one output, bad ``toward`` inputs (in a batch: of another count), no box
+        and no ``toward``, bad options; in a batch the message names the start.
     TargetNotReachedError
         No candidate input is decided differently from ``x0`` (the decision may not change
-        anywhere in the box); the message says what was tried.
+        anywhere in the box); the message says what was tried (and which start of a batch).
     Interrupted
-        Ctrl-C or ``stop``.
+        Ctrl-C or ``stop``; for a batch its ``result`` is a list of partial results.
 
     Examples
     --------
@@ -258,6 +275,89 @@ def confuse(
     max_steps = check_positive(max_steps, "max_steps", integer=True)
     tol = check_positive(tol, "tol")
     rtol = check_positive(rtol, "rtol")
+    lead = prepare(model, x0, bounds=bounds, batched=batched, jacobian=False)
+    common = (seeds, rays, bounds, output, step, max_steps, tol, rtol, dtype)
+    if not lead.batched:
+        plans = [_plan(model, x0, toward, *common)]
+    else:
+        towards = _towards(toward, lead)
+        plans = []
+        for i in range(lead.size):
+            x0_i = lead.xs[i].reshape(lead.fn.input_shape)
+            try:
+                plan = _plan(model, x0_i, towards[i], *common)
+            except (InputError, TargetNotReachedError) as exc:
+                raise type(exc)(f"start {i} of the batch: {exc}") from None
+            plan.options = dict(plan.options) | {"batch_index": i}
+            plans.append(plan)
+    return _descend(
+        plans,
+        lead.batched,
+        step=plans[0].step,
+        max_steps=max_steps,
+        rtol=rtol,
+        tol=tol,
+        progress=progress,
+        stop=stop,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+    )
+
+
+class _Plan:
+    """One start's search before the descent: its problem, class and boundary seeds."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        raw: Problem,
+        c0: int,
+        starts: Tensor,
+        seed_distances: Tensor,
+        step: float,
+        options: dict[str, Any],
+    ) -> None:
+        self.problem, self.raw, self.c0 = problem, raw, c0
+        self.starts, self.seed_distances = starts, seed_distances
+        self.step, self.options = step, options
+
+
+def _towards(toward: Any, lead: Problem) -> list[Any]:
+    """``toward=`` of a batch, one entry per start: shared, one per start or ``K`` per start."""
+    size, shape = lead.size, tuple(lead.fn.input_shape)
+    if toward is None:
+        return [None] * size
+    t = as_start_point(toward, name="toward")
+    if tuple(t.shape) == shape:
+        return [t] * size
+    if tuple(t.shape[:1]) == (size,) and tuple(t.shape[1:]) == shape:
+        return list(t)
+    if tuple(t.shape[:1]) == (size,) and tuple(t.shape[2:]) == shape and t.ndim == len(shape) + 2:
+        return list(t)
+    dims = ", ".join(str(d) for d in shape)
+    raise InputError(
+        f"toward= has shape {tuple(t.shape)} for a batch of {size} starts of shape {shape}; "
+        f"give one input {shape} for all of them, one per start ({size}, {dims}) or K per "
+        f"start ({size}, K, {dims})"
+    )
+
+
+def _plan(
+    model: Any,
+    x0: Any,
+    toward: Any,
+    seeds: int,
+    rays: int,
+    bounds: Any,
+    output: Any,
+    step: float,
+    max_steps: int,
+    tol: float,
+    rtol: float,
+    dtype: Any,
+) -> _Plan:
+    """Class, candidates and the ``seeds`` nearest boundary crossings of one start."""
     select = resolve_output(output)
     if select is not None:
         select = bind_output(select, prepare(model, x0, batched=False, jacobian=False).y0)
@@ -304,10 +404,6 @@ def confuse(
     crossings = torch.stack([_crossing(margin, x0f, cands[k]) for k in other])
     dist0 = torch.linalg.vector_norm(crossings - x0f, dim=1)
     order = torch.argsort(dist0)[:seeds]
-    starts = crossings[order]
-    ys, js = problem.fn.values_and_jacobians(starts)
-    stats = Stats()
-    stats.jacobian_evals += int(starts.shape[0])
     options: dict[str, Any] = {
         "kind": "confuse",
         "class": c0,
@@ -324,126 +420,178 @@ def confuse(
         "x0": x0f.tolist(),
         "input_shape": list(problem.fn.input_shape),
     }
+    return _Plan(problem, raw, c0, crossings[order], dist0[order], step, options)
+
+
+def _descend(
+    plans: list[_Plan],
+    batched: bool,
+    *,
+    step: float,
+    max_steps: int,
+    rtol: float,
+    tol: float,
+    progress: Any,
+    stop: Any,
+    checkpoint: Any,
+    checkpoint_every: int,
+    resume: Snapshot | None,
+) -> ConfusionResult | list[ConfusionResult]:
+    """The descents of every start's seeds: one engine run per start class, then the picks.
+
+    The margin held at 0 is that of a start's class, so the seeds of the starts of one class
+    are members of one run (one ``"closest"`` phase); a batch with starts of several classes
+    runs one phase per class, in order of first appearance.
+    """
+    groups: dict[int, list[int]] = {}
+    for i, plan in enumerate(plans):
+        groups.setdefault(plan.c0, []).append(i)
+    runs = []  # (class, starts of the class, member offset of each start, seeds, ys, js)
+    stats = Stats()
+    for c, members in groups.items():
+        starts = torch.cat([plans[i].starts for i in members])
+        offsets, at = {}, 0
+        for i in members:
+            offsets[i] = at
+            at += int(plans[i].starts.shape[0])
+        ys, js = plans[members[0]].problem.fn.values_and_jacobians(starts)
+        stats.jacobian_evals += int(starts.shape[0])
+        runs.append((c, members, offsets, starts, ys, js))
+    if batched:
+        options = dict(plans[0].options) | {
+            key: [p.options[key] for p in plans] for key in ("class", "toward", "x0")
+        }
+        options.pop("batch_index", None)
+    else:
+        options = plans[0].options
     callback, close = progress_callback(progress, "confuse")
     session = Session(
         "confuse",
         options,
-        ys,
+        torch.cat([r[4] for r in runs]),
         stats=stats,
-        total=max_steps,
+        total=max_steps * len(plans),
         progress=callback,
         stop=stop,
         checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
         resume=resume,
-        n=problem.n,
+        n=plans[0].problem.n,
     )
-    goal = torch.zeros_like(ys)
-    tol_all = level_tolerance(tol, goal)
-
-    def fresh() -> Members:
-        mem = Members.start(starts, ys, js, goal, step, tol_all)
-        Closest.init(mem, x0f.expand_as(starts).clone())
-        return mem
-
-    ctx = Context(fn=problem.fn, box=problem.box, stats=stats)
+    policy = Closest(rtol=rtol, constrain_box=True)
+    out: list[ConfusionResult | None] = [None] * len(plans)
     try:
         try:
-            state = session.phase(
-                "closest",
-                ctx,
-                Closest(rtol=rtol, constrain_box=True),
-                StepControl(step=step, max_steps=max_steps),
-                fresh,
-            )
+            for c, members, offsets, starts, ys, js in runs:
+                problem = plans[members[0]].problem
+                aims = torch.cat(
+                    [plans[i].problem.x0.expand_as(plans[i].starts) for i in members]
+                ).clone()
+                fresh = functools.partial(_members, starts, ys, js, aims, step, tol)
+                ctx = Context(fn=problem.fn, box=problem.box, stats=stats)
+                name = "closest" if len(runs) == 1 else f"closest class {c}"
+                state = session.phase(
+                    name, ctx, policy, StepControl(step=step, max_steps=max_steps), fresh
+                )
+                mem = state.mem
+                for i in members:
+                    k, seeds_i = offsets[i], plans[i].starts.shape[0]
+                    out[i] = _result(
+                        plans[i],
+                        mem.x[k : k + seeds_i],
+                        state.rec,
+                        k,
+                        mem.reasons[k : k + seeds_i],
+                        mem.messages[k : k + seeds_i],
+                        stats,
+                        complete=True,
+                    )
         except KeyboardInterrupt:
             snapshot = session.snapshot()  # before the partial result evaluates the model
-            partial = _partial(problem, raw, c0, starts, dist0[order], session, options)
+            partial = _partial(plans, runs, out, session)
+            if not batched and isinstance(partial, list):
+                partial = partial[0]
             raise Interrupted(partial, snapshot) from None
     finally:
         close()
     session.finish()
-    mem = state.mem
-    return _result(
-        problem,
-        raw,
-        c0,
-        starts,
-        mem.x,
-        state.rec,
-        dist0[order],
-        mem.reasons,
-        mem.messages,
-        options,
-        stats,
-        complete=True,
-    )
+    done = [r for r in out if r is not None]
+    return done if batched else done[0]
+
+
+def _members(
+    starts: Tensor, ys: Tensor, js: Tensor, aims: Tensor, step: float, tol: float
+) -> Members:
+    """The descents of one run: from the seeds on the level 0 toward their starts."""
+    goal = torch.zeros_like(ys)
+    mem = Members.start(starts, ys, js, goal, step, level_tolerance(tol, goal))
+    Closest.init(mem, aims)
+    return mem
 
 
 def _partial(
-    problem: Any,
-    raw: Any,
-    c0: int,
-    starts: Tensor,
-    seed_distances: Tensor,
+    plans: list[_Plan],
+    runs: list[Any],
+    out: list[ConfusionResult | None],
     session: Session,
-    options: dict[str, Any],
-) -> ConfusionResult | None:
+) -> list[ConfusionResult] | None:
     """The search as of its last committed step (``complete=False``): the nearest point so far.
 
     Every descent stays on the boundary, so where each had got to is a boundary point; the
     nearest of them is reported (not yet a local minimiser: ``stop_reason`` is
-    ``"interrupted"``). None when nothing can be assembled (a second Ctrl-C meanwhile).
+    ``"interrupted"``). Starts of a class whose run had finished keep their complete result;
+    starts of a class whose run had not begun report their nearest seed. None when nothing can
+    be assembled (a second Ctrl-C meanwhile).
     """
     try:
         states = session.states()
         if not states:
             return None
-        rec = states[-1][1].rec
-        ends = starts.clone()
-        for i in range(starts.shape[0]):
-            rows = rec.rows(i, "x")
-            if rows is not None and rows.shape[0]:
-                ends[i] = rows[-1].reshape(-1)
-        k = starts.shape[0]
-        return _result(
-            problem,
-            raw,
-            c0,
-            starts,
-            ends,
-            rec,
-            seed_distances,
-            ["interrupted"] * k,
-            ["interrupted before the descents converged"] * k,
-            options,
-            session.stats,
-            complete=False,
-        )
+        results = list(out)
+        for g, (_, members, offsets, _, _, _) in enumerate(runs):
+            rec = states[g][1].rec if g < len(states) else None
+            for i in members:
+                if results[i] is not None:
+                    continue
+                plan = plans[i]
+                k, seeds_i = offsets[i], plan.starts.shape[0]
+                ends = plan.starts.clone()
+                for j in range(seeds_i):
+                    rows = None if rec is None else rec.rows(k + j, "x")
+                    if rows is not None and rows.shape[0]:
+                        ends[j] = rows[-1].reshape(-1)
+                results[i] = _result(
+                    plan,
+                    ends,
+                    rec,
+                    k,
+                    ["interrupted"] * seeds_i,
+                    ["interrupted before the descents converged"] * seeds_i,
+                    session.stats,
+                    complete=False,
+                )
+        return [r for r in results if r is not None]
     except (KeyboardInterrupt, FiberscopeError):
         return None
 
 
 def _result(
-    problem: Any,
-    raw: Any,
-    c0: int,
-    starts: Tensor,
+    plan: _Plan,
     ends: Tensor,
     rec: Any,
-    seed_distances: Tensor,
+    offset: int,
     reasons: list[str | None],
     messages: list[str],
-    options: dict[str, Any],
     stats: Stats,
     *,
     complete: bool,
 ) -> ConfusionResult:
-    """The nearest of the descents' ends, the point past it and the confusion line."""
+    """The nearest of one start's descent ends (members ``offset``, ...), the point past it."""
+    problem, raw, c0, starts = plan.problem, plan.raw, plan.c0, plan.starts
     x0f = problem.x0
     d_end = torch.linalg.vector_norm(ends - x0f, dim=1)
     best = int(torch.argmin(d_end))
-    rows = rec.rows(best, "x")
+    rows = None if rec is None else rec.rows(offset + best, "x")
     path = starts[best : best + 1] if rows is None else torch.cat((starts[best : best + 1], rows))
     xb = ends[best]
     yb_raw = raw.fn.value(xb)
@@ -471,11 +619,11 @@ def _result(
         path=problem.unflatten(path),
         line=problem.unflatten(line),
         line_outputs=line_outputs,
-        seed_distances=seed_distances.tolist(),
+        seed_distances=plan.seed_distances.tolist(),
         end_distances=d_end.tolist(),
         stop_reason=reasons[best] or "max_steps",
         message=messages[best] or "",
-        options=options,
+        options=plan.options,
         stats=stats,
         complete=complete,
     )

@@ -758,6 +758,7 @@ def confuse_cmd(
                     max_steps=max_steps,
                     tol=tol,
                     dtype=dtype,
+                    batched=False,
                     progress=cb,
                     save_partial=save_confusion,
                 ),
