@@ -227,3 +227,88 @@ def test_a_traversal_from_a_test_digit_gets_closer_to_the_target(tmp_path: Path)
     work = views.walk_work(entry, images.digit(6), target=images.digit(16), max_steps=4)
     dist = work(context(tmp_path))["distance_to_target"][0]
     assert dist[-1] < dist[0] - 0.5
+
+
+class Polls:
+    """A ``stop=`` flag that never fires and counts its polls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> bool:
+        self.calls += 1
+        return False
+
+
+def on_class(entry: ModelEntry, points: Any, level: float) -> float:
+    """Largest ``|N(p) - level|`` over ``points``."""
+    return max(
+        abs(float(entry.evaluate(torch.tensor(p, dtype=torch.float64))[0]) - level) for p in points
+    )
+
+
+def test_cancel_keeps_the_partial_trace_and_says_so(tmp_path: Path) -> None:
+    entry = make_entry("surface_1", name="surface_1")
+    ctx = stopping(context(tmp_path), 6)
+    with pytest.raises(RunCancelled) as err:
+        views.point_work(entry, [0.25, 0.25], step=0.05)(ctx)
+    partial = err.value.result
+    assert partial is not None and partial["trace"]["complete"] is False
+    n = partial["trace"]["n_points"]
+    assert 1 < n and "interrupted" in partial["trace"]["stop_reasons"].values()
+    assert err.value.message.startswith(f"cancelled: {n} points kept; the partial trace")
+    assert on_class(entry, partial["trace"]["points"], partial["y0"]) <= 1e-9
+    assert sorted(ctx._run.files) == ["trace.csv", "trace.json"]
+    assert json.loads((tmp_path / "trace.json").read_text())["complete"] is False
+
+
+def test_cancel_keeps_the_partial_band_and_says_so(tmp_path: Path) -> None:
+    entry = make_entry("surface_1", name="surface_1")
+    kw: dict[str, Any] = {"a": 0.142, "b": 0.152, "levels": 4, "step": 0.05, "resolution": 40}
+    (tmp_path / "full").mkdir()
+    (tmp_path / "part").mkdir()
+    polls, ctx = Polls(), context(tmp_path / "full")
+    ctx.stop = polls  # type: ignore[method-assign]
+    full = views.preimage_work(entry, **kw)(ctx)
+    assert full["complete"] is True
+    ctx = stopping(context(tmp_path / "part"), polls.calls - 5)  # while tracing the levels
+    with pytest.raises(RunCancelled) as err:
+        views.preimage_work(entry, **kw)(ctx)
+    partial = err.value.result
+    assert partial is not None and partial["complete"] is False and "region" not in partial
+    assert len(partial["traces"]) == len(full["traces"]) == 4
+    assert err.value.message.startswith("cancelled: 4 levels kept, each partly traced")
+    for t, level in zip(partial["traces"], partial["levels"], strict=True):
+        assert t["complete"] is False
+        assert on_class(entry, t["points"], level) <= 1e-9
+    assert sorted(ctx._run.files) == ["preimage.csv", "preimage.json"]
+    assert json.loads((tmp_path / "part" / "preimage.json").read_text())["complete"] is False
+
+
+def test_cancel_keeps_the_partial_boundary_walk_and_says_so(tmp_path: Path) -> None:
+    entry = make_entry("binary", name="binary")
+    x0 = [0.5, 0.9]
+    lo, hi = entry.bounds
+    polls = Polls()  # the class's own trace, as the click traces it
+    fs.trace(
+        entry.model, x0, step=0.02, max_steps=20_000, bounds=(lo, hi), output=entry.output,
+        stop=polls,
+    )  # fmt: skip
+    ctx = stopping(context(tmp_path), polls.calls + 1 + 4)  # a few steps toward it
+    with pytest.raises(RunCancelled) as err:
+        views.point_work(entry, x0, step=0.02, threshold=0.5)(ctx)
+    partial = err.value.result
+    assert partial is not None and partial["trace"]["complete"] is True
+    walked = partial["boundary"]
+    assert walked["complete"] is False and walked["boundary_index"] is None
+    steps = len(walked["path"]) - 1
+    assert walked["closest_point"] is None and 2 <= steps <= 4
+    assert err.value.message.startswith(
+        f"cancelled during the walk to the boundary ({steps} steps kept)"
+    )
+    assert on_class(entry, partial["trace"]["points"], partial["y0"]) <= 1e-9
+    assert sorted(ctx._run.files) == [
+        "boundary_walk.csv", "boundary_walk.json", "trace.csv", "trace.json",
+    ]  # fmt: skip
+    assert json.loads((tmp_path / "boundary_walk.json").read_text())["complete"] is False
+    assert json.loads((tmp_path / "trace.json").read_text())["complete"] is True

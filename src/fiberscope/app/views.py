@@ -5,13 +5,16 @@ runs off the request thread) from a :class:`~fiberscope.app.catalog.ModelEntry` 
 page's parameters, calls the library (``fs.trace``, ``fs.preimage``, ``fs.boundary_walk``,
 ``fs.walk``, ``fs.traverse``) with the run's ``progress=`` and ``stop=``, writes the result
 files with ``fiberscope.io.save`` into the run's folder and returns the JSON the page draws.
+On Cancel the verb raises :class:`~fiberscope.errors.Interrupted`; its partial result (marked
+``complete=False``) is saved and shown the same way, and the run ends ``cancelled`` saying what
+was kept (:class:`~fiberscope.app.tasks.RunCancelled`).
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -183,15 +186,19 @@ def point_work(
     extra = {"model": entry.source, "app": "fiberscope app"}
 
     def work(ctx: RunContext) -> dict[str, Any]:
-        res = trace(
-            entry.model,
-            x0,
-            step=step,
-            max_steps=max_steps,
-            bounds=box,
-            output=entry.output,
-            **_hooks(ctx),
-        )
+        try:
+            res = trace(
+                entry.model,
+                x0,
+                step=step,
+                max_steps=max_steps,
+                bounds=box,
+                output=entry.output,
+                **_hooks(ctx),
+            )
+        except Interrupted as exc:
+            part = _stopped_trace(exc.result, ctx.folder / "trace.csv", ctx, extra)
+            _cancel({"x0": x0, "y0": float(exc.result.y0[0]), "bounds": [lo, hi], "trace": part})
         save_result(res, ctx.folder / "trace.csv", ctx, extra)
         out: dict[str, Any] = {
             "x0": x0,
@@ -199,12 +206,16 @@ def point_work(
             "bounds": [lo, hi],
             "trace": _trace_json(res),
         }
-        ctx.check()
-        if paper:
-            out["paper"] = _paper_overlay(entry, x0, res, step, box, ctx, extra)
-        ctx.check()
-        if threshold is not None:
-            out["boundary"] = _boundary(entry, x0, threshold, step, box, ctx, extra)
+        try:
+            ctx.check()
+            if paper:
+                out["paper"] = _paper_overlay(entry, x0, res, step, box, ctx, extra)
+            ctx.check()
+            if threshold is not None:
+                out["boundary"] = _boundary(entry, x0, threshold, step, box, ctx, extra)
+        except _Stopped as stopped:
+            out[stopped.key] = stopped.part
+            _cancel(out, stopped)
         return out
 
     return work
@@ -222,17 +233,21 @@ def _paper_overlay(
     """The authors' SiMEC-1D from the same start, as long as the corrected class."""
     steps = max(50, min(200_000, math.ceil(corrected.length / step) + 1))
     direction = "forward" if corrected.closed else "both"
-    res = trace(
-        entry.model,
-        x0,
-        step=step,
-        max_steps=steps,
-        bounds=box,
-        method="paper",
-        direction=direction,
-        output=entry.output,
-        **_hooks(ctx),
-    )
+    try:
+        res = trace(
+            entry.model,
+            x0,
+            step=step,
+            max_steps=steps,
+            bounds=box,
+            method="paper",
+            direction=direction,
+            output=entry.output,
+            **_hooks(ctx),
+        )
+    except Interrupted as exc:
+        part = _stopped_trace(exc.result, ctx.folder / "paper_trace.csv", ctx, extra)
+        raise _Stopped("paper", part, "the authors' trace") from None
     save_result(res, ctx.folder / "paper_trace.csv", ctx, extra)
     return _trace_json(res)
 
@@ -262,29 +277,22 @@ def _boundary(
             batched=False,
             **_hooks(ctx),
         )
+    except Interrupted as exc:
+        partial = exc.result
+        if len(partial.path) <= 1:
+            raise _Stopped("boundary", None, "the walk to the boundary") from None
+        save_result(partial, ctx.folder / "boundary_walk.csv", ctx, extra)
+        raise _Stopped(
+            "boundary",
+            _boundary_json(partial, threshold),
+            f"the walk to the boundary ({len(partial.path) - 1} steps kept)",
+        ) from None
     except FiberscopeError as exc:
         return {"error": str(exc), "threshold": threshold}
     save_result(walk, ctx.folder / "boundary_walk.csv", ctx, extra)
-    path = walk.path.points.reshape(walk.path.points.shape[0], -1)
-    out: dict[str, Any] = {
-        "threshold": threshold,
-        "path": _plain(path),
-        "boundary_index": int(walk.boundary_index),
-        "y0": walk.y0,
-        "decision_start": walk.decision_start,
-        "decision_flip": walk.decision_flip,
-        "boundary_point": _plain(walk.boundary_point.reshape(-1)),
-        "boundary_output": walk.boundary_output,
-        "boundary_length": walk.boundary_length,
-        "boundary_distance": walk.boundary_distance,
-        "flip_point": _plain(walk.flip_point.reshape(-1)),
-        "flip_output": walk.flip_output,
-        "closest_point": _plain(walk.closest_point.reshape(-1)),
-        "closest_distance": walk.closest_distance,
-        "closest_kkt": walk.closest_kkt,
-        "closest_converged": walk.closest_converged,
-    }
-    ctx.check()
+    out = _boundary_json(walk, threshold)
+    if ctx.stop():
+        raise _Stopped("boundary", out, "the trace of the decision boundary (not started)")
     try:
         edge = trace(
             entry.model,
@@ -294,12 +302,85 @@ def _boundary(
             output=entry.output,
             **_hooks(ctx),
         )
+    except Interrupted as exc:
+        part = _stopped_trace(exc.result, ctx.folder / "decision_boundary.csv", ctx, extra)
+        out["boundary_class"] = part
+        raise _Stopped("boundary", out, "the trace of the decision boundary") from None
     except FiberscopeError as exc:
         out["boundary_class_error"] = str(exc)
     else:
         save_result(edge, ctx.folder / "decision_boundary.csv", ctx, extra)
         out["boundary_class"] = _trace_json(edge)
     return out
+
+
+def _vector(point: Tensor | None) -> list[float] | None:
+    return None if point is None else _plain(point.reshape(-1))
+
+
+def _boundary_json(walk: Any, threshold: float) -> dict[str, Any]:
+    """The page's numbers of a boundary walk (a partial one has None where it has not got)."""
+    path = walk.path.points.reshape(walk.path.points.shape[0], -1)
+    index = walk.boundary_index
+    return {
+        "threshold": threshold,
+        "complete": bool(walk.complete),
+        "path": _plain(path),
+        "boundary_index": None if index is None else int(index),
+        "y0": walk.y0,
+        "decision_start": walk.decision_start,
+        "decision_flip": walk.decision_flip,
+        "boundary_point": _vector(walk.boundary_point),
+        "boundary_output": _plain(walk.boundary_output),
+        "boundary_length": _plain(walk.boundary_length),
+        "boundary_distance": _plain(walk.boundary_distance),
+        "flip_point": _vector(walk.flip_point),
+        "flip_output": _plain(walk.flip_output),
+        "closest_point": _vector(walk.closest_point),
+        "closest_distance": _plain(walk.closest_distance),
+        "closest_kkt": _plain(walk.closest_kkt),
+        "closest_converged": walk.closest_converged,
+    }
+
+
+class _Stopped(Exception):
+    """Cancel stopped a later part of a click's run (``key`` of its JSON; ``part``: what
+    that part kept, or None)."""
+
+    def __init__(self, key: str, part: dict[str, Any] | None, what: str) -> None:
+        super().__init__(what)
+        self.key, self.part, self.what = key, part, what
+
+
+def _stopped_trace(
+    partial: Any, path: Path, ctx: RunContext, extra: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Save an interrupted trace (its sidecar says ``"complete": false``) and return its
+    JSON, or None when it has not left its start."""
+    if len(partial) <= 1:
+        return None
+    save_result(partial, path, ctx, extra)
+    return _trace_json(partial)
+
+
+def _cancel(out: dict[str, Any], stopped: _Stopped | None = None) -> NoReturn:
+    """End a click's run as cancelled, keeping what it has (or nothing)."""
+    if stopped is None:  # the class itself was interrupted
+        trace_json = out["trace"]
+        if trace_json is None:
+            raise RunCancelled() from None
+        raise RunCancelled(
+            f"cancelled: {trace_json['n_points']} points kept; the partial trace is shown "
+            '(its files say "complete": false)',
+            result=out,
+        ) from None
+    if stopped.part is None:
+        out.pop(stopped.key, None)
+    raise RunCancelled(
+        f"cancelled during {stopped.what}: the class is complete; what was kept is shown "
+        '(the files of a partial part say "complete": false)',
+        result=out,
+    ) from None
 
 
 # ---------------------------------------------------------------------- 2-D: a drag
@@ -379,47 +460,84 @@ def preimage_work(
     def work(ctx: RunContext) -> dict[str, Any]:
         start, y_start = band_start(entry, a, b, hint)
         ctx.check()
-        res = preimage(
-            entry.model,
-            start,
-            (a, b),
-            levels=levels,
-            bounds=(lo, hi),
-            step=step,
-            output=entry.output,
-            partial=True,
-            resolution=resolution,
-            **_hooks(ctx),
-        )
+        try:
+            res = preimage(
+                entry.model,
+                start,
+                (a, b),
+                levels=levels,
+                bounds=(lo, hi),
+                step=step,
+                output=entry.output,
+                partial=True,
+                resolution=resolution,
+                **_hooks(ctx),
+            )
+        except Interrupted as exc:
+            partial = exc.result
+            if len(partial) == 0:  # still walking to the levels: no level traced yet
+                raise RunCancelled() from None
+            save_result(partial, ctx.folder / "preimage.csv", ctx, extra)
+            raise RunCancelled(
+                f"cancelled: {len(partial)} levels kept, each partly traced; the partial band "
+                'is shown (its files say "complete": false)',
+                result=band_json(partial, (a, b), start, y_start),
+            ) from None
         save_result(res, ctx.folder / "preimage.csv", ctx, extra)
-        out: dict[str, Any] = {
-            "interval": [a, b],
-            "start": start,
-            "y_start": y_start,
-            "levels": _plain(res.levels[:, 0]),
-            "traces": [_trace_json(t) for t in res.traces],
-            "path": _plain(res.path.reshape(res.path.shape[0], -1)),
-            "drift": float(res.drift),
-            "covered": list(res.covered),
-            "unreached": _plain(res.unreached),
-            "stats": _plain(res.stats.as_dict()),
-        }
-        region = res.region
-        if region is not None:
-            mask = region.mask
-            out["region"] = {
-                "area": region.area,
-                "band_area": region.band_area,
-                "polygon_area": region.polygon_area,
-                "boundary_distance": _plain(region.boundary_distance),
-                "resolution": region.resolution,
-                "xs": _plain(region.xs),
-                "ys": _plain(region.ys),
-                "mask": ["".join("1" if v else "0" for v in row) for row in mask.tolist()],
-            }
-        return out
+        return band_json(res, (a, b), start, y_start)
 
     return work
+
+
+def band_json(
+    res: Any, interval: tuple[float, float], start: list[float], y_start: float
+) -> dict[str, Any]:
+    """The page's numbers of a preimage band (complete or partial).
+
+    Parameters
+    ----------
+    res : PreimageResult
+        From ``fs.preimage``.
+    interval : tuple of float
+        The output interval ``(a, b)``.
+    start : list of float
+        Where the band was entered.
+    y_start : float
+        The output there.
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``interval``, ``complete``, ``levels``, ``traces``, ``path``, ``drift``,
+        ``region`` (when computed) and the rest of the result's numbers.
+    """
+    out: dict[str, Any] = {
+        "complete": bool(res.complete),
+        "interval": list(interval),
+        "start": start,
+        "y_start": y_start,
+        "levels": _plain(res.levels[:, 0]),
+        "traces": [_trace_json(t) for t in res.traces],
+        "path": _plain(res.path.reshape(res.path.shape[0], -1)),
+        "drift": float(res.drift),
+        "covered": list(res.covered),
+        "unreached": _plain(res.unreached),
+        "stats": _plain(res.stats.as_dict()),
+    }
+    region = res.region
+    if region is not None:
+        mask = region.mask
+        out["region"] = {
+            "area": region.area,
+            "band_area": region.band_area,
+            "polygon_area": region.polygon_area,
+            "boundary_distance": _plain(region.boundary_distance),
+            "resolution": region.resolution,
+            "xs": _plain(region.xs),
+            "ys": _plain(region.ys),
+            "mask": ["".join("1" if v else "0" for v in row) for row in mask.tolist()],
+        }
+    return out
 
 
 # ------------------------------------------------------------------- n-D and image walks

@@ -136,7 +136,7 @@ function finished(st) {
   } else if (st.state === "cancelled") {
     setStatus("cancelled", `${st.label}: cancelled`);
     if (st.result) {
-      // the library's partial result (an interrupted walk keeps its samples)
+      // the library's partial result (marked incomplete), e.g. the samples of a walk so far
       fiberscope.lastRun = st;
       fiberscope.lastResult = st.result;
       if (fiberscope.model && st.model === fiberscope.model.name) render(st);
@@ -489,12 +489,19 @@ function renderPoint(st) {
     rows.push(["boundary_error", "decision boundary", b.error]);
   } else if (b) {
     if (b.boundary_class) overlays.push(line(b.boundary_class.points, b.boundary_class.closed, { color: "#ffffff", width: 2 }, "decision boundary (traced)"));
-    const cut = b.boundary_index + 1;
-    overlays.push(line(b.path.slice(0, cut), false, { color: "#00e5ff", width: 3 }, "gradient path to the boundary"));
-    overlays.push(line(b.path.slice(b.boundary_index), false, { color: "#00e5ff", width: 2, dash: "dot" }, "past the boundary"));
-    overlays.push(line([r.x0, b.closest_point], false, { color: "#ff4fd8", width: 2, dash: "dash" }, "shortest change"));
-    overlays.push(marker(b.closest_point, { color: "#ff4fd8", size: 9, symbol: "diamond" }, "closest boundary point"));
-    overlays.push(marker(b.flip_point, { color: "#00e5ff", size: 9, symbol: "x" }, "flipped point"));
+    if (b.boundary_index == null) {
+      // a cancelled walk that has not reached the boundary yet: its path so far
+      overlays.push(line(b.path, false, { color: "#00e5ff", width: 3 }, "gradient path (cancelled)"));
+    } else {
+      const cut = b.boundary_index + 1;
+      overlays.push(line(b.path.slice(0, cut), false, { color: "#00e5ff", width: 3 }, "gradient path to the boundary"));
+      overlays.push(line(b.path.slice(b.boundary_index), false, { color: "#00e5ff", width: 2, dash: "dot" }, "past the boundary"));
+    }
+    if (b.closest_point) {
+      overlays.push(line([r.x0, b.closest_point], false, { color: "#ff4fd8", width: 2, dash: "dash" }, "shortest change"));
+      overlays.push(marker(b.closest_point, { color: "#ff4fd8", size: 9, symbol: "diamond" }, "closest boundary point"));
+    }
+    if (b.complete !== false) overlays.push(marker(b.flip_point, { color: "#00e5ff", size: 9, symbol: "x" }, "flipped point"));
     rows.push(
       ["threshold", "threshold", b.threshold],
       ["decisions", "decision: start → flipped", `${b.decision_start} → ${b.decision_flip}`],
@@ -507,6 +514,8 @@ function renderPoint(st) {
     if (b.boundary_class) rows.push(["boundary_drift", "boundary trace drift", b.boundary_class.drift]);
     if (b.boundary_class_error) rows.push(["boundary_class_error", "boundary trace", b.boundary_class_error]);
   }
+  const parts = [tr, r.paper, b, b && b.boundary_class].filter((p) => p && p.complete === false);
+  if (parts.length || st.state === "cancelled") rows.unshift(["complete", "complete", "no: cancelled, partial result"]);
   overlays.push(marker(r.x0, { color: "#fff", size: 10, line: { color: "#000", width: 1.5 } }, "x₀"));
   fiberscope.overlays = overlays;
   drawMap();
@@ -538,7 +547,8 @@ function renderBand(st) {
   const reg = r.region || {};
   const bd = reg.boundary_distance || {};
   $("numbers-title").textContent = `band ${fmt(r.interval[0])} ≤ N ≤ ${fmt(r.interval[1])}`;
-  fillTable("numbers", [
+  const partial = r.complete === false ? [["complete", "complete", "no: cancelled, partial result"]] : [];
+  fillTable("numbers", partial.concat([
     ["interval", "output interval", r.interval],
     ["area", "area of the band (grid)", reg.area],
     ["polygon_area", "area from the traced levels", reg.polygon_area],
@@ -550,7 +560,7 @@ function renderBand(st) {
     ["unreached", "levels not reached", r.unreached.length ? r.unreached.map((u) => u.reason || fmt(u)).join("; ") : "none"],
     ["stop_reasons", "stop reasons", Array.from(new Set(r.traces.flatMap((t) => Object.values(t.stop_reasons)))).join(", ")],
     ["time", "time (s)", r.stats.wall_time],
-  ]);
+  ]));
   fillDownloads("downloads-2d", st);
 }
 
