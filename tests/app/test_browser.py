@@ -12,10 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from app_server import AppServer
+from fiberscope.app import views
+from fiberscope.app.catalog import make_entry
+from fiberscope.app.tasks import Run, RunCancelled, RunContext
 
 MAP_READY = "m => window.fiberscope && window.fiberscope.grid && window.fiberscope.grid.model === m"
 DIGITS_READY = (
@@ -144,6 +148,34 @@ def test_classifier_click_shows_the_shortest_flip(
     names = page.evaluate("document.getElementById('map').data.map(t => t.name)")
     assert {"decision boundary (traced)", "shortest change", "closest boundary point"} <= set(names)
     assert table(page, "numbers")["decisions"] in ("1 → 0", "0 → 1")
+
+
+def test_a_cancelled_boundary_walk_is_drawn_as_far_as_it_got(
+    page: Any, server: AppServer, tmp_path: Path
+) -> None:
+    # the app's own partial result of a click cancelled before the path met the boundary
+    entry = make_entry("binary", name="binary")
+    (tmp_path / "probe").mkdir()
+    probe = RunContext(
+        Run(id="t-0", kind="point", model="binary", label="t", folder=tmp_path / "probe")
+    )
+    counted = iter(range(10**9))
+    probe.stop = lambda: next(counted) < 0  # type: ignore[method-assign]
+    views.point_work(entry, [0.5, 0.9], step=0.02)(probe)  # its class alone: count its polls
+    before = next(counted)  # polls before the boundary walk starts
+    ctx = RunContext(Run(id="t-1", kind="point", model="binary", label="t", folder=tmp_path))
+    polls = iter(range(10**9))
+    ctx.stop = lambda: next(polls) >= before + 4  # type: ignore[method-assign]
+    with pytest.raises(RunCancelled) as err:
+        views.point_work(entry, [0.5, 0.9], step=0.02, threshold=0.5)(ctx)
+    partial = err.value.result
+    assert partial is not None and partial["boundary"]["boundary_index"] is None
+    open_model(page, server, "binary")
+    st = {"id": "t-1", "kind": "point", "model": "binary", "state": "cancelled", "files": []}
+    page.evaluate("st => render(st)", {**st, "result": partial})
+    names = page.evaluate("document.getElementById('map').data.map(t => t.name)")
+    assert "gradient path (cancelled)" in names and "closest boundary point" not in names
+    assert table(page, "numbers")["complete"] == "no: cancelled, partial result"
 
 
 def test_walk_can_be_started_cancelled_and_scrubbed(page: Any, server: AppServer) -> None:
