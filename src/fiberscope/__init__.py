@@ -124,21 +124,15 @@ _FILE_ARGUMENTS = {"traverse": ("target",), "confuse": ("toward",)}
 
 def _read_if_file(value: Any) -> Any:
     """A path (str or os.PathLike) read as a point; a list of paths stacked; else as given."""
-    if isinstance(value, str | os.PathLike):
-        from .io.inputs import read_point
+    paths = value if isinstance(value, list | tuple) and value else [value]
+    if not all(isinstance(v, str | os.PathLike) for v in paths):
+        return value
+    import numpy as np
 
-        return read_point(value)
-    if (
-        isinstance(value, list | tuple)
-        and value
-        and all(isinstance(v, str | os.PathLike) for v in value)
-    ):
-        import numpy as np
+    from .io.inputs import read_point
 
-        from .io.inputs import read_point
-
-        return np.stack([read_point(v) for v in value])
-    return value
+    points = [read_point(v) for v in paths]
+    return points[0] if paths is not value else np.stack(points)
 
 
 def _with_files(verb: Any, extra: tuple[str, ...]) -> Any:
